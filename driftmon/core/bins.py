@@ -1,0 +1,168 @@
+"""Bin layouts fixed once from the reference, and the rules that place a value in a bin.
+
+Numeric layout, for inner edges ``e_0 < e_1 < ... < e_{m-1}`` (``m >= 0``)::
+
+    bin 0      (-inf, e_0)          values below the first edge, -inf included
+    bin i      [e_{i-1}, e_i)       left-closed, right-open
+    bin m      [e_{m-1}, +inf)      values at or above the last edge, +inf included
+    bin m + 1  missing              NaN, None, NaT
+
+so a layout with ``m`` edges has ``m + 1`` value bins and one missing bin. The outermost
+value bins are open-ended, so every real number has exactly one bin.
+
+Categorical layout, for categories ``c_0 ... c_{m-1}``: bin ``i`` is category ``c_i``,
+bin ``m`` is "other" (reference categories beyond the kept ones and every category never
+seen in the reference), bin ``m + 1`` is missing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+NumericStrategy = Literal["quantile", "uniform"]
+
+OTHER_LABEL = "__other__"
+MISSING_LABEL = "__missing__"
+
+
+class BinningError(ValueError):
+    """Raised when bins cannot be fixed from the given specification."""
+
+
+@dataclass(frozen=True)
+class NumericBins:
+    """Inner edges of a numeric layout; see the module docstring for the bin rules."""
+
+    edges: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        e = np.asarray(self.edges, dtype=np.float64)
+        if e.size and (not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0)):
+            raise BinningError(f"edges must be finite and strictly increasing, got {self.edges}")
+
+    @property
+    def n_bins(self) -> int:
+        """Number of bins, the missing bin included."""
+        return len(self.edges) + 2
+
+    @property
+    def missing_index(self) -> int:
+        return len(self.edges) + 1
+
+    def labels(self) -> list[str]:
+        """Human-readable bin labels, in bin order."""
+        e = self.edges
+        if not e:
+            return ["(-inf, +inf)", MISSING_LABEL]
+        out = [f"(-inf, {e[0]:g})"]
+        out += [f"[{a:g}, {b:g})" for a, b in zip(e[:-1], e[1:], strict=True)]
+        out.append(f"[{e[-1]:g}, +inf)")
+        out.append(MISSING_LABEL)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "numeric", "edges": list(self.edges)}
+
+
+@dataclass(frozen=True)
+class CategoricalBins:
+    """Kept reference categories, most frequent first; see the module docstring."""
+
+    categories: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(set(self.categories)) != len(self.categories):
+            raise BinningError("categories must be unique")
+
+    @property
+    def n_bins(self) -> int:
+        """Number of bins, "other" and missing included."""
+        return len(self.categories) + 2
+
+    @property
+    def other_index(self) -> int:
+        return len(self.categories)
+
+    @property
+    def missing_index(self) -> int:
+        return len(self.categories) + 1
+
+    def labels(self) -> list[str]:
+        return [*self.categories, OTHER_LABEL, MISSING_LABEL]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "categorical", "categories": list(self.categories)}
+
+
+Bins = NumericBins | CategoricalBins
+
+
+def bins_from_dict(data: dict[str, Any]) -> Bins:
+    """Inverse of ``to_dict`` on either layout."""
+    kind = data.get("kind")
+    if kind == "numeric":
+        return NumericBins(tuple(float(x) for x in data["edges"]))
+    if kind == "categorical":
+        return CategoricalBins(tuple(str(x) for x in data["categories"]))
+    raise BinningError(f"unknown bin layout kind {kind!r}")
+
+
+def fit_numeric_bins(
+    values: npt.NDArray[np.float64],
+    n_bins: int = 10,
+    strategy: NumericStrategy = "quantile",
+) -> NumericBins:
+    """Fix ``n_bins`` value bins from reference values (NaN and ±inf are ignored).
+
+    Quantile edges are the reference's own values at probabilities ``1/n .. (n-1)/n``
+    (``inverted_cdf``), so each bin ``[e_i, e_{i+1})`` holds at least the value ``e_i``.
+    Tied quantiles are merged and an edge at the reference minimum is dropped, so the
+    layout never has an empty or zero-width bin by construction; heavily tied data
+    (counts, zero-inflated amounts) simply gets fewer bins. A constant reference ``v``
+    gets edges ``[v, next float after v]``: one bin holding ``v`` and two empty outer bins,
+    so that any other live value registers as drift.
+    """
+    if n_bins < 1:
+        raise BinningError(f"bins must be at least 1, got {n_bins}")
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return NumericBins(())
+    lo, hi = float(x.min()), float(x.max())
+    if lo == hi:
+        return NumericBins((lo, float(np.nextafter(lo, math.inf))))
+    if strategy == "uniform":
+        edges = np.linspace(lo, hi, n_bins + 1)[1:-1]
+    elif strategy == "quantile":
+        probs = np.arange(1, n_bins, dtype=np.float64) / n_bins
+        edges = np.quantile(x, probs, method="inverted_cdf") if probs.size else np.array([])
+    else:
+        raise BinningError(f"unknown numeric strategy {strategy!r}")
+    edges = np.unique(edges)
+    edges = edges[edges > lo]
+    return NumericBins(tuple(float(e) for e in edges))
+
+
+def explicit_numeric_bins(edges: list[float] | tuple[float, ...]) -> NumericBins:
+    """Bins from edges given in configuration, checked for order and finiteness."""
+    e = [float(x) for x in edges]
+    if not e:
+        raise BinningError("edges must hold at least one value")
+    return NumericBins(tuple(e))
+
+
+def fit_categorical_bins(value_counts: dict[str, int], max_categories: int = 50) -> CategoricalBins:
+    """Keep the ``max_categories`` most frequent reference categories.
+
+    Ties in frequency are broken by the category's text so that the same reference
+    always gives the same layout.
+    """
+    if max_categories < 1:
+        raise BinningError(f"max_categories must be at least 1, got {max_categories}")
+    ranked = sorted(value_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return CategoricalBins(tuple(k for k, c in ranked[:max_categories] if c > 0))

@@ -1,0 +1,1 @@
+"""Data sources: where reference and live rows come from (files, SQL databases)."""

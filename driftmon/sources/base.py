@@ -1,0 +1,61 @@
+"""The contract every source fulfils, so the runner never knows where data lives.
+
+A source yields Arrow record batches of the requested columns, restricted to a time
+window when one is given. Batches keep memory bounded by the batch size, not the row count;
+the engine merges per-batch histograms exactly. A source that can count bins itself (a
+SQL warehouse, later) may also implement ``histograms`` so rows never leave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from driftmon.core.bins import Bins
+from driftmon.core.histogram import Histogram
+
+
+@dataclass(frozen=True)
+class Window:
+    """Half-open time window [start, end), timezone-aware UTC."""
+
+    start: datetime
+    end: datetime
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Reads rows for a monitor; see the module docstring."""
+
+    def describe(self) -> str:
+        """Where the data comes from, safe to log (passwords masked)."""
+        ...
+
+    def fingerprint(self) -> str:
+        """Changes when the underlying data changes (files: names, sizes, mtimes; SQL: query)."""
+        ...
+
+    def columns(self) -> Sequence[str]:
+        """Column names available in the source."""
+        ...
+
+    def batches(
+        self, columns: Sequence[str], window: Window | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Record batches of ``columns``, only rows with window.start <= ts < window.end."""
+        ...
+
+
+@runtime_checkable
+class HistogramSource(Protocol):
+    """A source that counts bins itself, so rows never leave it (SQL push-down)."""
+
+    def histograms(
+        self, bins: Mapping[str, Bins], window: Window | None = None
+    ) -> tuple[dict[str, Histogram], int]:
+        """Per-column histograms on the given bins, and the number of rows in the window."""
+        ...
