@@ -17,6 +17,7 @@ seen in the reference), bin ``m + 1`` is missing.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -60,7 +61,7 @@ class NumericBins:
         if not e:
             return ["(-inf, +inf)", MISSING_LABEL]
         out = [f"(-inf, {e[0]:g})"]
-        out += [f"[{a:g}, {b:g})" for a, b in zip(e[:-1], e[1:], strict=True)]
+        out += [f"[{a:g}, {b:g})" for a, b in itertools.pairwise(e)]
         out.append(f"[{e[-1]:g}, +inf)")
         out.append(MISSING_LABEL)
         return out
