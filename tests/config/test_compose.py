@@ -150,6 +150,15 @@ def test_example_config_has_the_documented_monitor() -> None:
     assert monitor["thresholds"] == {"warning": 0.05, "critical": 0.2}
 
 
+def test_example_config_loads_with_driftmon_config_loader() -> None:
+    """driftmon itself accepts the compose config, with the password default interpolated."""
+    loader = pytest.importorskip("driftmon.config.loader")
+    config = loader.load_config(REPO / "config" / "docker" / "driftmon.yaml", environ={})
+    assert config.server.host == "0.0.0.0"
+    assert config.server.port == 9464
+    assert [m.name for m in config.monitors] == ["example"]
+
+
 def test_dockerfile_runs_driftmon_as_non_root_with_a_health_check() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
