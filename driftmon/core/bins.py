@@ -122,11 +122,14 @@ def fit_numeric_bins(
 
     Quantile edges are the reference's own values at probabilities ``1/n .. (n-1)/n``
     (``inverted_cdf``), so each bin ``[e_i, e_{i+1})`` holds at least the value ``e_i``.
-    Tied quantiles are merged and an edge at the reference minimum is dropped, so the
-    layout never has an empty or zero-width bin by construction; heavily tied data
-    (counts, zero-inflated amounts) simply gets fewer bins. A constant reference ``v``
-    gets edges ``[v, next float after v]``: one bin holding ``v`` and two empty outer bins,
-    so that any other live value registers as drift.
+    Tied quantiles are merged and a quantile at the reference minimum moves up to the next
+    reference value, so the layout never has an empty or zero-width bin by construction and
+    a heavily tied minimum (the zeros of zero-inflated amounts) keeps a bin of its own;
+    heavily tied data (counts) simply gets fewer bins. A constant reference ``v`` gets edges
+    ``[v, next float after v]``: one bin holding ``v`` and two empty outer bins, so that
+    any other live value registers as drift (just ``[v]`` when ``v`` is the largest float).
+    Uniform edges split ``[min, max]`` evenly, computed at half scale when ``max - min``
+    overflows.
     """
     if n_bins < 1:
         raise BinningError(f"bins must be at least 1, got {n_bins}")
@@ -136,12 +139,18 @@ def fit_numeric_bins(
         return NumericBins(())
     lo, hi = float(x.min()), float(x.max())
     if lo == hi:
-        return NumericBins((lo, float(np.nextafter(lo, math.inf))))
+        above = math.nextafter(lo, math.inf)
+        return NumericBins((lo, above) if math.isfinite(above) else (lo,))
     if strategy == "uniform":
-        edges = np.linspace(lo, hi, n_bins + 1)[1:-1]
+        with np.errstate(over="ignore"):  # linspace overflows only in the dropped endpoint
+            if math.isfinite(hi - lo):
+                edges = np.linspace(lo, hi, n_bins + 1)[1:-1]
+            else:
+                edges = 2.0 * np.linspace(lo / 2.0, hi / 2.0, n_bins + 1)[1:-1]
     elif strategy == "quantile":
         probs = np.arange(1, n_bins, dtype=np.float64) / n_bins
         edges = np.quantile(x, probs, method="inverted_cdf") if probs.size else np.array([])
+        edges = np.where(edges == lo, x[x > lo].min(), edges)
     else:
         raise BinningError(f"unknown numeric strategy {strategy!r}")
     edges = np.unique(edges)
