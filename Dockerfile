@@ -9,9 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # The whole tree (minus .dockerignore) so the examples referenced by config/docker/driftmon.yaml
-# are at /app/examples.
+# are at /app/examples; the example data is generated (fixed seed) if the tree lacks it.
 COPY . /app
 RUN pip install . \
+    && if [ ! -f examples/data/reference.parquet ] || [ ! -f examples/data/live.parquet ]; then \
+         python examples/generate_data.py examples/data; \
+       fi \
     && mkdir -p /etc/driftmon \
     && cp config/docker/driftmon.yaml /etc/driftmon/driftmon.yaml \
     && useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin driftmon

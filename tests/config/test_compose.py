@@ -150,6 +150,16 @@ def test_example_config_has_the_documented_monitor() -> None:
     assert monitor["thresholds"] == {"warning": 0.05, "critical": 0.2}
 
 
+def test_example_data_paths_come_from_the_repo() -> None:
+    """The image copies the tree to /app: each data file is in it or made by the generator."""
+    (monitor,) = load_yaml("config/docker/driftmon.yaml")["monitors"]
+    generator = REPO / "examples" / "generate_data.py"
+    for source in (monitor["reference"], monitor["live"]):
+        relative = Path(source["path"]).relative_to("/app")
+        assert (REPO / relative).is_file() or generator.is_file(), relative
+    assert "examples/generate_data.py" in DOCKERFILE.read_text(encoding="utf-8")
+
+
 def test_example_config_loads_with_driftmon_config_loader() -> None:
     """driftmon itself accepts the compose config, with the password default interpolated."""
     loader = pytest.importorskip("driftmon.config.loader")
