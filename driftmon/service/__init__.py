@@ -1,0 +1,1 @@
+"""The service around the engine: running monitors, scheduling, HTTP and metrics."""

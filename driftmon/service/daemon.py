@@ -1,0 +1,232 @@
+"""The daemon: one APScheduler job per monitor, the HTTP server, and clean shutdown.
+
+Interval schedules fire on multiples of the interval since the Unix epoch (UTC), so every
+daemon and every restart agrees on window ends; the database's unique (monitor, window_end)
+constraint then makes a second daemon on the same database harmless (see README).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CollectorRegistry
+
+from driftmon import __version__
+from driftmon.clock import EPOCH, as_utc, floor_time, utcnow
+from driftmon.config import Config, MonitorConfig, ScheduleConfig
+from driftmon.errors import StorageError
+from driftmon.results import RunResult
+from driftmon.secrets import mask_url
+from driftmon.service.http import HttpServer, make_app
+from driftmon.service.metrics import DriftCollector, SnapshotCache
+from driftmon.service.runner import MonitorRunner
+from driftmon.storage import Store
+
+log = logging.getLogger("driftmon.daemon")
+
+
+def make_trigger(schedule: ScheduleConfig) -> BaseTrigger:
+    if schedule.every is not None:
+        return IntervalTrigger(
+            seconds=schedule.every.total_seconds(), start_date=EPOCH, timezone="UTC"
+        )
+    assert schedule.cron is not None
+    return CronTrigger.from_crontab(schedule.cron, timezone="UTC")
+
+
+def scheduled_window_end(schedule: ScheduleConfig, now: datetime) -> datetime:
+    """The latest scheduled fire time at or before ``now``: the end of the window to score."""
+    now = as_utc(now)
+    if schedule.every is not None:
+        return floor_time(now, schedule.every)
+    trigger = make_trigger(schedule)
+    step = timedelta(seconds=max(schedule.interval_seconds(), 1.0))
+    start = now - 2 * step
+    last: datetime | None = None
+    t = trigger.get_next_fire_time(None, start)
+    while t is not None and t <= now:
+        last = t
+        t = trigger.get_next_fire_time(t, t + timedelta(microseconds=1))
+    return as_utc(last) if last is not None else floor_time(now, timedelta(seconds=1))
+
+
+def log_run(result: RunResult) -> None:
+    """The one log line per run: monitor, window, rows, worst feature, duration, status."""
+    scored = [f for f in result.features if f.scores is not None]
+    worst = max(scored, key=lambda f: f.scores.kl_divergence if f.scores else 0.0, default=None)
+    fields: dict[str, Any] = {
+        "monitor": result.monitor,
+        "status": result.status.value,
+        "window_start": result.window_start.isoformat() if result.window_start else "",
+        "window_end": result.window_end.isoformat(),
+        "live_rows": result.live_rows,
+        "features": len(result.features),
+        "drifted": sum(f.status.value in ("warning", "critical") for f in result.features),
+        "worst_feature": worst.feature if worst else "",
+        "worst_kl": round(worst.scores.kl_divergence, 6) if worst and worst.scores else "",
+        "duration_s": round(result.duration_seconds, 3),
+    }
+    if result.error:
+        fields["error"] = result.error
+        log.error("run.failed", extra=fields)
+    else:
+        log.info("run.finished", extra=fields)
+
+
+class Daemon:
+    """Scheduler + HTTP server over one configuration; ``start()``, then ``stop()``."""
+
+    def __init__(self, config: Config, store: Store, *, upgrade: bool = True) -> None:
+        self.config = config
+        self.store = store
+        self.upgrade = upgrade
+        self.runner = MonitorRunner(config, store)
+        self.cache = SnapshotCache(store)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(DriftCollector(config, self.cache))
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC",
+            executors={
+                "default": ThreadPoolExecutor(max_workers=max(2, min(8, len(config.monitors))))
+            },
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.http: HttpServer | None = None
+        self.started_at = utcnow()
+        self._storage_failures = 0
+        self._last_storage_error: str | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.upgrade:
+            self.store.upgrade()
+        server = self.config.server
+        self.http = HttpServer(server.host, server.port, make_app(self.registry, self.health))
+        self.http.start()
+        now = utcnow()
+        for monitor in self.config.monitors:
+            if not monitor.enabled:
+                continue
+            self.scheduler.add_job(
+                self.run_monitor,
+                trigger=make_trigger(monitor.schedule),
+                args=[monitor],
+                id=f"monitor:{monitor.name}",
+                name=monitor.name,
+                next_run_time=now,
+            )
+        if self.config.retention.max_age is not None:
+            self.scheduler.add_job(
+                self.prune,
+                IntervalTrigger(hours=1, timezone="UTC"),
+                id="retention",
+                next_run_time=now,
+            )
+        self.scheduler.start()
+        log.info(
+            "daemon.started",
+            extra={
+                "version": __version__,
+                "monitors": len(self.config.monitors),
+                "database": mask_url(self.config.database.url),
+                "listen": f"http://{server.host}:{self.http.port}",
+            },
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop scheduling, let a run in progress finish (up to ``timeout``), close the server."""
+        log.info("daemon.stopping")
+        self.scheduler.shutdown(wait=False)
+        executor = self.scheduler._lookup_executor("default")  # noqa: SLF001 - no public handle
+        pool = getattr(executor, "_pool", None)
+        if pool is not None:
+            done = threading.Event()
+
+            def _join() -> None:
+                pool.shutdown(wait=True)
+                done.set()
+
+            threading.Thread(target=_join, daemon=True).start()
+            if not done.wait(timeout):
+                log.warning("daemon.stop_timeout", extra={"timeout_s": timeout})
+        if self.http is not None:
+            self.http.stop()
+        self.store.dispose()
+        log.info("daemon.stopped")
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def run_monitor(self, monitor: MonitorConfig) -> RunResult | None:
+        """One scheduled run; never raises, so the scheduler and daemon stay up."""
+        end = scheduled_window_end(monitor.schedule, utcnow())
+        try:
+            result = self.runner.run(monitor, end)
+        except StorageError as exc:
+            with self._lock:
+                self._storage_failures += 1
+                self._last_storage_error = str(exc)
+            log.error(
+                "run.not_stored",
+                extra={"monitor": monitor.name, "window_end": end.isoformat(), "error": str(exc)},
+            )
+            return None
+        except Exception:
+            log.exception(
+                "run.crashed", extra={"monitor": monitor.name, "window_end": end.isoformat()}
+            )
+            return None
+        with self._lock:
+            self._last_storage_error = None
+        self.cache.invalidate()
+        log_run(result)
+        return result
+
+    def prune(self) -> None:
+        max_age = self.config.retention.max_age
+        if max_age is None:
+            return
+        try:
+            n = self.store.prune(utcnow() - max_age)
+        except StorageError as exc:
+            log.error("retention.failed", extra={"error": str(exc)})
+            return
+        if n:
+            self.cache.invalidate()
+            log.info("retention.pruned", extra={"runs": n})
+
+    # -- health ----------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        problems: list[str] = []
+        try:
+            self.store.ping()
+            db = {"ok": True}
+        except StorageError as exc:
+            db = {"ok": False, "error": str(exc)}
+            problems.append("results database unreachable")
+        with self._lock:
+            if self._last_storage_error:
+                problems.append("latest run could not be stored")
+        running = self.scheduler.running
+        if not running:
+            problems.append("scheduler not running")
+        return {
+            "status": "ok" if not problems else "degraded",
+            "problems": problems,
+            "version": __version__,
+            "database": db,
+            "scheduler": {"running": running, "jobs": len(self.scheduler.get_jobs())},
+            "runs_not_stored": self._storage_failures,
+            "scrape_errors": self.cache.errors_total,
+            "started_at": self.started_at.isoformat(),
+        }

@@ -1,0 +1,102 @@
+"""The daemon's read-only HTTP endpoints: ``/metrics``, ``/healthz`` and an index at ``/``."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from driftmon import __version__
+
+Health = Callable[[], dict[str, Any]]
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return None
+
+
+def make_app(registry: CollectorRegistry, health: Health) -> Callable[..., Iterable[bytes]]:
+    """WSGI app: only GET and HEAD, only the three paths; everything else is refused."""
+    metrics_app = make_wsgi_app(registry)
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/")
+        if method not in ("GET", "HEAD"):
+            return _reply(
+                start_response,
+                "405 Method Not Allowed",
+                b"read-only endpoint\n",
+                extra=[("Allow", "GET, HEAD")],
+            )
+        if path == "/metrics":
+            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/healthz":
+            report = health()
+            status = "200 OK" if report.get("status") == "ok" else "503 Service Unavailable"
+            body = json.dumps(report, indent=2, sort_keys=True).encode() + b"\n"
+            return _reply(start_response, status, body, "application/json")
+        if path == "/":
+            body = (
+                f"driftmon {__version__}\n\n"
+                "/metrics  Prometheus metrics of the latest stored drift results\n"
+                "/healthz  health of the daemon, its scheduler and its results database\n"
+            ).encode()
+            return _reply(start_response, "200 OK", body)
+        return _reply(start_response, "404 Not Found", b"not found\n")
+
+    return app
+
+
+def _reply(
+    start_response: StartResponse,
+    status: str,
+    body: bytes,
+    content_type: str = "text/plain; charset=utf-8",
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("X-Content-Type-Options", "nosniff"),
+        *(extra or []),
+    ]
+    start_response(status, headers)
+    return [body]
+
+
+class HttpServer:
+    """The WSGI app served from a background thread; ``stop()`` closes the socket."""
+
+    def __init__(self, host: str, port: int, app: Callable[..., Iterable[bytes]]) -> None:
+        self._server = make_server(
+            host, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="driftmon-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,302 @@
+"""Prometheus metrics built from the latest stored results, never from the data sources.
+
+A scrape reads a cached snapshot of the results database (refreshed after each stored run
+and at most every ``max_age`` seconds otherwise). When the database cannot be read the last
+snapshot is served and ``driftmon_scrape_errors_total`` rises, so a database outage shows
+up as an alert-able counter instead of a failed scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from driftmon import __version__
+from driftmon.config import Config
+from driftmon.core.status import Status
+from driftmon.errors import StorageError
+from driftmon.results import FeatureResult, RunResult
+from driftmon.service.thresholds import resolve_thresholds
+from driftmon.storage import DURATION_BUCKETS, MonitorSnapshot, Store
+
+# The drift status as a number; features with no score (insufficient data, error) have none.
+STATUS_VALUE = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2}
+OUTCOMES = ("success", "failure", "insufficient_data")
+FEATURE_STATUSES = tuple(s.value for s in Status)
+
+
+@dataclass
+class _Cached:
+    snapshots: Sequence[MonitorSnapshot]
+    taken_at: float
+
+
+class SnapshotCache:
+    """The latest results snapshot, refreshed lazily; survives database outages."""
+
+    def __init__(self, store: Store, max_age: float = 5.0) -> None:
+        self._store = store
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._cached: _Cached | None = None
+        self._dirty = True
+        self.errors_total = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+
+    def invalidate(self) -> None:
+        """Called after a run is stored so the next scrape shows it."""
+        self._dirty = True
+
+    def get(self) -> Sequence[MonitorSnapshot]:
+        with self._lock:
+            now = time.monotonic()
+            fresh = (
+                self._cached is not None
+                and not self._dirty
+                and now - self._cached.taken_at < self._max_age
+            )
+            if not fresh:
+                try:
+                    self._cached = _Cached(self._store.snapshot(), now)
+                    self._dirty = False
+                    self.last_error = None
+                except StorageError as exc:
+                    self.errors_total += 1
+                    self.last_error = str(exc)
+                    self.last_error_at = time.time()
+            return self._cached.snapshots if self._cached else ()
+
+    @property
+    def healthy(self) -> bool:
+        return self.last_error is None
+
+    def age_seconds(self) -> float | None:
+        return None if self._cached is None else time.monotonic() - self._cached.taken_at
+
+
+class DriftCollector(Collector):
+    """Builds fresh metric families from the cached snapshot on every ``collect()``."""
+
+    def __init__(self, config: Config, cache: SnapshotCache) -> None:
+        self._config = config
+        self._cache = cache
+
+    def describe(self) -> Iterable[Metric]:
+        # Registration must not query the database: describe the families with no samples.
+        return _Families().all()
+
+    def collect(self) -> Iterable[Metric]:
+        snapshots = {s.monitor: s for s in self._cache.get()}
+        fam = _Families()
+        fam.build_info.add_metric([__version__], 1.0)
+        fam.scrape_errors.add_metric([], float(self._cache.errors_total))
+        for monitor in self._config.monitors:
+            snap = snapshots.get(monitor.name)
+            name = monitor.name
+            fam.interval.add_metric([name], monitor.schedule.interval_seconds())
+            scored = snap.latest_scored_run if snap else None
+            by_feature = {f.feature: f for f in scored.features} if scored else {}
+            drifted = {"warning": 0, "critical": 0}
+            for feature in monitor.features:
+                result = by_feature.get(feature.name)
+                thresholds = result.thresholds if result else resolve_thresholds(monitor, feature)
+                labels = [name, feature.name]
+                fam.threshold.add_metric([*labels, "warning"], thresholds.warning)
+                fam.threshold.add_metric([*labels, "critical"], thresholds.critical)
+                fam.policy.add_metric(labels + [thresholds.policy], 1.0)
+                if result is None:
+                    continue
+                _feature_samples(fam, labels, result)
+                if result.status == Status.WARNING:
+                    drifted["warning"] += 1
+                elif result.status == Status.CRITICAL:
+                    drifted["critical"] += 1
+            for severity, n in drifted.items():
+                fam.drifted.add_metric([name, severity], float(n))
+            _monitor_samples(fam, name, snap)
+        return fam.all()
+
+
+def _feature_samples(fam: _Families, labels: list[str], result: FeatureResult) -> None:
+    for status in FEATURE_STATUSES:
+        fam.feature_status_info.add_metric([*labels, status], float(result.status == status))
+    fam.live_rows.add_metric(labels, float(result.live_rows))
+    fam.missing_ratio.add_metric(labels, result.missing_ratio)
+    s = result.scores
+    if s is None or result.status not in STATUS_VALUE:
+        return
+    fam.drift_status.add_metric(labels, float(STATUS_VALUE[result.status]))
+    fam.kl.add_metric(labels, s.kl_divergence)
+    fam.entropy.add_metric(labels, s.entropy)
+    fam.cross_entropy.add_metric(labels, s.cross_entropy)
+    fam.js.add_metric(labels, s.js_divergence)
+    fam.psi.add_metric(labels, s.psi)
+    fam.p_value.add_metric(labels, s.p_value)
+    fam.expected_kl.add_metric(labels, s.expected_kl)
+
+
+def _monitor_samples(fam: _Families, name: str, snap: MonitorSnapshot | None) -> None:
+    counts = dict.fromkeys(OUTCOMES, 0)
+    if snap is not None:
+        counts = {
+            "success": snap.runs_success,
+            "failure": snap.runs_failure,
+            "insufficient_data": snap.runs_insufficient_data,
+        }
+    for outcome in OUTCOMES:
+        fam.runs.add_metric([name, outcome], float(counts[outcome]))
+    if snap is None:
+        fam.duration.add_metric([name], _buckets([0] * len(DURATION_BUCKETS), 0), 0.0)
+        return
+    if snap.last_run_at is not None:
+        fam.last_run.add_metric([name], snap.last_run_at.timestamp())
+    if snap.last_success_at is not None:
+        fam.last_success.add_metric([name], snap.last_success_at.timestamp())
+    latest: RunResult | None = snap.latest_run
+    if latest is not None:
+        for status in (s.value for s in Status):
+            fam.run_status_info.add_metric([name, status], float(latest.status == status))
+    fam.duration.add_metric(
+        [name], _buckets(snap.duration_bucket_counts, snap.duration_count), snap.duration_sum
+    )
+
+
+def _buckets(counts: Sequence[int], total: int) -> list[tuple[str, float]]:
+    """Cumulative (le, count) pairs as HistogramMetricFamily wants them, +Inf last."""
+    out: list[tuple[str, float]] = []
+    for bound, c in zip(DURATION_BUCKETS, counts, strict=True):
+        out.append((_le(bound), float(c)))
+    out.append(("+Inf", float(total)))
+    return out
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+class _Families:
+    """The metric families of one scrape, created empty, filled by the collector."""
+
+    def __init__(self) -> None:
+        f = ["monitor", "feature"]
+        m = ["monitor"]
+        self.kl = GaugeMetricFamily(
+            "driftmon_feature_kl_divergence",
+            "KL(live||reference) of the feature's latest scored window, in nats.",
+            labels=f,
+        )
+        self.entropy = GaugeMetricFamily(
+            "driftmon_feature_entropy", "Entropy H(P) of the live histogram, in nats.", labels=f
+        )
+        self.cross_entropy = GaugeMetricFamily(
+            "driftmon_feature_cross_entropy",
+            "Cross-entropy H(P,Q) of live against reference, in nats.",
+            labels=f,
+        )
+        self.js = GaugeMetricFamily(
+            "driftmon_feature_js_divergence",
+            "Jensen-Shannon divergence of live and reference, in nats.",
+            labels=f,
+        )
+        self.psi = GaugeMetricFamily(
+            "driftmon_feature_psi",
+            "Population stability index of live against reference.",
+            labels=f,
+        )
+        self.p_value = GaugeMetricFamily(
+            "driftmon_feature_p_value",
+            "G-test p-value of live against reference (small means real drift).",
+            labels=f,
+        )
+        self.expected_kl = GaugeMetricFamily(
+            "driftmon_feature_expected_kl",
+            "KL expected with no drift at this window size (the plug-in bias), in nats.",
+            labels=f,
+        )
+        self.threshold = GaugeMetricFamily(
+            "driftmon_feature_kl_threshold",
+            "KL threshold in nats applied to the feature, per severity.",
+            labels=[*f, "severity"],
+        )
+        self.policy = GaugeMetricFamily(
+            "driftmon_feature_threshold_policy_info",
+            "The threshold policy applied to the feature (value always 1).",
+            labels=[*f, "policy"],
+        )
+        self.drift_status = GaugeMetricFamily(
+            "driftmon_feature_drift_status",
+            "Drift status of the latest scored window: 0 ok, 1 warning, 2 critical.",
+            labels=f,
+        )
+        self.feature_status_info = GaugeMetricFamily(
+            "driftmon_feature_status",
+            "1 for the feature's current status (ok, warning, critical, insufficient_data, "
+            "error), 0 for the others.",
+            labels=[*f, "status"],
+        )
+        self.live_rows = GaugeMetricFamily(
+            "driftmon_feature_live_rows", "Rows in the feature's latest live window.", labels=f
+        )
+        self.missing_ratio = GaugeMetricFamily(
+            "driftmon_feature_missing_ratio",
+            "Fraction of the latest live window's rows with the feature missing.",
+            labels=f,
+        )
+        self.last_run = GaugeMetricFamily(
+            "driftmon_monitor_last_run_timestamp_seconds",
+            "Unix time at which the monitor's latest run finished, whatever its outcome.",
+            labels=m,
+        )
+        self.last_success = GaugeMetricFamily(
+            "driftmon_monitor_last_success_timestamp_seconds",
+            "Unix time at which the monitor's latest successful run finished.",
+            labels=m,
+        )
+        self.runs = CounterMetricFamily(
+            "driftmon_monitor_runs",
+            "Runs of the monitor by outcome (success, failure, insufficient_data).",
+            labels=[*m, "outcome"],
+        )
+        self.duration = HistogramMetricFamily(
+            "driftmon_monitor_run_duration_seconds",
+            "Wall time of the monitor's runs, in seconds.",
+            labels=m,
+        )
+        self.drifted = GaugeMetricFamily(
+            "driftmon_monitor_drifted_features",
+            "Features of the monitor whose latest status is at the given severity.",
+            labels=[*m, "severity"],
+        )
+        self.run_status_info = GaugeMetricFamily(
+            "driftmon_monitor_status",
+            "1 for the status of the monitor's latest run, 0 for the others.",
+            labels=[*m, "status"],
+        )
+        self.interval = GaugeMetricFamily(
+            "driftmon_monitor_schedule_interval_seconds",
+            "Seconds between the monitor's scheduled runs.",
+            labels=m,
+        )
+        self.scrape_errors = CounterMetricFamily(
+            "driftmon_scrape_errors",
+            "Scrapes that could not read the results database and served the last snapshot.",
+        )
+        self.build_info = GaugeMetricFamily(
+            "driftmon_build_info",
+            "driftmon build information (value always 1).",
+            labels=["version"],
+        )
+
+    def all(self) -> list[Metric]:
+        return [v for v in vars(self).values() if isinstance(v, Metric)]

@@ -1,0 +1,313 @@
+"""Running one monitor over one window: the one place where I/O meets the maths.
+
+The scheduler calls ``run_monitor``, ``driftmon check`` calls it, tests call it with an
+in-memory store and files in a temporary folder. It reads the reference profile (building
+it when missing or stale), streams the live window in batches, scores every feature and
+stores the whole run in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from driftmon.clock import as_utc, utcnow
+from driftmon.config import Config, FeatureConfig, MonitorConfig
+from driftmon.core.drift import score
+from driftmon.core.histogram import ColumnTypeError, Histogram
+from driftmon.core.profile import FeatureProfile, ReferenceProfile, build_feature_profile
+from driftmon.core.status import Status, Thresholds, worst
+from driftmon.errors import ColumnError, DriftmonError, SourceError
+from driftmon.results import FeatureResult, RunResult
+from driftmon.secrets import scrub
+from driftmon.service.thresholds import resolve_thresholds
+from driftmon.sources.base import Source, Window
+from driftmon.sources.factory import source_from_config
+from driftmon.storage import Store
+
+Progress = Callable[[str, int], None]
+"""Called as ``progress(stage, rows_so_far)`` while a source is read; stage is a short label."""
+
+SourceFactory = Callable[[Any, MonitorConfig], Source]
+
+
+def _no_progress(stage: str, rows: int) -> None:
+    return None
+
+
+def default_source_factory(source_cfg: Any, monitor: MonitorConfig) -> Source:
+    return source_from_config(source_cfg, monitor)
+
+
+@dataclass
+class MonitorRunner:
+    """Runs monitors of one configuration against one results store."""
+
+    config: Config
+    store: Store
+    source_factory: SourceFactory = default_source_factory
+    progress: Progress = _no_progress
+    _profiles: dict[str, tuple[str, ReferenceProfile]] = field(default_factory=dict)
+
+    # -- reference -------------------------------------------------------------------------
+
+    def reference_profile(
+        self, monitor: MonitorConfig, *, rebuild: bool = False
+    ) -> ReferenceProfile:
+        """The monitor's stored profile, rebuilt when asked, missing or stale."""
+        source = self.source_factory(monitor.reference, monitor)
+        fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
+        if not rebuild:
+            cached = self._profiles.get(monitor.name)
+            if cached and cached[0] == fingerprint:
+                return cached[1]
+            stored = self.store.load_profile(monitor.name)
+            if stored is not None and stored.fingerprint == fingerprint:
+                self._profiles[monitor.name] = (fingerprint, stored.profile)
+                return stored.profile
+        profile = build_reference_profile(monitor, source, self.progress)
+        self.store.save_profile(monitor.name, fingerprint, profile)
+        self._profiles[monitor.name] = (fingerprint, profile)
+        return profile
+
+    # -- one run ---------------------------------------------------------------------------
+
+    def run(self, monitor: MonitorConfig, window_end: datetime | None = None) -> RunResult:
+        """Score one window of ``monitor`` and store it; source failures are stored as errors.
+
+        Storage failures propagate (there is nowhere to record them); the caller logs them
+        and the next schedule tries again.
+        """
+        started = utcnow()
+        t0 = time.monotonic()
+        end = as_utc(window_end) if window_end is not None else started
+        live_cfg = monitor.live
+        window = Window(end - live_cfg.window, end) if live_cfg.window is not None else None
+        try:
+            profile = self.reference_profile(monitor)
+            result = self._score_window(monitor, profile, window, end, started, t0)
+        except DriftmonError as exc:
+            result = RunResult(
+                monitor=monitor.name,
+                window_start=window.start if window else None,
+                window_end=end,
+                started_at=started,
+                finished_at=started + _elapsed(t0),
+                status=Status.ERROR,
+                error=scrub(str(exc)),
+            )
+        self.store.save_run(result)
+        return result
+
+    def _score_window(
+        self,
+        monitor: MonitorConfig,
+        profile: ReferenceProfile,
+        window: Window | None,
+        end: datetime,
+        started: datetime,
+        t0: float,
+    ) -> RunResult:
+        source = self.source_factory(monitor.live, monitor)
+        errors: dict[str, str] = dict(profile.metadata.get("feature_errors", {}))
+        present = set(source.columns())
+        by_feature = {f.name: f for f in profile.features}
+        counting: dict[str, tuple[FeatureConfig, FeatureProfile]] = {}
+        for feature in monitor.features:
+            col = feature.source_column
+            if feature.name in errors:
+                continue
+            if col not in present:
+                errors[feature.name] = (
+                    f"column {col!r} not found in live source {source.describe()}"
+                )
+            elif feature.name not in by_feature:
+                errors[feature.name] = "no reference profile for this feature"
+            else:
+                counting[feature.name] = (feature, by_feature[feature.name])
+
+        hists = {name: Histogram.empty(fp.bins.n_bins) for name, (_, fp) in counting.items()}
+        rows = 0
+        deadline = _deadline(monitor)
+        columns = sorted({f.source_column for f, _ in counting.values()})
+        for batch in source.batches(columns, window):
+            _check_deadline(deadline, monitor, source)
+            rows += batch.num_rows
+            for name in list(counting):
+                feature, fp = counting[name]
+                try:
+                    hists[name] = hists[name] + fp.live_histogram(_column(batch, feature))
+                except ColumnTypeError as exc:
+                    errors[name] = f"column {feature.source_column!r} in live data: {exc}"
+                    del counting[name]
+            self.progress(f"{monitor.name}: live", rows)
+
+        features = tuple(
+            self._feature_result(
+                monitor, f, by_feature.get(f.name), hists.get(f.name), errors.get(f.name), rows
+            )
+            for f in monitor.features
+        )
+        if rows < monitor.live.min_rows:
+            status = Status.INSUFFICIENT_DATA
+        else:
+            status = worst([f.status for f in features])
+        return RunResult(
+            monitor=monitor.name,
+            window_start=window.start if window else None,
+            window_end=end,
+            started_at=started,
+            finished_at=started + _elapsed(t0),
+            status=status,
+            live_rows=rows,
+            reference_rows=profile.rows,
+            features=features,
+        )
+
+    def _feature_result(
+        self,
+        monitor: MonitorConfig,
+        feature: FeatureConfig,
+        fp: FeatureProfile | None,
+        hist: Histogram | None,
+        error: str | None,
+        rows: int,
+    ) -> FeatureResult:
+        thresholds: Thresholds = resolve_thresholds(monitor, feature)
+        if error is not None or fp is None or hist is None:
+            return FeatureResult(
+                feature=feature.name,
+                status=Status.ERROR,
+                thresholds=thresholds,
+                live_rows=rows,
+                message=scrub(error or "feature could not be computed"),
+            )
+        missing = int(hist.counts[fp.bins.missing_index])
+        counts = tuple(int(c) for c in hist.counts)
+        labels = tuple(fp.bins.labels())
+        if rows < monitor.live.min_rows:
+            return FeatureResult(
+                feature=feature.name,
+                status=Status.INSUFFICIENT_DATA,
+                thresholds=thresholds,
+                live_rows=rows,
+                missing_rows=missing,
+                live_counts=counts,
+                bin_labels=labels,
+                message=f"{rows} live rows, fewer than min_rows={monitor.live.min_rows}",
+            )
+        scores = score(
+            hist,
+            fp.reference,
+            smoothing=feature.smoothing or monitor.smoothing,
+            reference_is_sample=monitor.reference_is_sample,
+        )
+        if scores is None:
+            return FeatureResult(
+                feature=feature.name,
+                status=Status.INSUFFICIENT_DATA,
+                thresholds=thresholds,
+                live_rows=rows,
+                missing_rows=missing,
+                live_counts=counts,
+                bin_labels=labels,
+                message="no reference rows for this feature",
+            )
+        return FeatureResult(
+            feature=feature.name,
+            status=thresholds.classify(scores.kl_divergence),
+            thresholds=thresholds,
+            live_rows=rows,
+            missing_rows=missing,
+            scores=scores,
+            live_counts=counts,
+            bin_labels=labels,
+        )
+
+
+def build_reference_profile(
+    monitor: MonitorConfig, source: Source, progress: Progress = _no_progress
+) -> ReferenceProfile:
+    """Read the reference once and fit every feature; a bad feature is recorded, not fatal."""
+    present = set(source.columns())
+    errors: dict[str, str] = {}
+    wanted = []
+    for feature in monitor.features:
+        if feature.source_column in present:
+            wanted.append(feature)
+        else:
+            errors[feature.name] = (
+                f"column {feature.source_column!r} not found in reference source "
+                f"{source.describe()}"
+            )
+    columns = sorted({f.source_column for f in wanted})
+    batches: list[pa.RecordBatch] = []
+    rows = 0
+    deadline = _deadline(monitor)
+    for batch in source.batches(columns, None):
+        _check_deadline(deadline, monitor, source)
+        batches.append(batch)
+        rows += batch.num_rows
+        progress(f"{monitor.name}: reference", rows)
+    table = pa.Table.from_batches(batches) if batches else None
+    profiles: list[FeatureProfile] = []
+    for feature in wanted:
+        values = (
+            table.column(feature.source_column)
+            if table is not None
+            else pa.array([], type=pa.float64())
+        )
+        try:
+            profiles.append(build_feature_profile(values, feature.feature_spec()))
+        except (ColumnTypeError, ValueError) as exc:
+            errors[feature.name] = f"column {feature.source_column!r} in reference data: {exc}"
+    return ReferenceProfile(
+        features=tuple(profiles),
+        rows=rows,
+        metadata={"feature_errors": errors, "source": source.describe()},
+    )
+
+
+def _profile_fingerprint(source_fingerprint: str, monitor: MonitorConfig) -> str:
+    """Changes with the reference data and with anything that changes how it is binned."""
+    specs = [{"spec": repr(f.feature_spec()), "column": f.source_column} for f in monitor.features]
+    blob = json.dumps({"source": source_fingerprint, "features": specs}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _column(batch: pa.RecordBatch, feature: FeatureConfig) -> pa.Array:
+    idx = batch.schema.get_field_index(feature.source_column)
+    if idx < 0:
+        raise ColumnError(f"column {feature.source_column!r} missing from a batch")
+    return batch.column(idx)
+
+
+def _elapsed(t0: float) -> timedelta:
+    return timedelta(seconds=time.monotonic() - t0)
+
+
+def _deadline(monitor: MonitorConfig) -> float | None:
+    timeout = monitor.source_timeout
+    return time.monotonic() + timeout.total_seconds() if timeout is not None else None
+
+
+def _check_deadline(deadline: float | None, monitor: MonitorConfig, source: Source) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise SourceError(
+            f"monitor {monitor.name!r}: reading {source.describe()} took longer than "
+            f"source_timeout={monitor.source_timeout}"
+        )
+
+
+def run_all(
+    runner: MonitorRunner, monitors: Sequence[MonitorConfig], window_end: datetime | None = None
+) -> list[RunResult]:
+    """Run several monitors one after the other (``driftmon check``)."""
+    return [runner.run(m, window_end) for m in monitors]
