@@ -1,0 +1,225 @@
+"""Scores of a live histogram against its reference: worked values, edge cases, finiteness."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from driftmon.core.divergence import smoothed_reference
+from driftmon.core.drift import DriftScores, score
+from driftmon.core.histogram import Histogram
+from driftmon.core.profile import FeatureSpec, build_feature_profile
+from driftmon.core.stats import g_test_one_sample
+
+
+def _h(*counts: int) -> Histogram:
+    return Histogram(np.array(counts))
+
+
+# --- worked example ---------------------------------------------------------------------
+
+
+def test_score_of_three_bins_by_hand() -> None:
+    # live [5, 3, 2, 0] (n = 10), reference [4, 4, 2, 0] (N = 10); no empty reference bin
+    # holds live rows, so Q = [.4, .4, .2, 0] unsmoothed. From test_divergence:
+    # KL = 0.0252671539, H(P) = 1.0296530140, H(P,Q) = 1.0549201680, JS = 0.0063671983,
+    # PSI = 0.0510825624. k = 3 bins hold rows: expected KL = 2/2·(1/10 + 1/10) = 0.2.
+    s = score(_h(5, 3, 2, 0), _h(4, 4, 2, 0))
+    assert s is not None
+    assert s.kl_divergence == pytest.approx(0.0252671539, abs=1e-10)
+    assert s.entropy == pytest.approx(1.0296530140, abs=1e-10)
+    assert s.cross_entropy == pytest.approx(1.0549201680, abs=1e-10)
+    assert s.js_divergence == pytest.approx(0.0063671983, abs=1e-10)
+    assert s.psi == pytest.approx(0.0510825624, abs=1e-10)
+    assert s.expected_kl == pytest.approx(0.2)
+    assert (s.live_rows, s.reference_rows, s.degrees_of_freedom) == (10, 10, 2)
+    table = np.array([[5, 3, 2], [4, 4, 2]])
+    expected = scipy.stats.chi2_contingency(table, correction=False, lambda_="log-likelihood")
+    assert s.g_statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert s.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+def test_score_against_a_fixed_reference_uses_the_one_sample_test_on_smoothed_q() -> None:
+    live, ref = _h(5, 3, 2, 0), _h(6, 4, 0, 0)
+    s = score(live, ref, reference_is_sample=False)
+    assert s is not None
+    q = smoothed_reference(ref.counts, live.counts)
+    expected = g_test_one_sample(live.counts, q)
+    assert (s.g_statistic, s.degrees_of_freedom, s.p_value) == (
+        expected.statistic,
+        expected.dof,
+        expected.p_value,
+    )
+    # G = 2n·KL; KL with the empty reference bin smoothed is 0.1485836363 (test_divergence).
+    assert s.g_statistic == pytest.approx(2 * 10 * 0.1485836363, abs=1e-8)
+    assert s.expected_kl == pytest.approx(2 / (2 * 10))  # no reference-sampling term
+
+
+def test_larger_smoothing_lowers_kl_of_live_mass_in_an_empty_reference_bin() -> None:
+    live, ref = _h(5, 5), _h(10, 0)
+    small, large = score(live, ref, smoothing=0.01), score(live, ref, smoothing=5.0)
+    assert small is not None
+    assert large is not None
+    assert small.kl_divergence > large.kl_divergence > 0
+
+
+def test_identical_histograms_score_zero_divergence_and_p_value_one() -> None:
+    s = score(_h(3, 0, 7, 1), _h(3, 0, 7, 1))
+    assert s is not None
+    assert (s.kl_divergence, s.js_divergence, s.psi) == (0.0, 0.0, 0.0)
+    assert s.g_statistic == pytest.approx(0.0, abs=1e-12)
+    assert s.p_value == pytest.approx(1.0)
+    assert s.entropy == pytest.approx(s.cross_entropy, abs=1e-15)
+
+
+def test_all_live_rows_outside_the_reference_range_give_a_large_finite_kl() -> None:
+    # Every live row in the reference's empty top bin: Q there = .5/(1000 + .5),
+    # KL = ln((1000.5)/.5) = 7.6014...
+    s = score(_h(0, 0, 50, 0), _h(400, 600, 0, 0))
+    assert s is not None
+    assert s.kl_divergence == pytest.approx(math.log(1000.5 / 0.5), rel=1e-12)
+    assert s.p_value < 1e-10
+
+
+# --- insufficient data and invalid input ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("live", "ref"),
+    [((0, 0, 0), (1, 2, 3)), ((1, 2, 3), (0, 0, 0)), ((0, 0, 0), (0, 0, 0))],
+    ids=["empty-live", "empty-reference", "both-empty"],
+)
+def test_empty_live_or_reference_scores_none(live: tuple[int, ...], ref: tuple[int, ...]) -> None:
+    assert score(_h(*live), _h(*ref)) is None
+
+
+def test_histograms_of_different_layouts_cannot_be_scored() -> None:
+    with pytest.raises(ValueError, match="bins"):
+        score(_h(1, 2), _h(1, 2, 3))
+
+
+def test_scores_serialise_to_a_flat_dict_of_every_field() -> None:
+    s = score(_h(5, 3, 2, 0), _h(4, 4, 2, 0))
+    assert s is not None
+    d = s.as_dict()
+    assert list(d) == [f.name for f in dataclasses.fields(DriftScores)]
+    assert d["live_rows"] == 10
+
+
+# --- no input, however odd, gives inf or NaN --------------------------------------------
+
+numeric_cells = st.one_of(st.floats(), st.none(), st.just(math.nan), st.just(math.inf))
+category_cells = st.one_of(st.text(max_size=3), st.none(), st.booleans(), st.integers(-3, 3))
+
+NUMERIC_CONTAINERS: list[Callable[[list[Any]], Any]] = [
+    list,
+    lambda v: np.array([math.nan if x is None else x for x in v], dtype=np.float64),
+    lambda v: pd.Series(v, dtype="float64"),
+    lambda v: pd.Series(v, dtype="Float64"),
+    lambda v: pd.Series(v, dtype=object),
+    lambda v: pa.array(v, type=pa.float64()),
+]
+TEXT_CONTAINERS: list[Callable[[list[Any]], Any]] = [
+    list,
+    lambda v: pd.Series(v, dtype="str"),
+    lambda v: pd.Series(v, dtype=object),
+    lambda v: pa.array(v, type=pa.string()),
+]
+
+
+@st.composite
+def columns(draw: st.DrawFn) -> tuple[FeatureSpec, Any, Any, int, int]:
+    """A feature spec, a reference column and a live column of the same kind, and their sizes."""
+    kind = draw(st.sampled_from(["numeric", "categorical", "text"]))
+    if kind == "numeric":
+        cells = numeric_cells
+        containers = NUMERIC_CONTAINERS
+    elif kind == "text":
+        cells = st.one_of(st.text(max_size=3), st.none())
+        containers = TEXT_CONTAINERS
+    else:  # mixed types in one column, as read from loosely typed sources
+        cells = category_cells
+        containers = [list, lambda v: pd.Series(v, dtype=object)]
+    ref = draw(st.lists(cells, max_size=40))
+    live = draw(st.lists(cells, max_size=40))
+    spec = FeatureSpec(
+        name="f",
+        kind="numeric" if kind == "numeric" else "categorical",
+        bins=draw(st.integers(1, 12)),
+        strategy=draw(st.sampled_from(["quantile", "uniform"])),
+        max_categories=draw(st.integers(1, 6)),
+    )
+    wrap_ref, wrap_live = draw(st.sampled_from(containers)), draw(st.sampled_from(containers))
+    return spec, wrap_ref(ref), wrap_live(live), len(ref), len(live)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    column=columns(),
+    reference_is_sample=st.booleans(),
+    smoothing=st.sampled_from([0.5, 1e-9, 1.0, 1e3]),
+)
+def test_no_generated_column_scores_inf_or_nan(
+    column: tuple[FeatureSpec, Any, Any, int, int], reference_is_sample: bool, smoothing: float
+) -> None:
+    spec, ref, live, n_ref, n_live = column
+    profile = build_feature_profile(ref, spec)
+    live_hist = profile.live_histogram(live)
+    assert (profile.reference_rows, live_hist.total) == (n_ref, n_live)
+    s = score(live_hist, profile.reference, smoothing, reference_is_sample)
+    if n_ref == 0 or n_live == 0:
+        assert s is None
+        return
+    assert s is not None
+    for name, value in s.as_dict().items():
+        assert math.isfinite(value), (name, value)
+    assert s.kl_divergence >= 0.0
+    assert 0.0 <= s.js_divergence <= math.log(2) + 1e-12
+    assert s.psi >= 0.0
+    assert s.g_statistic >= 0.0
+    assert 0.0 <= s.p_value <= 1.0
+    assert s.kl_divergence == pytest.approx(s.cross_entropy - s.entropy, rel=1e-9, abs=1e-12)
+
+
+def test_all_missing_live_column_against_a_complete_reference_scores_finite() -> None:
+    profile = build_feature_profile(np.arange(100.0), FeatureSpec("x"))
+    s = score(profile.live_histogram([None, math.nan]), profile.reference)
+    assert s is not None
+    # All live mass in the missing bin, empty in the reference: KL = ln((100 + .5)/.5).
+    assert s.kl_divergence == pytest.approx(math.log(100.5 / 0.5), rel=1e-12)
+
+
+def test_never_seen_category_scores_finite_and_detects_drift() -> None:
+    profile = build_feature_profile(["a"] * 60 + ["b"] * 40, FeatureSpec("c", "categorical"))
+    s = score(profile.live_histogram(["zzz"] * 10), profile.reference)
+    assert s is not None
+    assert math.isfinite(s.kl_divergence)
+    assert s.kl_divergence > 1
+    assert s.p_value < 1e-6
+
+
+# --- calibration ------------------------------------------------------------------------
+
+
+def test_two_sample_p_value_rejects_about_five_percent_without_drift() -> None:
+    rng = np.random.default_rng(11)
+    q = np.array([0.1, 0.2, 0.3, 0.4])
+    p_values = []
+    for _ in range(1000):
+        live = Histogram(rng.multinomial(300, q))
+        ref = Histogram(rng.multinomial(3000, q))
+        s = score(live, ref)
+        assert s is not None
+        p_values.append(s.p_value)
+    rate = np.mean(np.array(p_values) < 0.05)
+    assert 0.03 <= rate <= 0.07

@@ -1,0 +1,217 @@
+"""Reference profiles: fitting per feature, streaming, and the JSON round trip."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from driftmon.core.bins import BinningError, CategoricalBins, NumericBins
+from driftmon.core.histogram import ColumnTypeError, Histogram
+from driftmon.core.profile import (
+    PROFILE_FORMAT,
+    FeatureProfile,
+    FeatureSpec,
+    ReferenceProfile,
+    accumulate,
+    build_feature_profile,
+    fit_bins,
+)
+
+
+def _json_round_trip(data: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(data, allow_nan=False))
+
+
+def _frame() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    amount = rng.exponential(50.0, 500)
+    amount[rng.random(500) < 0.6] = 0.0  # zero-inflated
+    amount[:7] = np.nan
+    return pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, 500),
+            "amount": amount,
+            "clicks": rng.poisson(1.5, 500),
+            "country": rng.choice(
+                ["fr", "de", "it", "es", "pt"], 500, p=[0.5, 0.2, 0.2, 0.09, 0.01]
+            ),
+            "flag": rng.random(500) < 0.3,
+        }
+    )
+
+
+SPECS = (
+    FeatureSpec("age"),
+    FeatureSpec("amount", bins=5),
+    FeatureSpec("clicks", strategy="uniform", bins=4),
+    FeatureSpec("country", kind="categorical", max_categories=3),
+    FeatureSpec("flag", kind="categorical"),
+)
+
+
+def _profile(df: pd.DataFrame) -> ReferenceProfile:
+    return ReferenceProfile(
+        features=tuple(build_feature_profile(df[s.name], s) for s in SPECS),
+        rows=len(df),
+        metadata={"monitor": "payments", "source": "ref.parquet", "window": [1, 2]},
+    )
+
+
+# --- round trip -------------------------------------------------------------------------
+
+
+def test_profile_round_trips_through_json() -> None:
+    profile = _profile(_frame())
+    restored = ReferenceProfile.from_dict(_json_round_trip(profile.to_dict()))
+    assert restored == profile
+    assert restored.to_dict() == profile.to_dict()
+
+
+def test_restored_profile_counts_live_data_exactly_like_the_original() -> None:
+    df = _frame()
+    profile = _profile(df)
+    restored = ReferenceProfile.from_dict(_json_round_trip(profile.to_dict()))
+    live = df.sample(frac=1.0, random_state=1).iloc[:200]
+    for f in profile.features:
+        assert restored.feature(f.name).live_histogram(live[f.name]) == f.live_histogram(
+            live[f.name]
+        )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.one_of(
+        st.lists(st.one_of(st.floats(), st.none()), max_size=30),
+        st.lists(st.one_of(st.text(max_size=4), st.none()), max_size=30),
+    ),
+    n_bins=st.integers(1, 12),
+    strategy=st.sampled_from(["quantile", "uniform"]),
+)
+def test_any_feature_profile_round_trips_through_json(
+    values: list[Any], n_bins: int, strategy: str
+) -> None:
+    numeric = all(v is None or isinstance(v, float) for v in values)
+    spec = FeatureSpec(
+        "f",
+        kind="numeric" if numeric else "categorical",
+        bins=n_bins,
+        strategy=strategy,  # type: ignore[arg-type]
+    )
+    profile = build_feature_profile(values, spec)
+    restored = FeatureProfile.from_dict(_json_round_trip(profile.to_dict()))
+    assert restored == profile
+    assert restored.kind == profile.kind
+
+
+def test_profile_of_another_format_is_rejected() -> None:
+    data = _profile(_frame()).to_dict()
+    assert data["format"] == PROFILE_FORMAT
+    with pytest.raises(ValueError, match="format"):
+        ReferenceProfile.from_dict({**data, "format": PROFILE_FORMAT + 1})
+    with pytest.raises(ValueError, match="format"):
+        ReferenceProfile.from_dict({k: v for k, v in data.items() if k != "format"})
+
+
+# --- fitting ----------------------------------------------------------------------------
+
+
+def test_profile_counts_every_reference_row_once() -> None:
+    df = _frame()
+    for f in _profile(df).features:
+        assert f.reference_rows == len(df)
+
+
+def test_numeric_reference_histogram_has_no_empty_value_bin() -> None:
+    df = _frame()
+    for f in _profile(df).features:
+        if f.kind == "numeric":
+            assert np.all(f.reference.counts[:-1] > 0), (f.name, f.reference.to_list())
+
+
+def test_zero_inflated_feature_gives_zeros_their_own_bin() -> None:
+    amount = _profile(_frame()).feature("amount")
+    zeros = int((_frame()["amount"] == 0).sum())
+    assert amount.reference.counts[0] == zeros
+    assert amount.reference.counts[amount.bins.missing_index] == 7
+
+
+def test_categorical_feature_keeps_top_categories_and_counts_the_rest_as_other() -> None:
+    country = _profile(_frame()).feature("country")
+    assert isinstance(country.bins, CategoricalBins)
+    assert country.bins.categories[0] == "fr"
+    assert len(country.bins.categories) == 3
+    assert country.reference.counts[country.bins.other_index] > 0
+
+
+def test_boolean_feature_bins_are_true_and_false() -> None:
+    flag = _profile(_frame()).feature("flag")
+    assert flag.bins == CategoricalBins(("false", "true"))
+
+
+def test_explicit_edges_override_fitted_bins() -> None:
+    bins = fit_bins(np.arange(100.0), FeatureSpec("x", edges=(10.0, 20.0), bins=50))
+    assert bins == NumericBins((10.0, 20.0))
+
+
+def test_bad_explicit_edges_in_a_spec_raise_binning_error() -> None:
+    with pytest.raises(BinningError):
+        build_feature_profile([1.0, 2.0], FeatureSpec("x", edges=(2.0, 1.0)))
+
+
+def test_text_reference_for_a_numeric_feature_raises_column_type_error() -> None:
+    with pytest.raises(ColumnTypeError):
+        build_feature_profile(pd.Series(["a", "b"]), FeatureSpec("x"))
+
+
+def test_ints_configured_categorical_become_text_categories() -> None:
+    profile = build_feature_profile(pa.array([3, 1, 3, None]), FeatureSpec("n", "categorical"))
+    assert profile.bins == CategoricalBins(("3", "1"))
+    assert profile.reference.to_list() == [2, 1, 0, 1]
+
+
+def test_reference_counts_must_match_the_bin_layout() -> None:
+    with pytest.raises(ValueError, match="3 reference counts for 4 bins"):
+        FeatureProfile("x", NumericBins((1.0, 2.0)), Histogram.empty(3))
+
+
+def test_unknown_feature_name_raises_key_error() -> None:
+    with pytest.raises(KeyError):
+        _profile(_frame()).feature("nope")
+
+
+def test_empty_reference_profile_has_no_rows() -> None:
+    profile = build_feature_profile([], FeatureSpec("x"))
+    assert profile.reference_rows == 0
+    assert profile.bins == NumericBins(())
+
+
+# --- streaming --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [s.name for s in SPECS])
+def test_accumulated_batches_equal_the_histogram_of_the_whole_column(name: str) -> None:
+    df = _frame()
+    f = _profile(df).feature(name)
+    batches = [df[name].iloc[i : i + 77] for i in range(0, len(df), 77)]
+    assert accumulate(f.bins, batches) == f.live_histogram(df[name])
+    assert accumulate(f.bins, batches) == f.reference
+
+
+def test_accumulating_arrow_record_batches_equals_the_whole_table() -> None:
+    df = _frame()
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for f in _profile(df).features:
+        batches = (b.column(f.name) for b in table.to_batches(max_chunksize=64))
+        assert accumulate(f.bins, batches) == f.reference, f.name
+
+
+def test_accumulating_no_batches_gives_an_empty_histogram() -> None:
+    bins = NumericBins((1.0,))
+    assert accumulate(bins, []) == Histogram.empty(3)
