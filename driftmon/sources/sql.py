@@ -1,0 +1,430 @@
+"""A SQL table or query, read as streamed Arrow record batches through SQLAlchemy Core.
+
+Safety: table, schema and column names reach SQL only through ``sqlalchemy.table()`` /
+``column()``, which quote them; window bounds only as bound parameters. The source's
+connections are read-only (PostgreSQL ``default_transaction_read_only``, SQLite
+``PRAGMA query_only``) and PostgreSQL sessions run in UTC.
+
+Window rule (same result as for files, see ``driftmon.sources.timestamps``):
+
+- a query that uses ``:start`` / ``:end`` defines the window itself: both are bound to the
+  window's UTC bounds (PostgreSQL and others: ``timestamptz``; SQLite: text
+  ``YYYY-MM-DD HH:MM:SS[.ffffff]``, SQLite's own ``datetime()`` format) and nothing else
+  is filtered. Write ``CAST(:start AS ...)``, not ``:start::...``;
+- otherwise (a table, or a query without them, which is wrapped as a subquery) the database
+  filters ``timestamp_column`` with bound parameters (exact for UTC; a superset covering
+  the DST shifts for a local ``naive_timezone``; on SQLite through ``julianday()`` so ISO
+  text with or without offset and epoch numbers compare as instants) and the exact rule
+  runs on each batch.
+
+Timeout: ``timeout_seconds`` bounds connecting and each database round trip (the query's
+start, and each fetch of ``batch_rows`` rows), not a whole long read. PostgreSQL (psycopg):
+``connect_timeout`` (at least libpq's 2 s) and ``statement_timeout``; SQLite: a progress
+handler that interrupts a statement past the deadline, and the lock wait. Other dialects:
+not enforced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchTableError, SQLAlchemyError
+
+from driftmon.errors import ColumnError, ConfigError, SourceError
+from driftmon.secrets import mask_url, scrub
+from driftmon.sources.base import Window
+from driftmon.sources.rows import rows_to_batch
+from driftmon.sources.timestamps import (
+    check_timezone,
+    check_window,
+    filter_window,
+    naive_superset,
+)
+
+_WINDOW_PARAMS = ("start", "end")
+_SUBQUERY = "driftmon_q"
+_JULIAN_UNIX_EPOCH = 2440587.5
+_QUERY_CANCELED = "57014"  # PostgreSQL SQLSTATE of statement_timeout
+_SQLITE_STEPS = 1000  # VM instructions between deadline checks
+
+
+class SqlSource:
+    """Rows of a table or of a query in any SQLAlchemy database; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        query: str | None = None,
+        table: str | None = None,
+        schema: str | None = None,
+        timestamp_column: str | None = None,
+        naive_timezone: str = "UTC",
+        batch_rows: int = 65_536,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError) as exc:
+            raise ConfigError(f"invalid database URL {scrub(url)!r}") from exc
+        self._secrets = tuple(s for s in (parsed.password,) if isinstance(s, str) and s)
+        self.masked_url = mask_url(url)
+        if (query is None) == (table is None):
+            raise ConfigError(f"{self.masked_url}: give exactly one of query or table")
+        if schema is not None and table is None:
+            raise ConfigError(f"{self.masked_url}: schema applies to a table, not a query")
+        if batch_rows < 1:
+            raise ConfigError(f"batch_rows must be at least 1, got {batch_rows}")
+        if timeout_seconds is not None and not timeout_seconds > 0:
+            raise ConfigError(f"timeout_seconds must be positive, got {timeout_seconds}")
+        self._url = _with_driver(parsed)
+        self.table = table
+        self.schema = schema
+        self.query = _strip_query(query) if query is not None else None
+        self.timestamp_column = timestamp_column
+        self.naive_timezone = check_timezone(naive_timezone)
+        self.batch_rows = batch_rows
+        self.timeout_seconds = timeout_seconds
+        self.uses_window_params = False
+        if self.query is not None:
+            params = set(sa.text(self.query).compile().params)
+            unknown = params - set(_WINDOW_PARAMS)
+            if unknown:
+                raise ConfigError(
+                    f"{self.describe()}: unknown bound parameter(s) "
+                    f"{', '.join(':' + p for p in sorted(unknown))}; only :start and :end "
+                    "are bound (write \\: for a literal colon)"
+                )
+            self.uses_window_params = bool(params)
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SqlSource({self.describe()!r})"
+
+    def __enter__(self) -> SqlSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._url.get_backend_name() == "sqlite"
+
+    def describe(self) -> str:
+        if self.table is not None:
+            name = f"{self.schema}.{self.table}" if self.schema else self.table
+            return f"{self.masked_url} table {name!r}"
+        text = " ".join((self.query or "").split())
+        return f"{self.masked_url} query {text[:200] + ('...' if len(text) > 200 else '')!r}"
+
+    def close(self) -> None:
+        """Dispose of the engine and its pooled connections; the next read makes a new one."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.dispose()
+
+    def fingerprint(self) -> str:
+        """sha256 of the masked URL and table/query; for a table also its row count and max ts.
+
+        A query's data is not hashed (that would run it): rebuild its reference explicitly.
+        """
+        parts = ["sql", self.masked_url]
+        if self.query is not None:
+            parts += ["query", self.query]
+        else:
+            parts += ["table", self.schema or "", self.table or "", self.timestamp_column or ""]
+            with self._connect("fingerprinting") as (conn, _):
+                t = self._table([self.timestamp_column] if self.timestamp_column else [])
+                stats: list[Any] = [sa.func.count()]
+                if self.timestamp_column:
+                    stats.append(sa.func.max(t.c[self.timestamp_column]))
+                row = conn.execute(sa.select(*stats).select_from(t)).one()
+            parts += [str(v) for v in row]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def columns(self) -> list[str]:
+        """Column names, from reflection (table) or a ``LIMIT 0`` run of the query."""
+        with self._connect("reading columns of") as (conn, _):
+            return self._columns(conn)
+
+    def batches(
+        self, columns: Sequence[str], window: Window | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Batches of ``columns`` streamed from the database, ``batch_rows`` rows at a time."""
+        wanted = list(dict.fromkeys(columns))
+        needed = list(wanted)
+        ts = self.timestamp_column
+        by_column = window is not None and not self.uses_window_params
+        if window is not None:
+            check_window(window)
+        elif self.uses_window_params:
+            raise SourceError(f"{self.describe()}: the query uses :start/:end; give a window")
+        if by_column:
+            if ts is None:
+                raise SourceError(
+                    f"{self.describe()}: a window needs a timestamp_column "
+                    "or a query that uses :start and :end"
+                )
+            if ts not in needed:
+                needed.append(ts)
+        with self._connect("reading") as (conn, deadline):
+            available = self._columns(conn)
+            for name in needed:
+                if name not in available:
+                    raise ColumnError(
+                        f"{self.describe()}: column {name!r} not found; "
+                        f"it has {', '.join(available)}"
+                    )
+            stmt = self._select(needed, window if by_column else None)
+            deadline.reset()
+            result = conn.execution_options(yield_per=self.batch_rows).execute(
+                stmt, self._window_params(window)
+            )
+            while True:
+                deadline.reset()
+                rows = result.fetchmany(self.batch_rows)
+                if not rows:
+                    break
+                batch = rows_to_batch(needed, rows, self.naive_timezone)
+                if by_column and window is not None and ts is not None:
+                    where = f"{self.describe()} column {ts!r}"
+                    batch = filter_window(batch, ts, window, self.naive_timezone, where=where)
+                if batch.num_rows:
+                    yield batch.select(wanted)
+
+    # -- statements -------------------------------------------------------------------
+
+    def _table(self, names: Sequence[str]) -> sa.TableClause:
+        assert self.table is not None
+        return sa.table(self.table, *(sa.column(n) for n in names), schema=self.schema)
+
+    def _query_clause(self) -> sa.TextClause:
+        assert self.query is not None
+        clause = sa.text(self.query)
+        if self.uses_window_params:
+            kind: sa.types.TypeEngine[Any] = (
+                sa.String() if self.is_sqlite else sa.DateTime(timezone=True)
+            )
+            present = set(clause.compile().params)
+            clause = clause.bindparams(
+                *(sa.bindparam(p, type_=kind) for p in _WINDOW_PARAMS if p in present)
+            )
+        return clause
+
+    def _window_params(self, window: Window | None) -> dict[str, Any]:
+        if not self.uses_window_params:
+            return {}
+        if window is None:  # only the LIMIT 0 probe of the columns gets here
+            now = datetime.now(UTC)
+            window = Window(now, now)
+        return {
+            "start": self._bind_instant(window.start),
+            "end": self._bind_instant(window.end),
+        }
+
+    def _bind_instant(self, dt: datetime) -> datetime | str:
+        utc = dt.astimezone(UTC)
+        if not self.is_sqlite:
+            return utc
+        return utc.strftime("%Y-%m-%d %H:%M:%S" + (".%f" if utc.microsecond else ""))
+
+    def _select(self, names: Sequence[str], window: Window | None) -> sa.Select[Any]:
+        if self.table is not None:
+            source: sa.TableClause | sa.Subquery = self._table(names)
+        else:
+            textual = self._query_clause().columns(*(sa.column(n) for n in names))
+            source = textual.subquery(_SUBQUERY)
+        stmt = sa.select(*(source.c[n] for n in names))
+        if window is not None and self.timestamp_column is not None:
+            stmt = stmt.where(self._prefilter(source.c[self.timestamp_column], window))
+        return stmt
+
+    def _prefilter(self, col: sa.ColumnElement[Any], window: Window) -> sa.ColumnElement[bool]:
+        """Rows possibly in the window (a superset); the exact rule runs client-side."""
+        start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+        if self.naive_timezone != "UTC":
+            # Naive local values need shifted bounds; covering UTC too keeps tz-aware
+            # columns (that ignore naive_timezone) inside.
+            lo_naive, hi_naive = naive_superset(window, self.naive_timezone)
+            lo = min(start, lo_naive.replace(tzinfo=UTC))
+            hi = max(end, hi_naive.replace(tzinfo=UTC))
+        else:
+            lo, hi = start, end
+        if self.is_sqlite:
+            julian = sa.func.julianday(col, type_=sa.Float())
+            epoch = sa.case(
+                (sa.func.typeof(col).in_(["integer", "real"]), sa.cast(col, sa.Float())),
+                else_=(julian - _JULIAN_UNIX_EPOCH) * 86400.0,
+            )
+            # julianday() is a double (~50 µs near 2026): widen by 1 ms, stay a superset.
+            return sa.and_(
+                epoch >= sa.bindparam("driftmon_lo", lo.timestamp() - 1e-3, type_=sa.Float()),
+                epoch < sa.bindparam("driftmon_hi", hi.timestamp() + 1e-3, type_=sa.Float()),
+            )
+        if self.naive_timezone == "UTC":
+            kind: sa.types.TypeEngine[Any] = sa.DateTime(timezone=True)
+            lo_v, hi_v = lo, hi
+        else:
+            kind = sa.DateTime()
+            lo_v, hi_v = lo.replace(tzinfo=None), hi.replace(tzinfo=None)
+        return sa.and_(
+            col >= sa.bindparam("driftmon_lo", lo_v, type_=kind),
+            col < sa.bindparam("driftmon_hi", hi_v, type_=kind),
+        )
+
+    def _columns(self, conn: Connection) -> list[str]:
+        if self.table is not None:
+            try:
+                reflected = sa.inspect(conn).get_columns(self.table, schema=self.schema)
+            except NoSuchTableError as exc:
+                raise SourceError(f"{self.describe()}: table not found") from exc
+            if not reflected:  # some dialects return [] rather than raise
+                raise SourceError(f"{self.describe()}: table not found")
+            return [str(c["name"]) for c in reflected]
+        probe: sa.Select[Any] = (
+            sa.select(sa.literal_column("*"))
+            .select_from(self._query_clause().columns().subquery(_SUBQUERY))
+            .limit(0)
+        )
+        keys = conn.execute(probe, self._window_params(None)).keys()
+        return [str(k) for k in keys]
+
+    # -- connections and errors ---------------------------------------------------------
+
+    def _get_engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._make_engine()
+            return self._engine
+
+    def _make_engine(self) -> Engine:
+        url, t = self._url, self.timeout_seconds
+        connect_args: dict[str, Any] = {}
+        if url.get_backend_name() == "postgresql" and url.get_driver_name() in (
+            "psycopg",
+            "psycopg2",
+        ):
+            given = url.query.get("options")
+            options = [given if isinstance(given, str) else ""]
+            options += ["-c TimeZone=UTC", "-c default_transaction_read_only=on"]
+            if t is not None:
+                options.append(f"-c statement_timeout={math.ceil(t * 1000)}")
+                connect_args["connect_timeout"] = _connect_timeout(t)
+            connect_args["options"] = " ".join(o for o in options if o)
+        elif self.is_sqlite and t is not None:
+            connect_args["timeout"] = t
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        if self.is_sqlite:
+            sa.event.listen(engine, "connect", _sqlite_query_only)
+        return engine
+
+    @contextmanager
+    def _connect(self, action: str) -> Iterator[tuple[Connection, _Deadline]]:
+        """A connection whose SQLAlchemy/driver errors become SourceError naming the source."""
+        deadline = _Deadline(self.timeout_seconds)
+        try:
+            self._check_sqlite_file()
+            with self._get_engine().connect() as conn:
+                raw = conn.connection.driver_connection if self.is_sqlite else None
+                if raw is not None and self.timeout_seconds is not None:
+                    raw.set_progress_handler(deadline.expired, _SQLITE_STEPS)
+                try:
+                    deadline.reset()
+                    yield conn, deadline
+                finally:
+                    if raw is not None and self.timeout_seconds is not None:
+                        raw.set_progress_handler(None, 0)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise self._error(action, exc, deadline) from exc
+
+    def _check_sqlite_file(self) -> None:
+        db = self._url.database
+        if not self.is_sqlite or not db or db == ":memory:" or db.startswith("file:"):
+            return
+        if not Path(db).is_file():
+            raise SourceError(f"{self.describe()}: SQLite database file not found: {db}")
+
+    def _error(self, action: str, exc: BaseException, deadline: _Deadline) -> SourceError:
+        orig = getattr(exc, "orig", None) or exc
+        t = self.timeout_seconds
+        if t is not None and "timeout expired" in str(orig).lower():
+            reason = f"connecting timed out after {_connect_timeout(t)} s"
+        elif t is not None and (deadline.fired or _is_statement_timeout(orig)):
+            reason = f"timed out after {t:g} s"
+        else:
+            lines = [ln.strip() for ln in str(orig).splitlines() if ln.strip()]
+            reason = " ".join(lines[:2])[:500] or type(orig).__name__
+        return SourceError(scrub(f"{action} {self.describe()}: {reason}", self._secrets))
+
+
+class _Deadline:
+    """Time limit of one database round trip; ``expired`` is SQLite's progress handler."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.at = math.inf
+        self.fired = False
+
+    def reset(self) -> None:
+        if self.seconds is not None:
+            self.at = time.monotonic() + self.seconds
+
+    def expired(self) -> int:
+        if time.monotonic() > self.at:
+            self.fired = True
+            return 1
+        return 0
+
+
+def _is_statement_timeout(orig: BaseException) -> bool:
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return bool(code == _QUERY_CANCELED)
+
+
+def _connect_timeout(seconds: float) -> int:
+    """libpq's connect_timeout: whole seconds, and below 2 it waits 2 anyway."""
+    return max(2, math.ceil(seconds))
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only = ON")
+    finally:
+        cursor.close()
+
+
+def _with_driver(url: URL) -> URL:
+    """``postgresql://`` means psycopg2 to SQLAlchemy; use psycopg 3 when only it is installed."""
+    if (
+        url.drivername == "postgresql"
+        and importlib.util.find_spec("psycopg2") is None
+        and importlib.util.find_spec("psycopg") is not None
+    ):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _strip_query(query: str) -> str:
+    """The query without trailing semicolons, so it can be wrapped as a subquery."""
+    q = query.strip()
+    while q.endswith(";"):
+        q = q[:-1].rstrip()
+    if not q:
+        raise ConfigError("the SQL query is empty")
+    return q
