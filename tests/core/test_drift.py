@@ -141,6 +141,7 @@ TEXT_CONTAINERS: list[Callable[[list[Any]], Any]] = [
 def columns(draw: st.DrawFn) -> tuple[FeatureSpec, Any, Any, int, int]:
     """A feature spec, a reference column and a live column of the same kind, and their sizes."""
     kind = draw(st.sampled_from(["numeric", "categorical", "text"]))
+    cells: st.SearchStrategy[Any]
     if kind == "numeric":
         cells = numeric_cells
         containers = NUMERIC_CONTAINERS

@@ -26,7 +26,8 @@ from driftmon.core.profile import (
 
 
 def _json_round_trip(data: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(data, allow_nan=False))
+    restored: dict[str, Any] = json.loads(json.dumps(data, allow_nan=False))
+    return restored
 
 
 def _frame() -> pd.DataFrame:
