@@ -1,0 +1,67 @@
+"""driftmon's configuration: YAML loaded into frozen, validated pydantic models.
+
+Everything a caller needs is re-exported here; ``load_config`` is the entry point.
+"""
+
+from driftmon.config.durations import Duration, format_duration, parse_duration
+from driftmon.config.loader import config_from_dict, load_config
+from driftmon.config.models import (
+    Config,
+    DatabaseConfig,
+    FeatureConfig,
+    LogConfig,
+    MonitorConfig,
+    RetentionConfig,
+    ServerConfig,
+)
+from driftmon.config.schedule import ScheduleConfig
+from driftmon.config.sources import (
+    AnySourceConfig,
+    FileSourceConfig,
+    LiveFileSourceConfig,
+    LiveOptions,
+    LiveSourceConfig,
+    LiveSqlSourceConfig,
+    SourceConfig,
+    SqlSourceConfig,
+)
+from driftmon.config.thresholds import (
+    AlphaLevels,
+    CalibratedThresholds,
+    QuantileLevels,
+    SignificanceThresholds,
+    StaticThresholds,
+    ThresholdPolicy,
+    ThresholdsConfig,
+)
+
+__all__ = [
+    "AlphaLevels",
+    "AnySourceConfig",
+    "CalibratedThresholds",
+    "Config",
+    "DatabaseConfig",
+    "Duration",
+    "FeatureConfig",
+    "FileSourceConfig",
+    "LiveFileSourceConfig",
+    "LiveOptions",
+    "LiveSourceConfig",
+    "LiveSqlSourceConfig",
+    "LogConfig",
+    "MonitorConfig",
+    "QuantileLevels",
+    "RetentionConfig",
+    "ScheduleConfig",
+    "ServerConfig",
+    "SignificanceThresholds",
+    "SourceConfig",
+    "SqlSourceConfig",
+    "StaticThresholds",
+    "ThresholdPolicy",
+    "ThresholdsConfig",
+    "config_from_dict",
+    "format_duration",
+    "load_config",
+    "parse_duration",
+]

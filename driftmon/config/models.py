@@ -1,0 +1,312 @@
+"""The configuration tree: database, server, retention, logging and the monitors.
+
+``load_config`` (in ``loader``) builds a ``Config`` from a YAML file; these models hold the
+validation rules and the small helpers the rest of driftmon reads the config through.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from driftmon.config._base import ConfigModel, Float, Int, Name, NonEmptyStr, fail
+from driftmon.config.durations import Duration
+from driftmon.config.schedule import ScheduleConfig
+from driftmon.config.sources import (
+    LiveSourceConfig,
+    SourceConfig,
+    base_dir_from,
+    check_sqlalchemy_url,
+)
+from driftmon.config.thresholds import StaticThresholds, ThresholdsConfig
+from driftmon.core.bins import NumericStrategy
+from driftmon.core.divergence import DEFAULT_SMOOTHING
+from driftmon.core.profile import FeatureKind, FeatureSpec
+from driftmon.errors import ConfigError
+from driftmon.secrets import mask_url
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["json", "text"]
+
+DEFAULT_DATABASE_URL = "sqlite:///driftmon.db"
+DEFAULT_RETENTION = timedelta(days=90)
+DEFAULT_SOURCE_TIMEOUT = timedelta(minutes=5)
+
+
+def _non_empty_unique(items: tuple[Any, ...], what: str) -> None:
+    # Checked here rather than with min_length: pydantic reports min_length again, wrongly,
+    # whenever one of the items is invalid.
+    if not items:
+        raise fail(f"expected at least one {what}, got an empty list")
+    seen: set[str] = set()
+    for item in items:
+        if item.name in seen:
+            raise fail(f"duplicate {what} name {item.name!r}; expected unique names")
+        seen.add(item.name)
+
+
+class FeatureConfig(ConfigModel):
+    """One column to monitor, how to bin it, and optional per-feature overrides."""
+
+    name: Name = Field(description="Feature name, used in results, metrics and alerts.")
+    type: FeatureKind = Field(default="numeric", description="numeric or categorical.")
+    bins: Int = Field(
+        default=10, ge=1, description="Number of value bins fitted on the reference (numeric only)."
+    )
+    strategy: NumericStrategy = Field(
+        default="quantile", description="How bins are fitted: quantile or uniform (numeric only)."
+    )
+    edges: tuple[Float, ...] | None = Field(
+        default=None,
+        description="Explicit inner bin edges, finite and strictly increasing (numeric only).",
+    )
+    max_categories: Int = Field(
+        default=50,
+        ge=1,
+        description="Most frequent categories kept; the rest are 'other' (categorical).",
+    )
+    column: NonEmptyStr | None = Field(
+        default=None, description="Column in the sources; defaults to the feature name."
+    )
+    thresholds: ThresholdsConfig | None = Field(
+        default=None, description="Threshold policy for this feature; defaults to the monitor's."
+    )
+    smoothing: Float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Pseudo-count for empty reference bins; defaults to monitor's.",
+    )
+
+    _NUMERIC_ONLY: ClassVar[tuple[str, ...]] = ("bins", "strategy", "edges")
+
+    @field_validator("edges")
+    @classmethod
+    def _check_edges(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise fail("expected a non-empty list of edges, got an empty list")
+        for a, b in itertools.pairwise(value):
+            if b <= a:
+                raise fail(f"expected strictly increasing edges, got {a:g} followed by {b:g}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureConfig:
+        # A key counts as given when it differs from its default, so a model_dump() of a
+        # valid config validates again.
+        changed = {k for k, f in type(self).model_fields.items() if getattr(self, k) != f.default}
+        if self.type == "categorical":
+            wrong = [k for k in self._NUMERIC_ONLY if k in changed]
+            if wrong:
+                keys = ", ".join(repr(k) for k in wrong)
+                raise fail(f"{keys} apply only to numeric features; this one is categorical")
+        elif "max_categories" in changed:
+            raise fail("'max_categories' applies only to categorical features; this one is numeric")
+        if self.edges is not None:
+            if "bins" in changed:
+                raise fail("give either 'bins' or 'edges', not both")
+            if self.strategy != "quantile":
+                raise fail(
+                    f"'edges' fix the bins, so 'strategy: {self.strategy}' cannot apply; "
+                    "remove one of them"
+                )
+        return self
+
+    @property
+    def source_column(self) -> str:
+        """The column read from the sources."""
+        return self.column if self.column is not None else self.name
+
+    def feature_spec(self) -> FeatureSpec:
+        """The pure-core binning specification of this feature."""
+        return FeatureSpec(
+            name=self.name,
+            kind=self.type,
+            bins=self.bins,
+            strategy=self.strategy,
+            edges=self.edges,
+            max_categories=self.max_categories,
+        )
+
+    def effective_thresholds(self, monitor: MonitorConfig) -> ThresholdsConfig:
+        """This feature's own threshold policy, else the monitor's."""
+        return self.thresholds if self.thresholds is not None else monitor.thresholds
+
+    def effective_smoothing(self, monitor: MonitorConfig) -> float:
+        """This feature's own smoothing, else the monitor's."""
+        return self.smoothing if self.smoothing is not None else monitor.smoothing
+
+
+class MonitorConfig(ConfigModel):
+    """One monitor: when it runs, what it compares, and which features."""
+
+    name: Name = Field(description="Monitor name, unique; used in results, metrics, alerts.")
+    enabled: bool = Field(
+        default=True,
+        description="Disabled monitors are neither scheduled nor run.",
+    )
+    schedule: ScheduleConfig = Field(description="When to run: {every: 5m} or {cron: '...'}.")
+    reference: SourceConfig = Field(description="Reference data: {path: ...} or {url: ...}.")
+    live: LiveSourceConfig = Field(
+        description="Live data, optionally windowed by timestamp_column and window."
+    )
+    features: tuple[FeatureConfig, ...] = Field(
+        description="Features to monitor, at least one, unique names."
+    )
+    thresholds: ThresholdsConfig = Field(
+        default_factory=StaticThresholds,
+        description="Threshold policy for every feature without its own.",
+    )
+    smoothing: Float = Field(
+        default=DEFAULT_SMOOTHING,
+        gt=0.0,
+        description="Pseudo-count (rows) added to empty reference bins holding live mass.",
+    )
+    reference_is_sample: bool = Field(
+        default=True,
+        description="Reference is a sample (two-sample G-test) rather than exact truth.",
+    )
+    source_timeout: Duration | None = Field(
+        default=DEFAULT_SOURCE_TIMEOUT,
+        description="Longest a run may spend reading one source; null: no limit.",
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, value: tuple[FeatureConfig, ...]) -> tuple[FeatureConfig, ...]:
+        _non_empty_unique(value, "feature")
+        return value
+
+    def feature(self, name: str) -> FeatureConfig:
+        """The feature called ``name``; ``ConfigError`` when there is none."""
+        for f in self.features:
+            if f.name == name:
+                return f
+        known = ", ".join(f.name for f in self.features)
+        raise ConfigError(f"monitor {self.name!r} has no feature {name!r}; configured: {known}")
+
+    def feature_specs(self) -> list[FeatureSpec]:
+        """Binning specifications of all features, in configuration order."""
+        return [f.feature_spec() for f in self.features]
+
+
+class DatabaseConfig(ConfigModel):
+    """Where results are stored."""
+
+    url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validate_default=True,  # so the default SQLite file also lands next to the config
+        repr=False,
+        description="SQLAlchemy URL; a relative SQLite file is relative to the config file.",
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        return check_sqlalchemy_url(value, base_dir_from(info))
+
+    @property
+    def masked_url(self) -> str:
+        """The URL with its password hidden, safe to log."""
+        return mask_url(self.url)
+
+
+class ServerConfig(ConfigModel):
+    """The HTTP server for /metrics and /healthz."""
+
+    host: NonEmptyStr = Field(
+        default="127.0.0.1",
+        description="Address to bind; local-only by default.",
+    )
+    port: Int = Field(default=9464, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+
+
+class RetentionConfig(ConfigModel):
+    """How long stored runs are kept."""
+
+    max_age: Duration | None = Field(
+        default=DEFAULT_RETENTION,
+        description="Runs older than this are pruned; null keeps everything.",
+    )
+
+
+class LogConfig(ConfigModel):
+    """Logging of the daemon and CLI."""
+
+    level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    format: LogFormat = Field(
+        default="text",
+        description="text for people, json for log collectors.",
+    )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Config(ConfigModel):
+    """A whole configuration file, validated; ``path`` and ``base_dir`` come from the loader."""
+
+    database: DatabaseConfig = Field(
+        default_factory=DatabaseConfig, description="Results database."
+    )
+    server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP server.")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="Pruning of old runs."
+    )
+    log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    monitors: tuple[MonitorConfig, ...] = Field(
+        description="The monitors, at least one, unique names."
+    )
+    path: SkipJsonSchema[Path] = Field(
+        default=Path("<in-memory>"),
+        exclude=True,
+        description="The config file (set by the loader).",
+    )
+    base_dir: SkipJsonSchema[Path] = Field(
+        default_factory=Path.cwd,
+        exclude=True,
+        description="Folder relative paths resolve against (set by the loader).",
+    )
+
+    _internal_fields: ClassVar[frozenset[str]] = frozenset({"path", "base_dir"})
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Absent sections are validated from {} so they see the context (base_dir) too.
+        for section in ("database", "server", "retention", "log"):
+            data.setdefault(section, {})
+        ctx = info.context
+        if isinstance(ctx, Mapping):
+            if ctx.get("path") is not None:
+                data["path"] = Path(ctx["path"])
+            if ctx.get("base_dir") is not None:
+                data["base_dir"] = Path(ctx["base_dir"])
+        return data
+
+    @field_validator("monitors")
+    @classmethod
+    def _unique_monitors(cls, value: tuple[MonitorConfig, ...]) -> tuple[MonitorConfig, ...]:
+        _non_empty_unique(value, "monitor")
+        return value
+
+    def monitor(self, name: str) -> MonitorConfig:
+        """The monitor called ``name``; ``ConfigError`` naming the configured ones otherwise."""
+        for m in self.monitors:
+            if m.name == name:
+                return m
+        known = ", ".join(m.name for m in self.monitors)
+        raise ConfigError(f"unknown monitor {name!r}; configured: {known}")
+
+    def enabled_monitors(self) -> tuple[MonitorConfig, ...]:
+        """The monitors to schedule and run."""
+        return tuple(m for m in self.monitors if m.enabled)

@@ -1,0 +1,257 @@
+"""Where a monitor reads rows: a file source (path or glob) or a SQL source (query or table).
+
+The kind is chosen by the keys present: ``path`` makes a file source, ``url`` a SQL source.
+Relative file paths and relative SQLite database files are resolved against the config
+file's folder when the loader passes ``base_dir`` in the validation context.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from driftmon.config._base import ConfigModel, Int, NonEmptyStr, describe_value, fail
+from driftmon.config.durations import Duration
+from driftmon.secrets import mask_url
+
+FileFormat = Literal["csv", "parquet"]
+FORMAT_BY_SUFFIX: dict[str, FileFormat] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+DEFAULT_BATCH_ROWS = 65_536
+
+# Union tags; the loader drops them from key paths.
+FILE_TAG = "file source"
+SQL_TAG = "sql source"
+TAGS = frozenset({FILE_TAG, SQL_TAG})
+
+
+def base_dir_from(info: ValidationInfo) -> Path | None:
+    """The folder relative paths resolve against, when the loader provided one."""
+    ctx = info.context
+    if isinstance(ctx, Mapping) and ctx.get("base_dir") is not None:
+        return Path(ctx["base_dir"])
+    return None
+
+
+def resolve_path(path: str, base_dir: Path | None) -> str:
+    """``path`` (which may hold glob characters) made absolute against ``base_dir``."""
+    p = Path(path).expanduser()
+    if base_dir is None or p.is_absolute():
+        return str(p)
+    # Lexical normalisation only: config/../data/x.csv reads as data/x.csv in messages.
+    return os.path.normpath(base_dir / p)
+
+
+def check_sqlalchemy_url(url: str, base_dir: Path | None) -> str:
+    """``url`` after parsing with SQLAlchemy; a relative SQLite file made absolute."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise fail(
+            "expected an SQLAlchemy database URL such as sqlite:///driftmon.db or "
+            f"postgresql+psycopg://user:password@host/db, got {mask_url(url)!r} ({exc})"
+        ) from None
+    database = parsed.database
+    if (
+        base_dir is not None
+        and parsed.get_backend_name() == "sqlite"
+        and database
+        and database != ":memory:"
+        and not database.startswith("file:")
+        and not Path(database).expanduser().is_absolute()
+    ):
+        parsed = parsed.set(database=os.path.normpath(base_dir / Path(database).expanduser()))
+        return parsed.render_as_string(hide_password=False)
+    return url
+
+
+class FileSourceConfig(ConfigModel):
+    """Rows from CSV or Parquet files: one path, or a glob matching several files."""
+
+    kind: ClassVar[Literal["file"]] = "file"
+
+    path: NonEmptyStr = Field(
+        description="File or glob, relative to the config file's folder; absolute once loaded."
+    )
+    format: FileFormat | None = Field(
+        default=None,
+        description="csv or parquet; inferred from the path's extension when omitted "
+        "(always set once loaded).",
+    )
+    batch_rows: Int = Field(
+        default=DEFAULT_BATCH_ROWS, ge=1, description="Rows per record batch read from the files."
+    )
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        path = data.get("path")
+        if data.get("format") is None and isinstance(path, str) and path.strip():
+            suffix = Path(path).suffix.lower()
+            if suffix not in FORMAT_BY_SUFFIX:
+                known = ", ".join(FORMAT_BY_SUFFIX)
+                raise fail(
+                    f"cannot infer the format of {path!r} from its extension "
+                    f"(known: {known}); set format: csv or format: parquet"
+                )
+            data["format"] = FORMAT_BY_SUFFIX[suffix]
+        return data
+
+    @field_validator("path")
+    @classmethod
+    def _resolve(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_path(value, base_dir_from(info))
+
+
+class SqlSourceConfig(ConfigModel):
+    """Rows from a database through SQLAlchemy: a query, or a whole table."""
+
+    kind: ClassVar[Literal["sql"]] = "sql"
+
+    url: str = Field(
+        repr=False,
+        description="SQLAlchemy URL of the database; use ${VAR} for passwords.",
+    )
+    query: NonEmptyStr | None = Field(
+        default=None, description="SELECT returning the rows; windowed reads bind :start and :end."
+    )
+    table: NonEmptyStr | None = Field(default=None, description="Table to read instead of a query.")
+    db_schema: NonEmptyStr | None = Field(
+        default=None, alias="schema", description="Schema of the table (table sources only)."
+    )
+    batch_rows: Int = Field(
+        default=DEFAULT_BATCH_ROWS,
+        ge=1,
+        description="Rows fetched per record batch.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        return check_sqlalchemy_url(value, base_dir_from(info))
+
+    @model_validator(mode="after")
+    def _query_or_table(self) -> SqlSourceConfig:
+        if (self.query is None) == (self.table is None):
+            given = "both" if self.query is not None else "neither"
+            raise fail(f"expected exactly one of 'query' or 'table', got {given}")
+        if self.db_schema is not None and self.table is None:
+            raise fail("'schema' applies only with 'table', not with 'query'")
+        return self
+
+    @property
+    def masked_url(self) -> str:
+        """The URL with its password hidden, safe to log."""
+        return mask_url(self.url)
+
+
+class LiveOptions(ConfigModel):
+    """What makes a source live: the time window read per run, and the minimum rows."""
+
+    timestamp_column: NonEmptyStr | None = Field(
+        default=None, description="Column holding each row's time; needed with window."
+    )
+    window: Duration | None = Field(
+        default=None, description="Length of the window that ends at the scheduled time."
+    )
+    min_rows: Int = Field(
+        default=1, ge=1, description="Fewer rows than this: the run is stored as insufficient_data."
+    )
+    timezone: str = Field(
+        default="UTC", description="Zone in which naive timestamps in the source are interpreted."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: name too long
+            raise fail(
+                f"expected an IANA time zone such as UTC or Europe/Berlin, got {value!r}"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> LiveOptions:
+        if (self.timestamp_column is None) != (self.window is None):
+            missing = "window" if self.window is None else "timestamp_column"
+            raise fail(
+                f"'timestamp_column' and 'window' go together; {missing!r} is missing "
+                "(give both to read a time window, or neither to read the whole source)"
+            )
+        return self
+
+    @property
+    def windowed(self) -> bool:
+        """True when each run reads only the rows of its time window."""
+        return self.window is not None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """``timezone`` as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+
+class LiveFileSourceConfig(LiveOptions, FileSourceConfig):
+    """A file source read as live data."""
+
+
+class LiveSqlSourceConfig(LiveOptions, SqlSourceConfig):
+    """A SQL source read as live data."""
+
+
+def _kind_tag(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        return FILE_TAG if "path" in value else SQL_TAG
+    return FILE_TAG if isinstance(value, FileSourceConfig) else SQL_TAG
+
+
+def _check_kind(value: Any) -> Any:
+    if isinstance(value, FileSourceConfig | SqlSourceConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise fail(
+            "expected a mapping with 'path' (file source) or 'url' (SQL source), "
+            f"got {describe_value(value)}"
+        )
+    if "path" in value and "url" in value:
+        raise fail("has both 'path' (file source) and 'url' (SQL source); expected exactly one")
+    if "path" not in value and "url" not in value:
+        keys = ", ".join(repr(str(k)) for k in value) or "none"
+        raise fail(
+            "expected 'path' (a CSV/Parquet file or glob) or 'url' (an SQLAlchemy URL, "
+            f"with 'query' or 'table'); got keys: {keys}"
+        )
+    return value
+
+
+SourceConfig = Annotated[
+    Annotated[FileSourceConfig, Tag(FILE_TAG)] | Annotated[SqlSourceConfig, Tag(SQL_TAG)],
+    Discriminator(_kind_tag),
+    BeforeValidator(_check_kind),
+]
+"""A reference source: ``FileSourceConfig`` or ``SqlSourceConfig``."""
+
+LiveSourceConfig = Annotated[
+    Annotated[LiveFileSourceConfig, Tag(FILE_TAG)] | Annotated[LiveSqlSourceConfig, Tag(SQL_TAG)],
+    Discriminator(_kind_tag),
+    BeforeValidator(_check_kind),
+]
+"""A live source: ``LiveFileSourceConfig`` or ``LiveSqlSourceConfig``."""
+
+AnySourceConfig = FileSourceConfig | SqlSourceConfig
+"""Either kind of source model, live ones included (they subclass these)."""
