@@ -1,0 +1,46 @@
+"""Building a Source from its configuration: the only place that maps config to sources."""
+
+from __future__ import annotations
+
+from driftmon.config import MonitorConfig
+from driftmon.config.sources import (
+    FileSourceConfig,
+    LiveFileSourceConfig,
+    LiveSqlSourceConfig,
+    SqlSourceConfig,
+)
+from driftmon.sources.base import Source
+from driftmon.sources.files import FileSource
+from driftmon.sources.sql import SqlSource
+
+SourceConfig = FileSourceConfig | SqlSourceConfig | LiveFileSourceConfig | LiveSqlSourceConfig
+
+
+def source_from_config(cfg: SourceConfig, monitor: MonitorConfig) -> Source:
+    """A file or SQL source for a reference or live section of ``monitor``.
+
+    Live sections carry the timestamp column and time zone used to cut windows; the
+    monitor's ``source_timeout`` bounds SQL statements.
+    """
+    live = isinstance(cfg, LiveFileSourceConfig | LiveSqlSourceConfig)
+    ts = cfg.timestamp_column if live else None
+    tz = cfg.timezone if live else "UTC"
+    if isinstance(cfg, FileSourceConfig):
+        return FileSource(
+            cfg.path,
+            format=cfg.format,
+            timestamp_column=ts,
+            naive_timezone=tz,
+            batch_rows=cfg.batch_rows,
+        )
+    timeout = monitor.source_timeout.total_seconds() if monitor.source_timeout else None
+    return SqlSource(
+        cfg.url,
+        query=cfg.query,
+        table=cfg.table,
+        schema=cfg.db_schema,
+        timestamp_column=ts,
+        naive_timezone=tz,
+        batch_rows=cfg.batch_rows,
+        timeout_seconds=timeout,
+    )
