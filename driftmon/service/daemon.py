@@ -147,7 +147,7 @@ class Daemon:
         """Stop scheduling, let a run in progress finish (up to ``timeout``), close the server."""
         log.info("daemon.stopping")
         self.scheduler.shutdown(wait=False)
-        executor = self.scheduler._lookup_executor("default")  # noqa: SLF001 - no public handle
+        executor = self.scheduler._lookup_executor("default")
         pool = getattr(executor, "_pool", None)
         if pool is not None:
             done = threading.Event()

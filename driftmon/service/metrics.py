@@ -27,11 +27,10 @@ from driftmon.core.status import Status
 from driftmon.errors import StorageError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.service.thresholds import resolve_thresholds
-from driftmon.storage import DURATION_BUCKETS, MonitorSnapshot, Store
+from driftmon.storage import OUTCOMES, DurationHistogram, MonitorSnapshot, Store
 
 # The drift status as a number; features with no score (insufficient data, error) have none.
 STATUS_VALUE = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2}
-OUTCOMES = ("success", "failure", "insufficient_data")
 FEATURE_STATUSES = tuple(s.value for s in Status)
 
 
@@ -114,7 +113,7 @@ class DriftCollector(Collector):
                 labels = [name, feature.name]
                 fam.threshold.add_metric([*labels, "warning"], thresholds.warning)
                 fam.threshold.add_metric([*labels, "critical"], thresholds.critical)
-                fam.policy.add_metric(labels + [thresholds.policy], 1.0)
+                fam.policy.add_metric([*labels, thresholds.policy], 1.0)
                 if result is None:
                     continue
                 _feature_samples(fam, labels, result)
@@ -147,17 +146,16 @@ def _feature_samples(fam: _Families, labels: list[str], result: FeatureResult) -
 
 
 def _monitor_samples(fam: _Families, name: str, snap: MonitorSnapshot | None) -> None:
-    counts = dict.fromkeys(OUTCOMES, 0)
-    if snap is not None:
-        counts = {
-            "success": snap.runs_success,
-            "failure": snap.runs_failure,
-            "insufficient_data": snap.runs_insufficient_data,
-        }
+    counts = snap.runs_by_outcome if snap is not None else dict.fromkeys(OUTCOMES, 0)
     for outcome in OUTCOMES:
         fam.runs.add_metric([name, outcome], float(counts[outcome]))
+    hist = snap.duration if snap is not None else DurationHistogram.empty()
+    fam.duration.add_metric(
+        [name],
+        [*((repr(float(b)), float(c)) for b, c in hist.buckets), ("+Inf", float(hist.count))],
+        hist.sum,
+    )
     if snap is None:
-        fam.duration.add_metric([name], _buckets([0] * len(DURATION_BUCKETS), 0), 0.0)
         return
     if snap.last_run_at is not None:
         fam.last_run.add_metric([name], snap.last_run_at.timestamp())
@@ -167,22 +165,6 @@ def _monitor_samples(fam: _Families, name: str, snap: MonitorSnapshot | None) ->
     if latest is not None:
         for status in (s.value for s in Status):
             fam.run_status_info.add_metric([name, status], float(latest.status == status))
-    fam.duration.add_metric(
-        [name], _buckets(snap.duration_bucket_counts, snap.duration_count), snap.duration_sum
-    )
-
-
-def _buckets(counts: Sequence[int], total: int) -> list[tuple[str, float]]:
-    """Cumulative (le, count) pairs as HistogramMetricFamily wants them, +Inf last."""
-    out: list[tuple[str, float]] = []
-    for bound, c in zip(DURATION_BUCKETS, counts, strict=True):
-        out.append((_le(bound), float(c)))
-    out.append(("+Inf", float(total)))
-    return out
-
-
-def _le(bound: float) -> str:
-    return repr(float(bound))
 
 
 class _Families:
