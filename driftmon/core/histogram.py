@@ -7,6 +7,7 @@ streamed in batches with memory bounded by the number of bins, not the number of
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,28 +112,62 @@ def category_value_counts(values: Any) -> tuple[dict[str, int], int]:
     Every input type goes through Arrow's string cast, so a category is spelled the same
     way in the reference and in a live window (``true``/``false`` for booleans).
     """
-    arr = _as_arrow_strings(values)
-    n_missing = int(arr.null_count)
-    vc = pc.value_counts(arr)
-    cats = vc.field("values")
-    counts = vc.field("counts").to_numpy(zero_copy_only=False)
-    valid = cats.is_valid().to_numpy(zero_copy_only=False)
-    keys = cats.to_pylist()
-    return {str(k): int(c) for k, c, ok in zip(keys, counts, valid, strict=True) if ok}, n_missing
+    texts, counts, n_missing = _text_counts(values)
+    return dict(zip(texts.to_pylist(), counts.tolist(), strict=True)), n_missing
+
+
+def _text_counts(values: Any) -> tuple[pa.Array, Counts, int]:
+    """Distinct non-missing texts of a column (as ``_as_arrow_strings`` spells them), their
+    counts, and the number of missing values.
+
+    Equal to ``value_counts`` of ``_as_arrow_strings(values)``, but counts before it
+    converts where that is exact and cheaper: dictionary indices instead of decoded
+    strings, integers and booleans before their cast, and the distinct objects of an
+    object column instead of every row (see ``_object_text_counts``).
+    """
+    if isinstance(values, pa.ChunkedArray):
+        return _merge_text_counts([_arrow_text_counts(c) for c in values.chunks])
+    if isinstance(values, pa.Array):
+        return _arrow_text_counts(values)
+    if isinstance(values, pd.Series) and values.dtype == object:
+        found = _object_text_counts(values.to_numpy(), as_series=True)
+    elif not isinstance(values, pd.Series):
+        arr = np.asarray(values)
+        found = _object_text_counts(arr, as_series=False) if arr.dtype == object else None
+    else:
+        found = None
+    if found is not None:
+        return found
+    converted = _to_arrow(values)
+    if isinstance(converted, pa.ChunkedArray):
+        return _merge_text_counts([_arrow_text_counts(c) for c in converted.chunks])
+    return _arrow_text_counts(converted)
 
 
 def _as_arrow_strings(values: Any) -> pa.Array:
+    """A column as an Arrow string array, nulls for missing values: the one spelling rule."""
     if isinstance(values, pa.ChunkedArray):
         arr = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     elif isinstance(values, pa.Array):
         arr = values
     else:
-        series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
-        try:
-            arr = pa.array(series, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            mask = series.isna().to_numpy()
-            arr = pa.array(series.astype(str).to_numpy(dtype=object), mask=mask, type=pa.string())
+        arr = _to_arrow(values)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+    return _cast_to_text(arr)
+
+
+def _to_arrow(values: Any) -> pa.Array | pa.ChunkedArray:
+    """A pandas or NumPy column as Arrow; ``str()`` of each value when Arrow cannot type it."""
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    try:
+        return pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        mask = series.isna().to_numpy()
+        return pa.array(series.astype(str).to_numpy(dtype=object), mask=mask, type=pa.string())
+
+
+def _cast_to_text(arr: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
@@ -143,6 +178,98 @@ def _as_arrow_strings(values: Any) -> pa.Array:
     return arr
 
 
+def _arrow_text_counts(arr: pa.Array) -> tuple[pa.Array, Counts, int]:
+    """``_text_counts`` of one Arrow array."""
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        # Count the indices, then spell the dictionary: decoding would copy every row.
+        k = len(arr.dictionary)
+        idx = arr.indices.fill_null(k).to_numpy(zero_copy_only=False)
+        per_entry = np.bincount(idx, minlength=k + 1)[:k].astype(np.int64)
+        return _tally(_cast_to_text(arr.dictionary), per_entry, int(arr.indices.null_count))
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        texts, counts = _value_counts(arr)
+        return texts, counts, int(arr.null_count)
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        # Distinct integers (booleans) have distinct spellings: count, then cast the few.
+        values, counts = _value_counts(arr)
+        return _cast_to_text(values), counts, int(arr.null_count)
+    text = _cast_to_text(arr)
+    texts, counts = _value_counts(text)
+    return texts, counts, int(text.null_count)
+
+
+def _value_counts(arr: pa.Array) -> tuple[pa.Array, Counts]:
+    """Distinct non-null values and their counts."""
+    vc = pc.value_counts(arr)
+    values = vc.field("values")
+    counts = vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64)
+    if values.null_count:
+        valid = values.is_valid()
+        return values.filter(valid), counts[valid.to_numpy(zero_copy_only=False)]
+    return values, counts
+
+
+def _tally(texts: pa.Array, counts: Counts, n_missing: int) -> tuple[pa.Array, Counts, int]:
+    """Sum ``counts`` per distinct text; null texts are missing values."""
+    valid = texts.is_valid().to_numpy(zero_copy_only=False)
+    n_missing += int(counts[~valid].sum())
+    keep = valid & (counts > 0)
+    table = pa.table({"text": texts.filter(pa.array(keep)), "n": counts[keep]})
+    grouped = table.group_by("text").aggregate([("n", "sum")])
+    return (
+        grouped.column("text").combine_chunks(),
+        grouped.column("n_sum").to_numpy().astype(np.int64),
+        n_missing,
+    )
+
+
+def _merge_text_counts(parts: list[tuple[pa.Array, Counts, int]]) -> tuple[pa.Array, Counts, int]:
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return pa.array([], type=pa.string()), np.zeros(0, dtype=np.int64), 0
+    texts = pa.concat_arrays([p[0].cast(pa.large_string()) for p in parts])
+    counts = np.concatenate([p[1] for p in parts])
+    return _tally(texts, counts, sum(p[2] for p in parts))
+
+
+# An object column holding mostly repeats of a few objects (the usual categorical column)
+# is counted by object address; one with many distinct objects is left to Arrow.
+_ADDRESS_SAMPLE = 1 << 16
+_MAX_DISTINCT_IN_SAMPLE = 1 << 12
+
+
+def _object_text_counts(
+    objects: npt.NDArray[Any], as_series: bool
+) -> tuple[pa.Array, Counts, int] | None:
+    """``_text_counts`` of an object column via its distinct objects, or None to decline.
+
+    Rows holding the same object have the same text, so the column is counted by object
+    address (a fast integer hash), and only one row per distinct object is converted, by
+    the same rule as the whole column (Arrow's type inference sees the same set of types
+    and values either way). Equal objects at different addresses are merged by text.
+    """
+    flat = np.ascontiguousarray(objects.ravel())
+    n = flat.size
+    if n == 0 or flat.itemsize != ctypes.sizeof(ctypes.c_void_p):
+        return None
+    # The array's buffer holds one PyObject pointer per row; `flat` keeps them alive.
+    raw = (ctypes.c_char * (n * flat.itemsize)).from_address(flat.ctypes.data)
+    addresses = np.frombuffer(memoryview(raw), dtype=np.intp)
+    if pd.unique(addresses[:_ADDRESS_SAMPLE]).size > _MAX_DISTINCT_IN_SAMPLE:
+        return None
+    codes, distinct = pd.factorize(addresses)
+    counts = np.bincount(codes, minlength=distinct.size).astype(np.int64)
+    one_row = np.empty(distinct.size, dtype=np.intp)
+    one_row[codes] = np.arange(n)  # any row of each object will do
+    reps = flat[one_row]
+    converted = _to_arrow(pd.Series(reps, dtype=object) if as_series else reps)
+    if isinstance(converted, pa.ChunkedArray):
+        converted = converted.combine_chunks()
+    return _tally(_cast_to_text(converted), counts, 0)
+
+
 def numeric_histogram(values: Any, bins: NumericBins) -> Histogram:
     """Count a numeric column into ``bins`` (see ``driftmon.core.bins`` for the rules)."""
     return Histogram(count_into_edges(numeric_values(values), bins.edges))
@@ -150,19 +277,15 @@ def numeric_histogram(values: Any, bins: NumericBins) -> Histogram:
 
 def categorical_histogram(values: Any, bins: CategoricalBins) -> Histogram:
     """Count a categorical column into ``bins``; unseen categories land in "other"."""
-    arr = _as_arrow_strings(values)
+    texts, n, n_missing = _text_counts(values)
     counts = np.zeros(bins.n_bins, dtype=np.int64)
-    counts[bins.missing_index] = arr.null_count
-    vc = pc.value_counts(arr)
-    cats = vc.field("values")
-    n = vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64)
-    valid = cats.is_valid().to_numpy(zero_copy_only=False)
-    if bins.categories:
-        idx = pc.index_in(cats, value_set=pa.array(bins.categories, type=cats.type))
+    counts[bins.missing_index] = n_missing
+    if bins.categories and len(texts):
+        idx = pc.index_in(texts, value_set=pa.array(bins.categories, type=texts.type))
         pos = idx.fill_null(bins.other_index).to_numpy(zero_copy_only=False).astype(np.intp)
+        np.add.at(counts, pos, n)
     else:
-        pos = np.full(len(cats), bins.other_index, dtype=np.intp)
-    np.add.at(counts, pos[valid], n[valid])
+        counts[bins.other_index] += int(n.sum())
     return Histogram(counts)
 
 
