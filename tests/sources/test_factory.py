@@ -1,59 +1,78 @@
-"""source_from_config: configuration fields become FileSource / SqlSource arguments."""
+"""source_from_config: a monitor's source sections become FileSource / SqlSource arguments."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
+from driftmon.config import MonitorConfig, config_from_dict
 from driftmon.sources import FileSource, SqlSource
 from driftmon.sources.factory import source_from_config
 
 
-def test_path_makes_a_file_source_with_live_options(tmp_path: Path) -> None:
-    cfg = SimpleNamespace(
-        path=str(tmp_path / "*.csv"),
-        format="csv",
-        batch_rows=10,
-        timestamp_column="ts",
-        timezone="Europe/Berlin",
+def monitor(
+    tmp_path: Path, reference: dict[str, Any], live: dict[str, Any], **extra: Any
+) -> MonitorConfig:
+    data = {
+        "database": {"url": f"sqlite:///{tmp_path / 'results.db'}"},
+        "monitors": [
+            {
+                "name": "m",
+                "schedule": {"every": "5m"},
+                "reference": reference,
+                "live": live,
+                "features": [{"name": "age"}],
+                **extra,
+            }
+        ],
+    }
+    return config_from_dict(data, base_dir=tmp_path).monitors[0]
+
+
+def test_file_sections(tmp_path: Path) -> None:
+    """Live file sources get the timestamp column and zone; reference ones read everything."""
+    m = monitor(
+        tmp_path,
+        {"path": "ref.parquet", "batch_rows": 5},
+        {
+            "path": "live/*.csv",
+            "timestamp_column": "ts",
+            "window": "1h",
+            "timezone": "Europe/Berlin",
+        },
     )
-    src = source_from_config(cfg, SimpleNamespace(source_timeout=timedelta(seconds=3)))
-    assert isinstance(src, FileSource)
-    assert (src.pattern, src.format, src.batch_rows) == (cfg.path, "csv", 10)
-    assert (src.timestamp_column, src.naive_timezone) == ("ts", "Europe/Berlin")
-
-
-def test_reference_file_source_has_no_window_options(tmp_path: Path) -> None:
-    cfg = SimpleNamespace(path=str(tmp_path / "r.parquet"), format=None, batch_rows=5)
-    src = source_from_config(cfg)
-    assert isinstance(src, FileSource)
-    assert src.format == "parquet"
-    assert src.timestamp_column is None
-    assert src.naive_timezone == "UTC"
-
-
-def test_url_makes_a_sql_source_with_the_monitor_timeout() -> None:
-    cfg = SimpleNamespace(
-        url="postgresql+psycopg://u:pw@h/db",
-        query=None,
-        table="events",
-        db_schema="analytics",
-        batch_rows=100,
-        timestamp_column="ts",
-        timezone="UTC",
+    ref = source_from_config(m.reference, m)
+    assert isinstance(ref, FileSource)
+    assert (ref.pattern, ref.format, ref.batch_rows) == (
+        str(tmp_path / "ref.parquet"),
+        "parquet",
+        5,
     )
-    src = source_from_config(cfg, SimpleNamespace(source_timeout=timedelta(seconds=30)))
-    assert isinstance(src, SqlSource)
-    assert (src.table, src.schema, src.query) == ("events", "analytics", None)
-    assert src.timeout_seconds == 30
-    assert src.batch_rows == 100
-    assert "pw" not in src.describe()
+    assert (ref.timestamp_column, ref.naive_timezone) == (None, "UTC")
+    live = source_from_config(m.live, m)
+    assert isinstance(live, FileSource)
+    assert (live.pattern, live.format) == (str(tmp_path / "live" / "*.csv"), "csv")
+    assert (live.timestamp_column, live.naive_timezone) == ("ts", "Europe/Berlin")
 
 
-def test_no_monitor_timeout_means_none() -> None:
-    cfg = SimpleNamespace(url="sqlite:///x.db", query="SELECT 1 AS a", batch_rows=1)
-    src = source_from_config(cfg, SimpleNamespace(source_timeout=None))
-    assert isinstance(src, SqlSource)
-    assert src.timeout_seconds is None
-    assert src.timestamp_column is None
+def test_sql_sections_get_the_monitor_timeout(tmp_path: Path) -> None:
+    m = monitor(
+        tmp_path,
+        {"url": "postgresql+psycopg://u:pw@h/db", "table": "events", "schema": "analytics"},
+        {
+            "url": "postgresql+psycopg://u:pw@h/db",
+            "query": "SELECT * FROM events WHERE ts >= :start AND ts < :end",
+            "timestamp_column": "ts",
+            "window": "1h",
+        },
+        source_timeout="30s",
+    )
+    ref = source_from_config(m.reference, m)
+    assert isinstance(ref, SqlSource)
+    assert (ref.table, ref.schema, ref.query) == ("events", "analytics", None)
+    assert ref.timeout_seconds == 30
+    assert "pw" not in ref.describe()
+    live = source_from_config(m.live, m)
+    assert isinstance(live, SqlSource)
+    assert live.uses_window_params
+    assert live.timestamp_column == "ts"
