@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,20 +63,20 @@ class MonitorRunner:
         self, monitor: MonitorConfig, *, rebuild: bool = False
     ) -> ReferenceProfile:
         """The monitor's stored profile, rebuilt when asked, missing or stale."""
-        source = self.source_factory(monitor.reference, monitor)
-        fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
-        if not rebuild:
-            cached = self._profiles.get(monitor.name)
-            if cached and cached[0] == fingerprint:
-                return cached[1]
-            stored = self.store.load_profile(monitor.name)
-            if stored is not None and stored.fingerprint == fingerprint:
-                self._profiles[monitor.name] = (fingerprint, stored.profile)
-                return stored.profile
-        profile = build_reference_profile(monitor, source, self.progress)
-        self.store.save_profile(monitor.name, fingerprint, profile)
-        self._profiles[monitor.name] = (fingerprint, profile)
-        return profile
+        with _opened(self.source_factory, monitor.reference, monitor) as source:
+            fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
+            if not rebuild:
+                cached = self._profiles.get(monitor.name)
+                if cached and cached[0] == fingerprint:
+                    return cached[1]
+                stored = self.store.load_profile(monitor.name)
+                if stored is not None and stored.fingerprint == fingerprint:
+                    self._profiles[monitor.name] = (fingerprint, stored.profile)
+                    return stored.profile
+            profile = build_reference_profile(monitor, source, self.progress)
+            self.store.save_profile(monitor.name, fingerprint, profile)
+            self._profiles[monitor.name] = (fingerprint, profile)
+            return profile
 
     # -- one run ---------------------------------------------------------------------------
 
@@ -115,39 +116,39 @@ class MonitorRunner:
         started: datetime,
         t0: float,
     ) -> RunResult:
-        source = self.source_factory(monitor.live, monitor)
-        errors: dict[str, str] = dict(profile.metadata.get("feature_errors", {}))
-        present = set(source.columns())
-        by_feature = {f.name: f for f in profile.features}
-        counting: dict[str, tuple[FeatureConfig, FeatureProfile]] = {}
-        for feature in monitor.features:
-            col = feature.source_column
-            if feature.name in errors:
-                continue
-            if col not in present:
-                errors[feature.name] = (
-                    f"column {col!r} not found in live source {source.describe()}"
-                )
-            elif feature.name not in by_feature:
-                errors[feature.name] = "no reference profile for this feature"
-            else:
-                counting[feature.name] = (feature, by_feature[feature.name])
+        with _opened(self.source_factory, monitor.live, monitor) as source:
+            errors: dict[str, str] = dict(profile.metadata.get("feature_errors", {}))
+            present = set(source.columns())
+            by_feature = {f.name: f for f in profile.features}
+            counting: dict[str, tuple[FeatureConfig, FeatureProfile]] = {}
+            for feature in monitor.features:
+                col = feature.source_column
+                if feature.name in errors:
+                    continue
+                if col not in present:
+                    errors[feature.name] = (
+                        f"column {col!r} not found in live source {source.describe()}"
+                    )
+                elif feature.name not in by_feature:
+                    errors[feature.name] = "no reference profile for this feature"
+                else:
+                    counting[feature.name] = (feature, by_feature[feature.name])
 
-        hists = {name: Histogram.empty(fp.bins.n_bins) for name, (_, fp) in counting.items()}
-        rows = 0
-        deadline = _deadline(monitor)
-        columns = sorted({f.source_column for f, _ in counting.values()})
-        for batch in source.batches(columns, window):
-            _check_deadline(deadline, monitor, source)
-            rows += batch.num_rows
-            for name in list(counting):
-                feature, fp = counting[name]
-                try:
-                    hists[name] = hists[name] + fp.live_histogram(_column(batch, feature))
-                except ColumnTypeError as exc:
-                    errors[name] = f"column {feature.source_column!r} in live data: {exc}"
-                    del counting[name]
-            self.progress(f"{monitor.name}: live", rows)
+            hists = {name: Histogram.empty(fp.bins.n_bins) for name, (_, fp) in counting.items()}
+            rows = 0
+            deadline = _deadline(monitor)
+            columns = sorted({f.source_column for f, _ in counting.values()})
+            for batch in source.batches(columns, window):
+                _check_deadline(deadline, monitor, source)
+                rows += batch.num_rows
+                for name in list(counting):
+                    feature, fp = counting[name]
+                    try:
+                        hists[name] = hists[name] + fp.live_histogram(_column(batch, feature))
+                    except ColumnTypeError as exc:
+                        errors[name] = f"column {feature.source_column!r} in live data: {exc}"
+                        del counting[name]
+                self.progress(f"{monitor.name}: live", rows)
 
         features = tuple(
             self._feature_result(
@@ -273,6 +274,18 @@ def build_reference_profile(
         rows=rows,
         metadata={"feature_errors": errors, "source": source.describe()},
     )
+
+
+@contextmanager
+def _opened(factory: SourceFactory, cfg: Any, monitor: MonitorConfig) -> Iterator[Source]:
+    """A source for one run, closed afterwards so pooled SQL connections don't pile up."""
+    source = factory(cfg, monitor)
+    try:
+        yield source
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
 
 
 def _profile_fingerprint(source_fingerprint: str, monitor: MonitorConfig) -> str:
