@@ -31,6 +31,7 @@ from driftmon.secrets import mask_url
 
 FileFormat = Literal["csv", "parquet"]
 FORMAT_BY_SUFFIX: dict[str, FileFormat] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".lz4")
 DEFAULT_BATCH_ROWS = 65_536
 
 # Union tags; the loader drops them from key paths.
@@ -101,6 +102,8 @@ class FileSourceConfig(ConfigModel):
         path = data.get("path")
         if data.get("format") is None and isinstance(path, str) and path.strip():
             suffix = Path(path).suffix.lower()
+            if suffix in COMPRESSION_SUFFIXES:  # data.csv.gz: the format is the inner suffix
+                suffix = Path(Path(path).stem).suffix.lower()
             if suffix not in FORMAT_BY_SUFFIX:
                 known = ", ".join(FORMAT_BY_SUFFIX)
                 raise fail(
