@@ -111,7 +111,9 @@ class Daemon:
         if self.upgrade:
             self.store.upgrade()
         server = self.config.server
-        self.http = HttpServer(server.host, server.port, make_app(self.registry, self.health))
+        self.http = HttpServer(
+            server.host, server.port, make_app(self.registry, self.health, self._exposition_version)
+        )
         self.http.start()
         now = utcnow()
         for monitor in self.config.monitors:
@@ -163,6 +165,10 @@ class Daemon:
             self.http.stop()
         self.store.dispose()
         log.info("daemon.stopped")
+
+    def _exposition_version(self) -> tuple[int, int]:
+        self.cache.get()  # refresh the snapshot first if it is due
+        return (self.cache.version, self.cache.errors_total)
 
     # -- jobs ------------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -9,7 +11,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from driftmon import __version__
 
@@ -28,9 +30,49 @@ class _QuietHandler(WSGIRequestHandler):
         return None
 
 
-def make_app(registry: CollectorRegistry, health: Health) -> Callable[..., Iterable[bytes]]:
-    """WSGI app: only GET and HEAD, only the three paths; everything else is refused."""
-    metrics_app = make_wsgi_app(registry)
+class MetricsEndpoint:
+    """Renders the registry once per snapshot version and serves the cached bytes.
+
+    With tens of thousands of series, rendering costs far more than serving; concurrent
+    scrapers of an unchanged snapshot share one rendering (plain and gzip-compressed).
+    ``version`` returns a value that changes whenever the exposition may have changed.
+    """
+
+    def __init__(self, registry: CollectorRegistry, version: Callable[[], object]) -> None:
+        self._registry = registry
+        self._version = version
+        self._lock = threading.Lock()
+        self._key: object = None
+        self._plain = b""
+        self._gzip = b""
+
+    def body(self, gzip_ok: bool) -> bytes:
+        with self._lock:
+            key = self._version()
+            if key != self._key or not self._plain:
+                self._plain = generate_latest(self._registry)
+                self._gzip = gzip.compress(self._plain, compresslevel=5)
+                # The version may move while collecting (a refresh inside collect()).
+                self._key = self._version()
+            return self._gzip if gzip_ok else self._plain
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        gzip_ok = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        body = self.body(gzip_ok)
+        extra = [("Content-Encoding", "gzip")] if gzip_ok else []
+        return _reply(start_response, "200 OK", body, CONTENT_TYPE_LATEST, extra=extra)
+
+
+def make_app(
+    registry: CollectorRegistry, health: Health, version: Callable[[], object] | None = None
+) -> Callable[..., Iterable[bytes]]:
+    """WSGI app: only GET and HEAD, only the three paths; everything else is refused.
+
+    Without ``version`` every scrape renders afresh (tests); the daemon passes the
+    snapshot cache's version so unchanged snapshots are served from memory.
+    """
+    counter = itertools.count()
+    metrics_app = MetricsEndpoint(registry, version or (lambda: next(counter)))
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -43,7 +85,7 @@ def make_app(registry: CollectorRegistry, health: Health) -> Callable[..., Itera
                 extra=[("Allow", "GET, HEAD")],
             )
         if path == "/metrics":
-            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            return metrics_app(environ, start_response)
         if path == "/healthz":
             report = health()
             status = "200 OK" if report.get("status") == "ok" else "503 Service Unavailable"

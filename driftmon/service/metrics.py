@@ -50,6 +50,8 @@ class SnapshotCache:
         self._cached: _Cached | None = None
         self._dirty = True
         self.errors_total = 0
+        self.version = 0
+        """Rises whenever what a scrape would show may have changed (refresh or error)."""
         self.last_error: str | None = None
         self.last_error_at: float | None = None
 
@@ -66,6 +68,7 @@ class SnapshotCache:
                 and now - self._cached.taken_at < self._max_age
             )
             if not fresh:
+                self.version += 1
                 try:
                     self._cached = _Cached(self._store.snapshot(), now)
                     self._dirty = False
