@@ -1,0 +1,75 @@
+"""Finding the Alembic migrations and running them from code, with no alembic.ini.
+
+The migrations live in the top-level ``migrations/`` folder of the source tree. A source
+checkout (editable install) uses that folder directly; a regular install (wheel, Docker
+image) carries a copy as data files under ``<prefix>/share/driftmon/migrations``, which
+is found through the installed distribution's file list.
+"""
+
+from __future__ import annotations
+
+import sysconfig
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+import driftmon
+from driftmon.errors import StorageError
+
+_INSTALLED_SUFFIX = "share/driftmon/migrations"
+
+
+def migrations_dir() -> Path:
+    """The folder holding ``env.py`` and ``versions/``, checkout first, then installed copy."""
+    checkout = Path(driftmon.__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "migrations" / "env.py").is_file():
+        return checkout / "migrations"
+    installed = _installed_migrations_dir()
+    if installed is not None:
+        return installed
+    raise StorageError(
+        "database migrations not found: neither a source checkout's migrations/ folder "
+        f"nor an installed copy under {_INSTALLED_SUFFIX}; reinstall driftmon"
+    )
+
+
+def _installed_migrations_dir() -> Path | None:
+    candidates: list[Path] = []
+    try:
+        dist = distribution("driftmon")
+    except PackageNotFoundError:
+        dist = None
+    if dist is not None:
+        for f in dist.files or ():
+            if f.as_posix().endswith(f"{_INSTALLED_SUFFIX}/env.py"):
+                candidates.append(Path(str(dist.locate_file(f))).parent)
+    candidates.append(Path(sysconfig.get_path("data")) / _INSTALLED_SUFFIX)
+    for c in candidates:
+        if (c / "env.py").is_file() and (c / "versions").is_dir():
+            return c.resolve()
+    return None
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config built in code; ``env.py`` migrates ``connection`` when given."""
+    cfg = Config()
+    # ConfigParser interpolation: a literal % in a path must be doubled.
+    cfg.set_main_option("script_location", str(migrations_dir()).replace("%", "%%"))
+    cfg.set_main_option("path_separator", "os")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str | None:
+    """The newest revision the installed migrations know."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at; None for an empty database."""
+    return MigrationContext.configure(connection).get_current_revision()

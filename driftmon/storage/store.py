@@ -1,0 +1,466 @@
+"""The results database: runs, feature results, reference profiles and run counters.
+
+Every public method is one short transaction and raises only ``StorageError`` (with the
+operation and the masked URL) for database failures. A run is stored whole or not at all.
+
+Saving a window that is already stored replaces it (a re-run wins). When two writers (two
+daemons by mistake) race on the same monitor and window, the UNIQUE(monitor_id,
+window_end) constraint lets exactly one insert through: the first to commit wins, the
+other rolls back its whole run (counters included) and gets the winner's run id back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from alembic import command
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, Table, delete, insert, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import aliased
+
+from driftmon.core.profile import ReferenceProfile
+from driftmon.core.status import Status
+from driftmon.errors import StorageError
+from driftmon.results import RunResult
+from driftmon.secrets import mask_url
+from driftmon.storage.engine import SQLITE_BEGIN, make_engine, storage_error
+from driftmon.storage.migrate import alembic_config, current_revision, head_revision
+from driftmon.storage.models import (
+    Base,
+    FeatureResultRow,
+    Monitor,
+    MonitorStats,
+    ReferenceProfileRow,
+    Run,
+)
+from driftmon.storage.records import (
+    feature_values,
+    features_by_run,
+    run_from_row,
+    run_values,
+    select_features,
+    select_runs,
+)
+from driftmon.storage.snapshot import (
+    DURATION_BUCKETS,
+    DurationHistogram,
+    MonitorSnapshot,
+    StoredProfile,
+    outcome_of,
+)
+
+# Key of the PostgreSQL advisory lock that serialises concurrent schema upgrades.
+_MIGRATION_LOCK_KEY = 0x6472_6966_746D_6F6E  # "driftmon"
+_PRUNE_BATCH = 500
+
+
+class _WindowTakenError(Exception):
+    """Another writer committed a run for the same monitor and window first."""
+
+
+class Store:
+    """Stores and reads driftmon results in any SQLAlchemy database (SQLite, PostgreSQL)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self._url = url
+        self.display_url = mask_url(url)
+        """The URL with its password masked: safe for logs and messages."""
+        try:
+            self._engine = make_engine(url, echo=echo)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise storage_error("opening the results database", url, exc) from exc
+        self._run_cache: dict[int, RunResult] = {}
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def __repr__(self) -> str:
+        return f"Store({self.display_url!r})"
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except StorageError:
+            raise
+        except (SQLAlchemyError, CommandError) as exc:
+            raise storage_error(operation, self._url, exc) from exc
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            if write:
+                conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            elif conn.dialect.name == "postgresql":
+                # Several reads that must agree (run ids, then their features).
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision (idempotent; safe from two processes)."""
+        with self._guard("upgrading the database schema"), self._transaction(write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+            command.upgrade(alembic_config(conn), "head")
+
+    def current_revision(self) -> str | None:
+        """The schema revision of the database; None when it was never migrated."""
+        with self._guard("reading the schema revision"), self._transaction(write=False) as conn:
+            return current_revision(conn)
+
+    def needs_upgrade(self) -> bool:
+        """True when the database is not at the newest revision this driftmon knows."""
+        current = self.current_revision()
+        with self._guard("reading the migrations"):
+            return current != head_revision()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def save_run(self, run: RunResult) -> int:
+        """Store a run and its features in one transaction; returns the run id.
+
+        An earlier run of the same monitor and window is replaced. If a concurrent writer
+        inserts that window first, nothing of this run is stored and its id is returned.
+        """
+        operation = f"saving run of monitor {run.monitor!r} ending {run.window_end.isoformat()}"
+        with self._guard(operation):
+            try:
+                with self._transaction(write=True) as conn:
+                    return self._save_run(conn, run)
+            except _WindowTakenError as taken:
+                with self._transaction(write=False) as conn:
+                    existing = conn.execute(
+                        select(Run.id)
+                        .join(Monitor, Monitor.id == Run.monitor_id)
+                        .where(Monitor.name == run.monitor, Run.window_end == run.window_end)
+                    ).scalar_one_or_none()
+                if existing is None:
+                    cause = taken.__cause__ or taken
+                    raise storage_error(operation, self._url, cause) from cause
+                return int(existing)
+
+    def _save_run(self, conn: Connection, run: RunResult) -> int:
+        monitor_id = _ensure_monitor(conn, run.monitor)
+        conn.execute(
+            delete(Run).where(Run.monitor_id == monitor_id, Run.window_end == run.window_end)
+        )
+        try:
+            run_id = conn.execute(
+                insert(Run).values(run_values(run, monitor_id)).returning(Run.id)
+            ).scalar_one()
+        except IntegrityError as exc:
+            if _is_unique_violation(exc):
+                raise _WindowTakenError() from exc
+            raise
+        if run.features:
+            conn.execute(
+                insert(FeatureResultRow),
+                [feature_values(run_id, i, f) for i, f in enumerate(run.features)],
+            )
+        _count_run(conn, monitor_id, run)
+        return run_id
+
+    def save_profile(self, monitor: str, fingerprint: str, profile: ReferenceProfile) -> None:
+        """Make ``profile`` the monitor's current reference profile, replacing any other."""
+        values = {
+            "fingerprint": fingerprint,
+            "created_at": datetime.now(UTC),
+            "rows": int(profile.rows),
+            "profile": profile.to_dict(),
+        }
+        with (
+            self._guard(f"saving the reference profile of monitor {monitor!r}"),
+            self._transaction(write=True) as conn,
+        ):
+            monitor_id = _ensure_monitor(conn, monitor)
+            _upsert(conn, _table(ReferenceProfileRow), {"monitor_id": monitor_id, **values})
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete runs whose window ended before ``older_than``, with their features.
+
+        Counters and profiles are kept. Deletes in batches, each its own transaction.
+        """
+        deleted = 0
+        with self._guard("pruning old runs"):
+            while True:
+                with self._transaction(write=True) as conn:
+                    ids = (
+                        conn.execute(
+                            select(Run.id).where(Run.window_end < older_than).limit(_PRUNE_BATCH)
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    if not ids:
+                        return deleted
+                    conn.execute(delete(Run).where(Run.id.in_(ids)))
+                deleted += len(ids)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def load_profile(self, monitor: str) -> StoredProfile | None:
+        """The monitor's current reference profile, or None if none was saved."""
+        with (
+            self._guard(f"loading the reference profile of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            row = conn.execute(
+                select(
+                    ReferenceProfileRow.fingerprint,
+                    ReferenceProfileRow.created_at,
+                    ReferenceProfileRow.profile,
+                )
+                .join(Monitor, Monitor.id == ReferenceProfileRow.monitor_id)
+                .where(Monitor.name == monitor)
+            ).one_or_none()
+        if row is None:
+            return None
+        try:
+            profile = ReferenceProfile.from_dict(row.profile)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StorageError(
+                f"the stored reference profile of monitor {monitor!r} on {self.display_url} "
+                f"is unreadable ({type(exc).__name__}: {exc}); rebuild it with "
+                "`driftmon reference rebuild`"
+            ) from exc
+        return StoredProfile(
+            fingerprint=row.fingerprint, created_at=row.created_at, profile=profile
+        )
+
+    def runs(self, monitor: str, limit: int = 50) -> list[RunResult]:
+        """The monitor's latest ``limit`` runs, newest window first."""
+        with (
+            self._guard(f"reading runs of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            rows = conn.execute(
+                select_runs()
+                .where(Monitor.name == monitor)
+                .order_by(Run.window_end.desc())
+                .limit(limit)
+            ).all()
+            ids = [r[0] for r in rows]
+            features = features_by_run(conn.execute(select_features(ids)).all()) if ids else {}
+        return [run_from_row(r, features) for r in rows]
+
+    def snapshot(self) -> list[MonitorSnapshot]:
+        """The latest state of every monitor, by name, in at most three queries.
+
+        ``latest_run`` is the run with the latest window end (unique per monitor);
+        ``latest_scored_run`` the latest whose status is not ``error``. A stored run never
+        changes under its id (a re-run gets a new id), so runs returned by the previous
+        snapshot are reused when id and finish time still match, and only new ones are
+        read: a scrape between two runs costs one query.
+        """
+        with self._guard("reading the results snapshot"), self._transaction(write=False) as conn:
+            monitors = conn.execute(_SNAPSHOT_QUERY).all()
+            cached = self._run_cache
+            keep: dict[int, RunResult] = {}
+            missing: set[int] = set()
+            for m in monitors:
+                for run_id, finished in (
+                    (m.latest_id, m.latest_finished_at),
+                    (m.scored_id, m.scored_finished_at),
+                ):
+                    if run_id is None:
+                        continue
+                    hit = cached.get(run_id)
+                    if hit is not None and hit.monitor == m.name and hit.finished_at == finished:
+                        keep[run_id] = hit
+                    else:
+                        missing.add(run_id)
+            if missing:
+                ids = sorted(missing)
+                rows = conn.execute(select_runs().where(Run.id.in_(ids))).all()
+                features = features_by_run(conn.execute(select_features(ids)).all())
+                keep.update((r[0], run_from_row(r, features)) for r in rows)
+        self._run_cache = keep  # one assignment: concurrent snapshots see either dict
+        return [_monitor_snapshot(m, keep) for m in monitors]
+
+    # -- connection -------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers."""
+        with self._guard("pinging the results database"), self._engine.connect() as conn:
+            conn.execute(select(1))
+
+    def dispose(self) -> None:
+        """Close pooled connections (call on shutdown, or after fork)."""
+        self._engine.dispose()
+
+
+def _latest_run_id(*, scored: bool) -> Any:
+    """Correlated subquery: id of the monitor's run with the latest window end."""
+    where = [Run.monitor_id == Monitor.id]
+    if scored:
+        where.append(Run.status != Status.ERROR.value)
+    return (
+        select(Run.id)
+        .where(*where)
+        .order_by(Run.window_end.desc())  # unique per monitor: a total order
+        .limit(1)
+        .correlate(Monitor)
+        .scalar_subquery()
+    )
+
+
+_latest = aliased(Run, name="latest")
+_scored = aliased(Run, name="scored")
+_SNAPSHOT_QUERY = (
+    select(
+        Monitor.name,
+        _latest.id.label("latest_id"),
+        _latest.finished_at.label("latest_finished_at"),
+        _scored.id.label("scored_id"),
+        _scored.finished_at.label("scored_finished_at"),
+        MonitorStats.runs_success,
+        MonitorStats.runs_failure,
+        MonitorStats.runs_insufficient_data,
+        MonitorStats.last_run_at,
+        MonitorStats.last_success_at,
+        MonitorStats.duration_sum,
+        MonitorStats.duration_count,
+        MonitorStats.duration_buckets,
+    )
+    .select_from(Monitor)
+    .outerjoin(_latest, _latest.id == _latest_run_id(scored=False))
+    .outerjoin(_scored, _scored.id == _latest_run_id(scored=True))
+    .outerjoin(MonitorStats, MonitorStats.monitor_id == Monitor.id)
+    .order_by(Monitor.name)
+)
+
+
+# -- helpers (inside an open transaction) -------------------------------------------------------
+
+
+def _table(entity: type[Base]) -> Table:
+    return cast(Table, entity.__table__)
+
+
+def _ensure_monitor(conn: Connection, name: str) -> int:
+    found = conn.execute(select(Monitor.id).where(Monitor.name == name)).scalar_one_or_none()
+    if found is not None:
+        return int(found)
+    _insert_ignore(conn, _table(Monitor), {"name": name, "created_at": datetime.now(UTC)})
+    return int(conn.execute(select(Monitor.id).where(Monitor.name == name)).scalar_one())
+
+
+def _insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> None:
+    """INSERT that does nothing if a unique key already holds the row (two daemons)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(table).values(values).on_conflict_do_nothing())
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(table).values(values).on_conflict_do_nothing())
+    else:
+        conn.execute(insert(table).values(values))
+
+
+def _upsert(conn: Connection, table: Table, values: dict[str, Any]) -> None:
+    """Insert ``values`` or overwrite the row with the same primary key."""
+    keys = [c.name for c in table.primary_key.columns]
+    changes = {k: v for k, v in values.items() if k not in keys}
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        pg = pg_insert(table).values(values)
+        conn.execute(pg.on_conflict_do_update(index_elements=keys, set_=changes))
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite = sqlite_insert(table).values(values)
+        conn.execute(lite.on_conflict_do_update(index_elements=keys, set_=changes))
+    else:
+        where = [table.c[k] == values[k] for k in keys]
+        if conn.execute(update(table).where(*where).values(changes)).rowcount == 0:
+            conn.execute(insert(table).values(values))
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code is not None:
+        return bool(code == "23505")
+    name = getattr(orig, "sqlite_errorname", None)
+    if name is not None:
+        return bool(name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"))
+    return "unique" in str(orig).lower()
+
+
+def _count_run(conn: Connection, monitor_id: int, run: RunResult) -> None:
+    """Add the run to the monitor's counters and duration histogram."""
+    _insert_ignore(
+        conn,
+        _table(MonitorStats),
+        {
+            "monitor_id": monitor_id,
+            "runs_success": 0,
+            "runs_failure": 0,
+            "runs_insufficient_data": 0,
+            "last_run_at": None,
+            "last_success_at": None,
+            "duration_sum": 0.0,
+            "duration_count": 0,
+            "duration_buckets": [0] * len(DURATION_BUCKETS),
+        },
+    )
+    stats = conn.execute(
+        select(_table(MonitorStats)).where(MonitorStats.monitor_id == monitor_id).with_for_update()
+    ).one()
+    outcome = outcome_of(run.status)
+    duration = max(0.0, run.duration_seconds)
+    buckets = list(stats.duration_buckets)
+    for i, bound in enumerate(DURATION_BUCKETS):
+        if duration <= bound:
+            buckets[i] += 1
+    finished = run.finished_at if run.finished_at.tzinfo else run.finished_at.replace(tzinfo=UTC)
+    changes: dict[str, Any] = {
+        f"runs_{outcome}": getattr(stats, f"runs_{outcome}") + 1,
+        "last_run_at": _later(stats.last_run_at, finished),
+        "duration_sum": stats.duration_sum + duration,
+        "duration_count": stats.duration_count + 1,
+        "duration_buckets": buckets,
+    }
+    if outcome == "success":
+        changes["last_success_at"] = _later(stats.last_success_at, finished)
+    conn.execute(update(MonitorStats).where(MonitorStats.monitor_id == monitor_id).values(changes))
+
+
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
+
+
+def _monitor_snapshot(m: Any, runs: dict[int, RunResult]) -> MonitorSnapshot:
+    if m.duration_count is None:  # a monitor with a profile but no run yet
+        duration = DurationHistogram.empty()
+    else:
+        duration = DurationHistogram(
+            buckets=tuple(zip(DURATION_BUCKETS, m.duration_buckets, strict=True)),
+            sum=float(m.duration_sum),
+            count=int(m.duration_count),
+        )
+    return MonitorSnapshot(
+        monitor=m.name,
+        latest_run=runs.get(m.latest_id) if m.latest_id is not None else None,
+        latest_scored_run=runs.get(m.scored_id) if m.scored_id is not None else None,
+        last_run_at=m.last_run_at,
+        last_success_at=m.last_success_at,
+        runs_success=int(m.runs_success or 0),
+        runs_failure=int(m.runs_failure or 0),
+        runs_insufficient_data=int(m.runs_insufficient_data or 0),
+        duration=duration,
+    )
