@@ -249,23 +249,21 @@ def build_reference_profile(
                 f"{source.describe()}"
             )
     columns = sorted({f.source_column for f in wanted})
-    batches: list[pa.RecordBatch] = []
+    # Kept per column, not as one table: files of a glob may disagree on a column's type,
+    # which must fail only the features reading that column.
+    chunks: dict[str, list[pa.Array]] = {c: [] for c in columns}
     rows = 0
     deadline = _deadline(monitor)
     for batch in source.batches(columns, None):
         _check_deadline(deadline, monitor, source)
-        batches.append(batch)
+        for c in columns:
+            chunks[c].append(batch.column(c))
         rows += batch.num_rows
         progress(f"{monitor.name}: reference", rows)
-    table = pa.Table.from_batches(batches) if batches else None
     profiles: list[FeatureProfile] = []
     for feature in wanted:
-        values = (
-            table.column(feature.source_column)
-            if table is not None
-            else pa.array([], type=pa.float64())
-        )
         try:
+            values = _concat_chunks(chunks[feature.source_column])
             profiles.append(build_feature_profile(values, feature.feature_spec()))
         except (ColumnTypeError, ValueError) as exc:
             errors[feature.name] = f"column {feature.source_column!r} in reference data: {exc}"
@@ -274,6 +272,22 @@ def build_reference_profile(
         rows=rows,
         metadata={"feature_errors": errors, "source": source.describe()},
     )
+
+
+def _concat_chunks(arrays: list[pa.Array]) -> pa.ChunkedArray | pa.Array:
+    """One column from its batches; types that differ between files are unified if they can be."""
+    if not arrays:
+        return pa.array([], type=pa.float64())
+    types = list(dict.fromkeys(a.type for a in arrays))
+    if len(types) == 1:
+        return pa.chunked_array(arrays)
+    try:
+        schemas = [pa.schema([("v", t)]) for t in types]
+        common = pa.unify_schemas(schemas, promote_options="permissive").field("v").type
+        return pa.chunked_array([a.cast(common) for a in arrays])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        names = ", ".join(str(t) for t in types)
+        raise ColumnTypeError(f"the files disagree on its type ({names})") from exc
 
 
 @contextmanager

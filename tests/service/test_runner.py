@@ -1,0 +1,375 @@
+"""MonitorRunner.run against real files and a real results database (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from driftmon.config import Config, MonitorConfig
+from driftmon.core.status import Status
+from driftmon.results import RunResult
+from driftmon.service.runner import MonitorRunner, default_source_factory
+from driftmon.sources.base import Source, Window
+from driftmon.storage import Store
+
+from .conftest import END, live_columns, make_config, monitor_dict, reference_columns, write_parquet
+
+WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
+
+
+class CountingSources:
+    """A source factory that counts how often each role's rows are read."""
+
+    def __init__(self) -> None:
+        self.reads: Counter[str] = Counter()
+
+    def __call__(self, cfg: Any, monitor: MonitorConfig) -> Source:
+        role = "live" if cfg is monitor.live else "reference"
+        return _Counted(default_source_factory(cfg, monitor), role, self.reads)
+
+
+class _Counted:
+    def __init__(self, inner: Source, role: str, reads: Counter[str]) -> None:
+        self._inner, self._role, self._reads = inner, role, reads
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def batches(
+        self, columns: Sequence[str], window: Window | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        self._reads[self._role] += 1
+        return self._inner.batches(columns, window)
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """reference.parquet and a live.parquet without drift, 600 rows over the 3 h before END."""
+    write_parquet(tmp_path / "reference.parquet", reference_columns())
+    write_parquet(tmp_path / "live.parquet", live_columns())
+    return tmp_path
+
+
+def url_of(store: Store) -> str:
+    return store.engine.url.render_as_string(hide_password=False)
+
+
+def config(data: Path, store: Store, **monitor: Any) -> Config:
+    return make_config(data, url_of(store), monitor_dict(**monitor))
+
+
+def runner_for(cfg: Config, store: Store, sources: CountingSources | None = None) -> MonitorRunner:
+    if sources is None:
+        return MonitorRunner(cfg, store)
+    return MonitorRunner(cfg, store, source_factory=sources)
+
+
+def by_name(result: RunResult) -> dict[str, Any]:
+    return {f.feature: f for f in result.features}
+
+
+# -- reference profiles -------------------------------------------------------------------
+
+
+def test_profile_is_built_once_and_reused_across_runs_and_restarts(
+    data: Path, store: Store
+) -> None:
+    """The reference is read once; later runs, and a new runner on the same database, reuse it."""
+    cfg = config(data, store, live=WINDOWED)
+    sources = CountingSources()
+    runner = runner_for(cfg, store, sources)
+    runner.run(cfg.monitors[0], END - timedelta(hours=1))
+    runner.run(cfg.monitors[0], END)
+    assert sources.reads["reference"] == 1
+    assert sources.reads["live"] == 2
+    stored = store.load_profile("m")
+    assert stored is not None
+
+    restarted = CountingSources()
+    result = runner_for(cfg, store, restarted).run(cfg.monitors[0], END)
+    assert restarted.reads["reference"] == 0, "a restarted runner must load the stored profile"
+    assert result.status == Status.OK
+    again = store.load_profile("m")
+    assert again is not None
+    assert (again.fingerprint, again.created_at) == (stored.fingerprint, stored.created_at)
+
+
+def test_profile_is_rebuilt_when_the_reference_file_changes(data: Path, store: Store) -> None:
+    cfg = config(data, store)
+    sources = CountingSources()
+    runner = runner_for(cfg, store, sources)
+    first = runner.run(cfg.monitors[0], END)
+    before = store.load_profile("m")
+    assert before is not None
+    assert first.reference_rows == 2000
+
+    ref = write_parquet(data / "reference.parquet", reference_columns(n=3000, seed=7))
+    st = ref.stat()
+    os.utime(ref, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    second = runner.run(cfg.monitors[0], END)
+    after = store.load_profile("m")
+    assert after is not None
+    assert sources.reads["reference"] == 2
+    assert after.fingerprint != before.fingerprint
+    assert second.reference_rows == after.profile.rows == 3000
+
+
+def test_profile_is_rebuilt_when_a_feature_binning_changes(data: Path, store: Store) -> None:
+    """A new bin count changes the fingerprint; a new threshold does not."""
+    sources = CountingSources()
+    cfg8 = config(data, store)
+    runner_for(cfg8, store, sources).run(cfg8.monitors[0], END)
+    fp8 = store.load_profile("m")
+
+    stricter = monitor_dict(thresholds={"warning": 0.01, "critical": 0.02})
+    cfg_thr = make_config(data, url_of(store), stricter)
+    runner_for(cfg_thr, store, sources).run(cfg_thr.monitors[0], END)
+    assert sources.reads["reference"] == 1, "thresholds are not part of the profile"
+
+    features = [
+        {"name": "x", "bins": 4},
+        {"name": "y", "bins": 8},
+        {"name": "c", "type": "categorical"},
+    ]
+    cfg4 = config(data, store, features=features)
+    result = runner_for(cfg4, store, sources).run(cfg4.monitors[0], END)
+    fp4 = store.load_profile("m")
+    assert sources.reads["reference"] == 2
+    assert fp8 is not None
+    assert fp4 is not None
+    assert fp4.fingerprint != fp8.fingerprint
+    x = by_name(result)["x"]
+    assert len(x.bin_labels) < len(by_name(result)["y"].bin_labels)
+
+
+# -- live windows -------------------------------------------------------------------------
+
+
+def test_windowed_live_source_scores_only_rows_in_the_half_open_window(
+    data: Path, store: Store
+) -> None:
+    """Rows at end - window count, rows at end do not; 200 of the 600 rows are in [11:00, 12:00)."""
+    cols = live_columns()
+    # One more row exactly at END (excluded) and one just before the window (excluded).
+    ts = [*cols["ts"].to_pylist(), END, END - timedelta(hours=1, microseconds=1)]
+    extra = {k: [*list(v), v[0], v[0]] for k, v in cols.items() if k != "ts"}
+    write_parquet(data / "live.parquet", {**extra, "ts": pa.array(ts)})
+    cfg = config(data, store, live=WINDOWED)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert result.window_start == END - timedelta(hours=1)
+    assert result.window_end == END
+    assert result.live_rows == 200
+    assert {f.live_rows for f in result.features} == {200}
+    assert {sum(f.live_counts) for f in result.features} == {200}
+    assert store.runs("m")[0].live_rows == 200
+
+
+def test_below_min_rows_the_run_and_features_are_insufficient_data_without_scores(
+    data: Path, store: Store
+) -> None:
+    cfg = config(data, store, live={**WINDOWED, "min_rows": 201})
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert result.live_rows == 200
+    assert result.status == Status.INSUFFICIENT_DATA
+    assert {f.status for f in result.features} == {Status.INSUFFICIENT_DATA}
+    assert all(f.scores is None for f in result.features)
+    assert all("min_rows=201" in (f.message or "") for f in result.features)
+    (stored,) = store.runs("m")
+    assert stored.status == Status.INSUFFICIENT_DATA
+    assert all(f.scores is None for f in stored.features)
+
+
+def test_an_empty_live_window_is_insufficient_data(data: Path, store: Store) -> None:
+    cfg = config(data, store, live=WINDOWED)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END + timedelta(days=1))
+    assert result.live_rows == 0
+    assert result.status == Status.INSUFFICIENT_DATA
+    assert {f.status for f in result.features} == {Status.INSUFFICIENT_DATA}
+    assert result.error is None
+
+
+def test_an_empty_live_file_is_insufficient_data(data: Path, store: Store) -> None:
+    cols = reference_columns(n=0)
+    write_parquet(data / "live.parquet", cols)
+    cfg = config(data, store)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert (result.status, result.live_rows) == (Status.INSUFFICIENT_DATA, 0)
+
+
+# -- bad columns --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing_in", ["live", "reference"])
+def test_a_missing_column_fails_only_its_feature_naming_the_column(
+    data: Path, store: Store, missing_in: str
+) -> None:
+    ref, live = reference_columns(), live_columns()
+    has_it = live if missing_in == "reference" else ref
+    has_it["zeta"] = np.arange(len(has_it["x"]), dtype=float)
+    write_parquet(data / "reference.parquet", ref)
+    write_parquet(data / "live.parquet", live)
+    features = [{"name": "x"}, {"name": "zeta"}, {"name": "c", "type": "categorical"}]
+    cfg = config(data, store, features=features)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    f = by_name(result)
+    assert f["zeta"].status == Status.ERROR
+    assert "'zeta'" in (f["zeta"].message or "")
+    assert missing_in in (f["zeta"].message or "")
+    assert f["zeta"].scores is None
+    assert f["x"].status == f["c"].status == Status.OK
+    assert f["x"].scores is not None
+    assert f["c"].scores is not None
+    assert result.status == Status.OK  # a feature error does not hide (or fake) drift
+    (stored,) = store.runs("m")
+    assert by_name(stored)["zeta"].message == f["zeta"].message
+
+
+def test_text_in_a_numeric_live_column_fails_only_that_feature(data: Path, store: Store) -> None:
+    live = live_columns()
+    live["x"] = np.array(["n/a", "12.5", "lots"] * 200, dtype=object)
+    write_parquet(data / "live.parquet", live)
+    cfg = config(data, store)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    f = by_name(result)
+    assert f["x"].status == Status.ERROR
+    assert "'x'" in (f["x"].message or "")
+    assert f["y"].status == Status.OK
+    assert f["c"].status == Status.OK
+
+
+def test_an_all_nan_live_column_is_scored_in_the_missing_bin_with_finite_scores(
+    data: Path, store: Store
+) -> None:
+    live = live_columns()
+    live["x"] = np.full(600, np.nan)
+    write_parquet(data / "live.parquet", live)
+    cfg = config(data, store)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    x = by_name(result)["x"]
+    assert x.scores is not None
+    assert x.missing_rows == 600
+    assert x.missing_ratio == 1.0
+    assert all(math.isfinite(v) for v in x.scores.as_dict().values())
+    assert x.status == Status.CRITICAL
+    (stored,) = store.runs("m")
+    assert by_name(stored)["x"].scores == x.scores
+
+
+# -- failures -----------------------------------------------------------------------------
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"PAR1 this is not really parquet PAR1")
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda d: (d / "live.parquet").unlink(), "live.parquet"),
+        (lambda d: _garbage(d / "live.parquet"), "live.parquet"),
+        (lambda d: (d / "reference.parquet").unlink(), "reference.parquet"),
+    ],
+    ids=["live-missing", "live-unreadable", "reference-missing"],
+)
+def test_an_unreadable_source_is_stored_as_an_error_run_and_earlier_runs_stay(
+    data: Path, store: Store, damage: Any, expected: str
+) -> None:
+    cfg = config(data, store, live=WINDOWED)
+    runner = MonitorRunner(cfg, store)
+    good = runner.run(cfg.monitors[0], END - timedelta(hours=1))
+    assert good.status == Status.OK
+    damage(data)
+    # A new runner: nothing cached in memory, as after a restart.
+    failed = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert failed.status == Status.ERROR
+    assert failed.error is not None
+    assert expected in failed.error
+    assert failed.features == ()
+    newest, older = store.runs("m")
+    assert newest.status == Status.ERROR
+    assert newest.error == failed.error
+    assert older == good
+
+
+def test_rerunning_a_window_replaces_it(data: Path, store: Store) -> None:
+    cfg = config(data, store, live=WINDOWED)
+    runner = MonitorRunner(cfg, store)
+    runner.run(cfg.monitors[0], END)
+    write_parquet(data / "live.parquet", live_columns(shift=3.0))
+    second = runner.run(cfg.monitors[0], END)
+    runs = store.runs("m")
+    assert len(runs) == 1
+    assert runs[0] == second
+    assert second.status == Status.CRITICAL
+
+
+@pytest.mark.parametrize(
+    ("feature_thresholds", "expected"),
+    [
+        ({"x": (1.0, 2.0), "y": (1.0, 2.0)}, Status.OK),
+        ({"x": (0.0, 2.0), "y": (1.0, 2.0)}, Status.WARNING),
+        ({"x": (0.0, 2.0), "y": (0.0, 0.0)}, Status.CRITICAL),
+        ({"x": (0.0, 0.0), "y": (1.0, 2.0)}, Status.CRITICAL),
+    ],
+)
+def test_the_run_status_is_its_worst_feature_status(
+    data: Path, store: Store, feature_thresholds: dict[str, tuple[float, float]], expected: Status
+) -> None:
+    """Thresholds of 0 make any KL a warning or critical, 1-2 nats keep it ok."""
+    features = [
+        {"name": n, "thresholds": {"warning": w, "critical": c}}
+        for n, (w, c) in feature_thresholds.items()
+    ]
+    cfg = config(data, store, features=features)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert result.status == expected
+    assert expected in {f.status for f in result.features}
+    assert store.runs("m")[0].status == expected
+
+
+def test_reference_files_disagreeing_on_a_column_type_fail_only_that_feature(
+    data: Path, store: Store
+) -> None:
+    """int64 and double unify; string and int64 do not, and only that feature fails."""
+    ref = data / "ref"
+    a, b = reference_columns(n=1000, seed=3), reference_columns(n=1000, seed=4)
+    a["x"] = np.round(a["x"] * 10).astype("int64")
+    b["c"] = np.arange(1000, dtype="int64")
+    write_parquet(ref / "a.parquet", a)
+    write_parquet(ref / "b.parquet", b)
+    cfg = config(data, store, reference="ref/*.parquet")
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    f = by_name(result)
+    assert result.reference_rows == 2000
+    assert f["x"].scores is not None
+    assert f["y"].scores is not None
+    assert f["c"].status == Status.ERROR
+    assert "'c'" in (f["c"].message or "")
+    assert "string" in (f["c"].message or "")
+
+
+def test_a_sql_reference_whose_first_batch_is_all_null_builds_a_profile(
+    data: Path, store: Store
+) -> None:
+    """An all-NULL batch comes back as Arrow's null type; later batches hold doubles."""
+    engine = sa.create_engine(f"sqlite:///{data / 'ref.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE ref (x REAL, y REAL, c TEXT)")
+        rows = [(None, 1.0, "a")] * 3 + [(float(i), float(i), "b") for i in range(200)]
+        conn.exec_driver_sql("INSERT INTO ref VALUES (?, ?, ?)", rows)
+    engine.dispose()
+    reference = {"url": f"sqlite:///{data / 'ref.db'}", "table": "ref", "batch_rows": 3}
+    cfg = make_config(data, url_of(store), {**monitor_dict(), "reference": reference})
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert result.reference_rows == 203
+    assert all(f.scores is not None for f in result.features), [f.message for f in result.features]
