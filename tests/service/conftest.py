@@ -6,8 +6,11 @@ PostgreSQL database per test module (dropped afterwards), emptied before every t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import socket
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,23 +49,30 @@ def pg_database() -> Iterator[str]:
         admin.dispose()
 
 
-def _drop_everything(url: str) -> None:
+def _empty(url: str) -> None:
+    """Delete every row (fast) when the schema is migrated, else drop every table."""
     engine = create_engine(url)
     try:
         meta = MetaData()
         meta.reflect(engine)
-        meta.drop_all(engine)
+        names = [t.name for t in meta.sorted_tables]
+        if "alembic_version" in names:
+            tables = ", ".join(f'"{n}"' for n in names if n != "alembic_version")
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        else:
+            meta.drop_all(engine)
     finally:
         engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty results database URL, once per backend."""
+    """A results database without rows (maybe migrated already), once per backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'results.db'}"
     url: str = request.getfixturevalue("pg_database")
-    _drop_everything(url)
+    _empty(url)
     return url
 
 
@@ -142,3 +152,58 @@ def make_config(base_dir: Path, db_url: str, *monitors: dict[str, Any], **top: A
         **top,
     }
     return config_from_dict(data, base_dir=base_dir, environ={})
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to a server; ``stop()`` refuses and cuts every connection."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self._target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._stopped:
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            sockets, self._sockets = self._sockets, []
+        self._listener.close()
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
