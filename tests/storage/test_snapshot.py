@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -123,11 +122,11 @@ def test_snapshot_lists_every_monitor_by_name(store: Store, make_run: MakeRun) -
     assert [s.monitor for s in store.snapshot()] == ["alpha", "mid", "zeta"]
 
 
-def test_snapshot_of_20_monitors_by_200_features_is_fast_and_takes_few_queries(
+def test_snapshot_of_20_monitors_by_200_features_takes_few_queries(
     store: Store, db_url: str, make_run: MakeRun, make_feature: MakeFeature
 ) -> None:
-    """≈4000 feature rows: a cold snapshot is well under 100 ms on SQLite in 3 queries;
-    a repeated one (nothing new stored) is a single query."""
+    """≈4000 feature rows: a cold snapshot takes 3 queries, a repeated one (nothing new
+    stored) a single query. Its speed is measured by benchmarks/, not asserted here."""
     features = tuple(make_feature(f"feature_{i:03d}", n_bins=12) for i in range(200))
     for m in range(20):
         for h in range(3):
@@ -140,29 +139,21 @@ def test_snapshot_of_20_monitors_by_200_features_is_fast_and_takes_few_queries(
         if statement.lstrip().upper().startswith("SELECT"):
             selects.append(statement)
 
-    cold_times, warm_times = [], []
     for _ in range(5):
         fresh = Store(db_url)  # a restarted daemon: nothing cached
         fresh.ping()
         event.listen(fresh.engine, "before_cursor_execute", count)
         selects.clear()
-        start = time.perf_counter()
         snaps = fresh.snapshot()
-        cold_times.append(time.perf_counter() - start)
         assert len(selects) == 3
         selects.clear()
-        start = time.perf_counter()
         assert fresh.snapshot() == snaps
-        warm_times.append(time.perf_counter() - start)
         assert len(selects) == 1
         fresh.dispose()
     assert len(snaps) == 20
     assert all(s.latest_scored_run is not None for s in snaps)
     assert sum(len(s.latest_run.features) for s in snaps if s.latest_run) == 4000
     assert all(s.latest_run and s.latest_run.window_end == T0 + timedelta(hours=2) for s in snaps)
-    if db_url.startswith("sqlite"):
-        assert min(cold_times) < 0.1, cold_times
-        assert min(warm_times) < 0.01, warm_times
 
 
 def test_snapshot_never_serves_a_replaced_run(
