@@ -1,0 +1,373 @@
+"""The shipped rules, routing and dashboard against a real Prometheus and Alertmanager.
+
+driftmon runs the example config (device drifts past critical, income and session_seconds past
+warning, age and country not at all) every 2 s; Prometheus scrapes it and evaluates the shipped
+rules every second with every ``for:`` shortened to 1 s; Alertmanager runs the shipped routing
+with its webhooks pointed at a receiver in this process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .servers import (
+    HOST,
+    REPO,
+    Daemon,
+    ManagedProcess,
+    WebhookReceiver,
+    free_port,
+    get_json,
+    http_get,
+    require_binary,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+PROMETHEUS_DIR = REPO / "config" / "prometheus"
+ALERTMANAGER_YML = REPO / "config" / "alertmanager" / "alertmanager.yml"
+SHIPPED_SINK = "http://alert-sink:8080/"
+FOR_LINE = re.compile(r"^(\s*)for: \S+$", re.MULTILINE)
+
+MONITOR = "example"
+CRITICAL, WARNING = "DriftmonFeatureDriftCritical", "DriftmonFeatureDriftWarning"
+DRIFT_ALERTS = {CRITICAL, WARNING}
+UNCHANGED_FEATURES = ("age", "country")
+# Long enough for Prometheus' first scrape (~5 s after start), two rule evaluations and the
+# 1 s `for:`; typically reached in under 10 s.
+ALERT_TIMEOUT = 90.0
+
+
+def _load_grafana_queries() -> Any:
+    path = REPO / "tests" / "config" / "grafana_queries.py"
+    spec = importlib.util.spec_from_file_location("_e2e_grafana_queries", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# $__rate_interval as Grafana would set it for a 15 s scrape; at a 1 s scrape it holds dozens
+# of samples within a few seconds of the first scrape.
+DASHBOARD_QUERIES: list[tuple[str, str]] = _load_grafana_queries().dashboard_queries(
+    MONITOR, interval="1m"
+)
+
+
+@dataclass(frozen=True)
+class Stack:
+    daemon: Daemon
+    prometheus: ManagedProcess
+    prometheus_url: str
+    alertmanager: ManagedProcess
+    alertmanager_url: str
+    sink: WebhookReceiver
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        return [self.daemon.process, self.prometheus, self.alertmanager]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Prometheus' active alerts (pending and firing)."""
+        body = get_json(f"{self.prometheus_url}/api/v1/alerts")
+        alerts: list[dict[str, Any]] = body["data"]["alerts"]
+        return alerts
+
+    def query(self, promql: str) -> dict[str, Any]:
+        qs = urllib.parse.urlencode({"query": promql})
+        body = get_json(f"{self.prometheus_url}/api/v1/query?{qs}")
+        assert body["status"] == "success", body
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+def rules_with_short_for(text: str) -> str:
+    shortened, n = FOR_LINE.subn(r"\1for: 1s", text)
+    assert n > 0, "no `for:` line found to shorten: has the rules file's layout changed?"
+    return shortened
+
+
+def prometheus_config(rules_into: Path, daemon: Daemon, alertmanager: str) -> dict[str, Any]:
+    """The shipped prometheus.yml at 1 s intervals, aimed at our daemon and Alertmanager.
+
+    Its rule_files stay as shipped (relative to the config file); the rule files they match
+    are written, with short ``for:``, to the same relative places under ``rules_into``.
+    """
+    config: dict[str, Any] = yaml.safe_load(
+        (PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8")
+    )
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
+    config["scrape_configs"][0]["static_configs"][0]["targets"] = [daemon.target]
+    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
+    written = 0
+    for pattern in config["rule_files"]:
+        for source in sorted(PROMETHEUS_DIR.glob(pattern)):
+            target = rules_into / source.relative_to(PROMETHEUS_DIR)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(rules_with_short_for(source.read_text(encoding="utf-8")))
+            written += 1
+    assert written, f"rule_files {config['rule_files']} match no file in {PROMETHEUS_DIR}"
+    return config
+
+
+def alertmanager_config(sink_url: str) -> dict[str, Any]:
+    """The shipped alertmanager.yml, webhooks to ``sink_url``, grouping waits cut to 1 s."""
+    text = ALERTMANAGER_YML.read_text(encoding="utf-8").replace(SHIPPED_SINK, f"{sink_url}/")
+    config: dict[str, Any] = yaml.safe_load(text)
+    urls = [w["url"] for r in config["receivers"] for w in r.get("webhook_configs", [])]
+    assert urls, "the shipped Alertmanager config has no webhook receiver"
+    assert all(u.startswith(sink_url) for u in urls), f"webhook URLs not redirected: {urls}"
+
+    def shorten(route: dict[str, Any], top: bool) -> None:
+        for key in ("group_wait", "group_interval"):
+            if top or key in route:
+                route[key] = "1s"
+        for child in route.get("routes", []):
+            shorten(child, top=False)
+
+    shorten(config["route"], top=True)
+    return config
+
+
+@pytest.fixture(scope="module")
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    # Binaries first, so a skipped module starts nothing.
+    prometheus_bin = require_binary(["prometheus"], "prometheus")
+    alertmanager_bin = require_binary(
+        ["prometheus-alertmanager", "alertmanager"], "prometheus-alertmanager"
+    )
+    daemon: Daemon = request.getfixturevalue("driftmon_daemon")
+    tmp = tmp_path_factory.mktemp("prometheus-e2e")
+
+    with ExitStack() as cleanup:
+        sink = WebhookReceiver().start()
+        cleanup.callback(sink.stop)
+
+        am_port = free_port()
+        am_url = f"http://{HOST}:{am_port}"
+        am_config = tmp / "alertmanager.yml"
+        am_config.write_text(yaml.safe_dump(alertmanager_config(sink.url)), encoding="utf-8")
+        alertmanager = ManagedProcess(
+            "alertmanager",
+            [
+                alertmanager_bin,
+                f"--config.file={am_config}",
+                f"--storage.path={tmp / 'alertmanager-data'}",
+                f"--web.listen-address={HOST}:{am_port}",
+                "--cluster.listen-address=",  # no gossip: a single local instance
+            ],
+            tmp / "alertmanager.log",
+        ).start()
+        cleanup.callback(alertmanager.stop)
+        # Ready before Prometheus starts, or its first notifications go nowhere.
+        wait_for(
+            lambda: http_get(f"{am_url}/-/ready")[0] == 200,
+            timeout=30,
+            what="Alertmanager /-/ready",
+            processes=[alertmanager],
+        )
+
+        prom_port = free_port()
+        prom_url = f"http://{HOST}:{prom_port}"
+        prom_dir = tmp / "prometheus"
+        prom_dir.mkdir()
+        prom_config = prom_dir / "prometheus.yml"
+        config = prometheus_config(prom_dir, daemon, f"{HOST}:{am_port}")
+        prom_config.write_text(yaml.safe_dump(config), encoding="utf-8")
+        prometheus = ManagedProcess(
+            "prometheus",
+            [
+                prometheus_bin,
+                f"--config.file={prom_config}",
+                f"--storage.tsdb.path={tmp / 'prometheus-data'}",
+                f"--web.listen-address={HOST}:{prom_port}",
+                # Resend firing alerts every second rather than every minute, so a notification
+                # lost while Alertmanager settles is retried within the test's time.
+                "--rules.alert.resend-delay=1s",
+            ],
+            tmp / "prometheus.log",
+        ).start()
+        cleanup.callback(prometheus.stop)
+        wait_for(
+            lambda: http_get(f"{prom_url}/-/ready")[0] == 200,
+            timeout=30,
+            what="Prometheus /-/ready",
+            processes=[prometheus],
+        )
+        yield Stack(daemon, prometheus, prom_url, alertmanager, am_url, sink)
+
+
+def _find(alerts: list[dict[str, Any]], alertname: str, feature: str) -> dict[str, Any] | None:
+    for alert in alerts:
+        labels = alert["labels"]
+        if (
+            labels.get("alertname") == alertname
+            and labels.get("monitor") == MONITOR
+            and labels.get("feature") == feature
+        ):
+            return alert
+    return None
+
+
+@pytest.fixture(scope="module")
+def firing(stack: Stack) -> list[dict[str, Any]]:
+    """Prometheus' alerts once device's critical and income's warning drift alerts fire."""
+
+    def both_firing() -> list[dict[str, Any]] | None:
+        alerts = stack.alerts()
+        critical = _find(alerts, CRITICAL, "device")
+        warning = _find(alerts, WARNING, "income")
+        if critical and warning and critical["state"] == warning["state"] == "firing":
+            return alerts
+        return None
+
+    alerts: list[dict[str, Any]] = wait_for(
+        both_firing,
+        timeout=ALERT_TIMEOUT,
+        what=f"{CRITICAL}(device) and {WARNING}(income) firing in Prometheus",
+        interval=0.5,
+        processes=stack.processes,
+    )
+    return alerts
+
+
+def test_critical_drift_fires_for_the_drifting_feature(firing: list[dict[str, Any]]) -> None:
+    """device (KL ≈ 0.93 nats, critical at 0.2) fires the critical alert, annotated in full."""
+    alert = _find(firing, CRITICAL, "device")
+    assert alert is not None
+    assert alert["labels"]["severity"] == "critical"
+    assert float(alert["value"]) >= 0.2
+    annotations = alert["annotations"]
+    assert "example/device" in annotations["summary"]
+    # The threshold comes from a query inside the template: it must have found the series.
+    assert "threshold of 0.2 nats" in annotations["description"], annotations["description"]
+    assert "var-monitor=example&var-feature=device" in annotations["dashboard"]
+
+
+def test_warning_drift_fires_below_critical(firing: list[dict[str, Any]]) -> None:
+    """income (KL between 0.05 and 0.2) fires the warning and not the critical alert."""
+    alert = _find(firing, WARNING, "income")
+    assert alert is not None
+    assert alert["labels"]["severity"] == "warning"
+    assert 0.05 <= float(alert["value"]) < 0.2
+    assert _find(firing, CRITICAL, "income") is None
+
+
+def test_unchanged_features_raise_no_drift_alert(
+    stack: Stack, firing: list[dict[str, Any]]
+) -> None:
+    """age and country, scored in the same runs as device, are neither pending nor firing."""
+    alerts = stack.alerts()
+    raised = [
+        a["labels"]
+        for a in alerts
+        if a["labels"].get("alertname") in DRIFT_ALERTS
+        and a["labels"].get("feature") in UNCHANGED_FEATURES
+    ]
+    assert raised == []
+
+
+def test_healthy_daemon_raises_no_health_alert(stack: Stack, firing: list[dict[str, Any]]) -> None:
+    """With runs succeeding every 2 s nothing about failures, staleness or scrapes is active."""
+    # absent(up) holds until the first scrape, so DriftmonDown (its `for:` cut to 1 s) may fire
+    # briefly at start-up; it must resolve once driftmon is scraped.
+    wait_for(
+        lambda: all(a["labels"]["alertname"] != "DriftmonDown" for a in stack.alerts()),
+        timeout=30,
+        what="DriftmonDown to be inactive",
+        processes=stack.processes,
+    )
+    active = {a["labels"]["alertname"] for a in stack.alerts()}
+    assert active <= DRIFT_ALERTS, active - DRIFT_ALERTS
+
+
+def test_alertmanager_pages_the_critical_drift(stack: Stack, firing: list[dict[str, Any]]) -> None:
+    """Alertmanager routes the critical alert to the pager webhook, as firing."""
+    paged = wait_for(
+        lambda: _find(stack.sink.alerts("/pager"), CRITICAL, "device"),
+        timeout=60,
+        what=f"Alertmanager to deliver {CRITICAL}(device) to /pager",
+        processes=stack.processes,
+    )
+    assert paged["status"] == "firing"
+    assert paged["labels"]["severity"] == "critical"
+    assert "threshold of 0.2 nats" in paged["annotations"]["description"]
+    assert _find(stack.sink.alerts("/ticket"), CRITICAL, "device") is None
+
+
+def test_warnings_go_to_tickets_and_critical_inhibits_them(
+    stack: Stack, firing: list[dict[str, Any]]
+) -> None:
+    """income's warning is ticketed; device's warning is inhibited by its critical alert."""
+    wait_for(
+        lambda: _find(stack.sink.alerts("/ticket"), WARNING, "income"),
+        timeout=60,
+        what=f"Alertmanager to deliver {WARNING}(income) to /ticket",
+        processes=stack.processes,
+    )
+    qs = urllib.parse.urlencode(
+        [("filter", f'alertname="{WARNING}"'), ("filter", 'feature="device"')]
+    )
+
+    def device_warning_inhibited() -> bool:
+        alerts = get_json(f"{stack.alertmanager_url}/api/v2/alerts?{qs}")
+        return bool(alerts) and all(a["status"]["inhibitedBy"] for a in alerts)
+
+    wait_for(
+        device_warning_inhibited,
+        timeout=30,
+        what=f"Alertmanager to hold {WARNING}(device) as inhibited",
+        processes=stack.processes,
+    )
+    assert _find(stack.sink.alerts("/ticket"), WARNING, "device") is None
+
+
+def _values(data: dict[str, Any]) -> list[float]:
+    if data["resultType"] in ("scalar", "string"):
+        return [float(data["result"][1])]
+    if data["resultType"] == "matrix":
+        return [float(v) for series in data["result"] for _, v in series["values"]]
+    return [float(series["value"][1]) for series in data["result"]]
+
+
+@pytest.mark.parametrize(
+    ("title", "promql"),
+    DASHBOARD_QUERIES,
+    ids=[f"{i}-{title}" for i, (title, _) in enumerate(DASHBOARD_QUERIES)],
+)
+def test_dashboard_query_returns_data(
+    stack: Stack, firing: list[dict[str, Any]], title: str, promql: str
+) -> None:
+    """Each panel query of the Grafana dashboard returns at least one number (not only NaN)."""
+
+    def has_data() -> list[float] | None:
+        values = _values(stack.query(promql))
+        return values if any(not math.isnan(v) for v in values) else None
+
+    wait_for(
+        has_data,
+        timeout=30,
+        what=f"panel {title!r} query to return data: {promql}",
+        interval=0.5,
+        processes=stack.processes,
+    )
+
+
+def test_every_panel_has_a_query() -> None:
+    """The dashboard helper found queries, so the parametrized test above is not vacuous."""
+    assert len({title for title, _ in DASHBOARD_QUERIES}) >= 8
