@@ -1,0 +1,175 @@
+"""The read-only HTTP server: /metrics, /healthz, the index, 404 and 405, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.parser import text_string_to_metric_families
+
+from driftmon import __version__
+from driftmon.config import ServerConfig
+from driftmon.service.daemon import Daemon
+from driftmon.service.http import HttpServer, make_app
+from driftmon.storage import Store
+
+from .conftest import live_columns, make_config, monitor_dict, reference_columns, write_parquet
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+def request(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
+    req = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+class Served:
+    """One server for the module (stopping one takes up to its 0.5 s poll interval)."""
+
+    def __init__(self) -> None:
+        registry = CollectorRegistry(auto_describe=True)
+        gauge = Gauge("driftmon_test_value", "A test gauge.", ["name"], registry=registry)
+        gauge.labels('a "b"').set(1.5)
+        self.report: dict[str, Any] = {"status": "ok", "problems": []}
+        self.server = HttpServer("127.0.0.1", 0, make_app(registry, lambda: self.report))
+        self.server.start()
+        self.base = f"http://127.0.0.1:{self.server.port}"
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    s = Served()
+    yield s
+    s.server.stop()
+
+
+@pytest.fixture
+def base(served: Served) -> str:
+    served.report = {"status": "ok", "problems": []}
+    return served.base
+
+
+def test_metrics_serves_the_registry_in_the_text_format(base: str) -> None:
+    status, headers, body = request(base + "/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain; version=")
+    (family,) = text_string_to_metric_families(body.decode())
+    assert family.name == "driftmon_test_value"
+    assert family.samples[0].labels == {"name": 'a "b"'}
+    assert family.samples[0].value == 1.5
+
+
+def test_metrics_is_gzip_compressed_when_the_scraper_accepts_it(base: str) -> None:
+    status, headers, body = request(base + "/metrics", headers={"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers["Content-Encoding"] == "gzip"
+    assert b"driftmon_test_value" in gzip.decompress(body)
+
+
+def test_healthz_is_200_with_json_when_ok(base: str) -> None:
+    status, headers, body = request(base + "/healthz")
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"status": "ok", "problems": []}
+
+
+def test_healthz_is_503_with_json_when_degraded(base: str, served: Served) -> None:
+    report = {"status": "degraded", "problems": ["results database unreachable"]}
+    served.report = report
+    status, headers, body = request(base + "/healthz")
+    assert status == 503
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == report
+
+
+def test_the_index_names_the_endpoints_and_unknown_paths_are_404(base: str) -> None:
+    status, _, body = request(base + "/")
+    assert status == 200
+    assert f"driftmon {__version__}" in body.decode()
+    assert "/metrics" in body.decode()
+    assert "/healthz" in body.decode()
+    for path in ("/nope", "/metrics/x", "/../etc/passwd", "/healthz/"):
+        assert request(base + path)[0] == 404, path
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("path", ["/metrics", "/healthz", "/"])
+def test_writing_methods_are_refused_with_405(base: str, method: str, path: str) -> None:
+    status, headers, _ = request(base + path, method=method)
+    assert status == 405
+    assert headers["Allow"] == "GET, HEAD"
+
+
+def test_head_answers_without_a_body(served: Served) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", served.server.port, timeout=10)
+    try:
+        conn.request("HEAD", "/metrics")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert resp.read() == b""
+    finally:
+        conn.close()
+
+
+def test_the_server_binds_loopback_by_default_and_stop_closes_the_port() -> None:
+    assert ServerConfig().host == "127.0.0.1"
+    server = Served().server
+    host, port = server._server.server_address[:2]
+    assert host == "127.0.0.1"
+    assert request(f"http://127.0.0.1:{port}/")[0] == 200
+    server.stop()
+    with (
+        pytest.raises(ConnectionRefusedError),
+        socket.create_connection(("127.0.0.1", port), timeout=2),
+    ):
+        pass
+
+
+def test_the_daemon_healthz_reports_a_lost_results_database(tmp_path: Path) -> None:
+    """In-process daemon: ok after its first run, 503 degraded when its SQLite file is gone."""
+    write_parquet(tmp_path / "reference.parquet", reference_columns())
+    write_parquet(tmp_path / "live.parquet", live_columns())
+    db = tmp_path / "results.db"
+    config = make_config(tmp_path, f"sqlite:///{db}", monitor_dict(), server={"port": 0})
+    daemon = Daemon(config, Store(config.database.url))
+    daemon.start()
+    try:
+        assert daemon.http is not None
+        base = f"http://127.0.0.1:{daemon.http.port}"
+        deadline = time.monotonic() + 10
+        while b"driftmon_feature_kl_divergence{" not in request(base + "/metrics")[2]:
+            assert time.monotonic() < deadline, "the first run never showed up in /metrics"
+            time.sleep(0.1)
+        status, _, body = request(base + "/healthz")
+        report = json.loads(body)
+        assert (status, report["status"], report["problems"]) == (200, "ok", [])
+        assert report["database"] == {"ok": True}
+
+        moved = tmp_path / "moved"
+        moved.mkdir()
+        for f in tmp_path.glob("results.db*"):
+            f.rename(moved / f.name)
+        db.mkdir()
+        daemon.store.dispose()
+        status, _, body = request(base + "/healthz")
+        report = json.loads(body)
+        assert status == 503
+        assert report["status"] == "degraded"
+        assert "results database unreachable" in report["problems"]
+        assert str(db) in report["database"]["error"]
+    finally:
+        daemon.stop(timeout=10)
