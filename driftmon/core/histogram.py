@@ -126,7 +126,7 @@ def _text_counts(values: Any) -> tuple[pa.Array, Counts, int]:
     object column instead of every row (see ``_object_text_counts``).
     """
     if isinstance(values, pa.ChunkedArray):
-        return _merge_text_counts([_arrow_text_counts(c) for c in values.chunks])
+        return _chunked_text_counts(values)
     if isinstance(values, pa.Array):
         return _arrow_text_counts(values)
     if isinstance(values, pd.Series) and values.dtype == object:
@@ -140,8 +140,30 @@ def _text_counts(values: Any) -> tuple[pa.Array, Counts, int]:
         return found
     converted = _to_arrow(values)
     if isinstance(converted, pa.ChunkedArray):
-        return _merge_text_counts([_arrow_text_counts(c) for c in converted.chunks])
+        return _chunked_text_counts(converted)
     return _arrow_text_counts(converted)
+
+
+def _chunked_text_counts(values: pa.ChunkedArray) -> tuple[pa.Array, Counts, int]:
+    """Chunk by chunk, merged by text; as counting the combined chunks would.
+
+    Combining dictionary chunks unifies their dictionaries by value equality, which for
+    floats merges texts that differ (0.0 and -0.0): those chunks are combined first.
+    """
+    t = values.type
+    if pa.types.is_dictionary(t) and not _is_exact_text_type(t.value_type):
+        return _arrow_text_counts(values.combine_chunks())
+    return _merge_text_counts([_arrow_text_counts(c) for c in values.chunks])
+
+
+def _is_exact_text_type(t: pa.DataType) -> bool:
+    """Types whose values are equal exactly when their spellings are."""
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_boolean(t)
+    )
 
 
 def _as_arrow_strings(values: Any) -> pa.Array:
@@ -190,7 +212,7 @@ def _arrow_text_counts(arr: pa.Array) -> tuple[pa.Array, Counts, int]:
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         texts, counts = _value_counts(arr)
         return texts, counts, int(arr.null_count)
-    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+    if _is_exact_text_type(t):
         # Distinct integers (booleans) have distinct spellings: count, then cast the few.
         values, counts = _value_counts(arr)
         return _cast_to_text(values), counts, int(arr.null_count)
@@ -243,12 +265,14 @@ _MAX_DISTINCT_IN_SAMPLE = 1 << 12
 def _object_text_counts(
     objects: npt.NDArray[Any], as_series: bool
 ) -> tuple[pa.Array, Counts, int] | None:
-    """``_text_counts`` of an object column via its distinct objects, or None to decline.
+    """``_text_counts`` of an object column, or None to leave it to the row-by-row rule.
 
     Rows holding the same object have the same text, so the column is counted by object
     address (a fast integer hash), and only one row per distinct object is converted, by
     the same rule as the whole column (Arrow's type inference sees the same set of types
     and values either way). Equal objects at different addresses are merged by text.
+    A column of mostly distinct objects (e.g. strings made row by row by a database
+    driver) is counted by value instead, if it holds only text.
     """
     flat = np.ascontiguousarray(objects.ravel())
     n = flat.size
@@ -258,7 +282,7 @@ def _object_text_counts(
     raw = (ctypes.c_char * (n * flat.itemsize)).from_address(flat.ctypes.data)
     addresses = np.frombuffer(memoryview(raw), dtype=np.intp)
     if pd.unique(addresses[:_ADDRESS_SAMPLE]).size > _MAX_DISTINCT_IN_SAMPLE:
-        return None
+        return _hashed_text_counts(flat)
     codes, distinct = pd.factorize(addresses)
     counts = np.bincount(codes, minlength=distinct.size).astype(np.int64)
     one_row = np.empty(distinct.size, dtype=np.intp)
@@ -268,6 +292,23 @@ def _object_text_counts(
     if isinstance(converted, pa.ChunkedArray):
         converted = converted.combine_chunks()
     return _tally(_cast_to_text(converted), counts, 0)
+
+
+def _hashed_text_counts(flat: npt.NDArray[Any]) -> tuple[pa.Array, Counts, int] | None:
+    """Counts of an object column of distinct ``str`` objects by value; None if not all str.
+
+    For text, Python equality is text equality, and every missing-value marker that can
+    sit in a text column (None, NaN, NA, NaT) is missing under both pandas and the Arrow
+    rule, so pandas' hash count is the definition's. Other types could merge values with
+    different spellings (``1 == 1.0 == True``): those columns are declined.
+    """
+    vc = pd.Series(flat, dtype=object, copy=False).value_counts(sort=False, dropna=True)
+    keys = vc.index.to_numpy(dtype=object)
+    if not all(type(k) is str for k in keys):
+        return None
+    counts: Counts = np.asarray(vc.to_numpy(), dtype=np.int64)
+    texts = pa.array(keys, type=pa.string()) if keys.size else pa.array([], type=pa.string())
+    return texts, counts, int(flat.size - counts.sum())
 
 
 def numeric_histogram(values: Any, bins: NumericBins) -> Histogram:

@@ -157,13 +157,40 @@ def test_numbers_that_compare_equal_keep_their_own_spelling() -> None:
     assert_same(pd.Series(obj, dtype=object), CategoricalBins(("1", "1.0", "True")))
 
 
-def test_many_distinct_objects_decline_to_arrow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A column of mostly distinct objects is left to Arrow, with the same counts."""
+def test_many_distinct_objects_are_counted_by_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A column of mostly distinct str objects is hashed by value, with the same counts."""
     monkeypatch.setattr(hist_module, "_ADDRESS_SAMPLE", 8)
     monkeypatch.setattr(hist_module, "_MAX_DISTINCT_IN_SAMPLE", 2)
-    obj = np.array([f"v{i % 5}" for i in range(50)], dtype=object)  # 50 distinct objects
-    assert hist_module._object_text_counts(obj, as_series=False) is None
+    obj = np.array([f"v{i % 5}" for i in range(50)] + [None, np.nan], dtype=object)
+    assert hist_module._object_text_counts(obj, as_series=False) is not None
     assert_same(obj, CategoricalBins(("v0", "v1")))
+    assert_same(pd.Series(obj, dtype=object), CategoricalBins(("v0", "v1")))
+
+
+def test_many_distinct_mixed_objects_go_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distinct objects that are not all text (1 == 1.0 == True) are converted row by row."""
+    monkeypatch.setattr(hist_module, "_ADDRESS_SAMPLE", 8)
+    monkeypatch.setattr(hist_module, "_MAX_DISTINCT_IN_SAMPLE", 2)
+    cells: list[object] = [*(f"v{i}" for i in range(10)), 1, 1.0, True, 2, None]
+    obj = np.array(cells, dtype=object)
+    assert hist_module._object_text_counts(obj, as_series=True) is None
+    assert_same(pd.Series(obj, dtype=object), CategoricalBins(("1", "1.0", "True", "v1")))
+
+
+@settings(max_examples=100, deadline=None)
+@given(cells=st.lists(mixed_cell, max_size=30))
+def test_mixed_columns_of_distinct_objects_count_as_the_definition(cells: list[Any]) -> None:
+    """The by-value path (every object distinct) agrees with the definition on any cells."""
+    bins = CategoricalBins(("1", "True", "a", "nan"))
+    obj = np.empty(len(cells), dtype=object)
+    obj[:] = [("".join(["", c]) if isinstance(c, str) else c) for c in cells]
+    saved = hist_module._MAX_DISTINCT_IN_SAMPLE
+    hist_module._MAX_DISTINCT_IN_SAMPLE = 0  # always the by-value path
+    try:
+        assert_same(pd.Series(obj, dtype=object), bins)
+        assert_same(obj, bins)
+    finally:
+        hist_module._MAX_DISTINCT_IN_SAMPLE = saved
 
 
 def test_large_object_column_counts_as_the_definition() -> None:
