@@ -20,7 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from driftmon import __version__
-from driftmon.clock import EPOCH, as_utc, floor_time, utcnow
+from driftmon.clock import EPOCH, as_utc, crontab_day_of_week, floor_time, utcnow
 from driftmon.config import Config, MonitorConfig, ScheduleConfig
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
@@ -39,7 +39,22 @@ def make_trigger(schedule: ScheduleConfig) -> BaseTrigger:
             seconds=schedule.every.total_seconds(), start_date=EPOCH, timezone="UTC"
         )
     assert schedule.cron is not None
-    return CronTrigger.from_crontab(schedule.cron, timezone="UTC")
+    # Not CronTrigger.from_crontab: it reads weekday numbers from Monday, crontab from Sunday.
+    fields = schedule.cron.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 crontab fields, got {len(fields)} in {schedule.cron!r}")
+    minute, hour, day, month, day_of_week = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=crontab_day_of_week(day_of_week),
+        timezone="UTC",
+    )
+
+
+_MAX_CRON_LOOKBACK = timedelta(days=9 * 366)  # beyond the gap of "0 0 29 2 *" (leap days)
 
 
 def scheduled_window_end(schedule: ScheduleConfig, now: datetime) -> datetime:
@@ -48,14 +63,19 @@ def scheduled_window_end(schedule: ScheduleConfig, now: datetime) -> datetime:
     if schedule.every is not None:
         return floor_time(now, schedule.every)
     trigger = make_trigger(schedule)
-    step = timedelta(seconds=max(schedule.interval_seconds(), 1.0))
-    start = now - 2 * step
-    last: datetime | None = None
-    t = trigger.get_next_fire_time(None, start)
-    while t is not None and t <= now:
-        last = t
-        t = trigger.get_next_fire_time(t, t + timedelta(microseconds=1))
-    return as_utc(last) if last is not None else floor_time(now, timedelta(seconds=1))
+    # Look back over a growing span: a cron's gaps vary (weekends, months, leap days), so
+    # no single look-back derived from one gap is sure to reach the previous fire time.
+    lookback = timedelta(minutes=2)
+    while lookback < _MAX_CRON_LOOKBACK:
+        last: datetime | None = None
+        t = trigger.get_next_fire_time(None, now - lookback)
+        while t is not None and t <= now:
+            last = t
+            t = trigger.get_next_fire_time(t, t + timedelta(microseconds=1))
+        if last is not None:
+            return as_utc(last)
+        lookback *= 4
+    return floor_time(now, timedelta(seconds=1))
 
 
 def log_run(result: RunResult) -> None:
