@@ -2,28 +2,37 @@
 
 ``count_into_edges`` returns exactly what ``np.searchsorted(edges, x, side="right")``
 followed by ``np.bincount`` gives, with NaN moved to a separate last bin, but without a
-binary search per value. Two exact kernels, both pure NumPy over cache-sized chunks:
+binary search per value. Three exact kernels, all pure NumPy over cache-sized chunks:
 
-* **Thresholds** (few edges, the default of 10 bins). The searchsorted index of ``x`` is
-  ``#{j : e_j <= x}``, so the counts of the bins are differences of the counts
-  ``#{x >= e_j}``, one vectorised comparison and one ``count_nonzero`` per edge. Exact
-  by definition: it is the same IEEE comparison searchsorted makes (NaN compares false
-  and is counted apart; ``-0.0 == 0.0``).
-* **Grid** (many edges). ``t(x) = floor(clip(x·s + b))`` maps values to a few thousand
-  cells over ``[e_0, e_last]``. Each IEEE step (multiply, add, clip, truncate) is
-  monotone non-decreasing, so ``t`` is too, whatever the rounding: an edge whose cell is
-  below ``t(x)`` is ``< x`` and an edge whose cell is above is ``> x``. Only the edges
-  that ``t`` maps into ``x``'s own cell need a comparison, and the cell count is chosen
-  so that this is at most one edge almost always::
+* **Thresholds** (up to ~20 edges; the default 10 bins). The searchsorted index of ``x``
+  is ``#{j : e_j <= x}``, so the bin counts are differences of the counts ``#{x >= e_j}``:
+  one vectorised comparison and one ``count_nonzero`` per edge. Exact by definition: it
+  is the comparison searchsorted makes (NaN compares false and is counted apart;
+  ``-0.0 == 0.0``).
 
-      bin(x) = below[t(x)] + (x >= edge_in[t(x)])
+The other two rest on one fact. ``T(x) = clip(x·s + b)``, computed in float64, is
+monotone non-decreasing whatever the rounding, because each IEEE step (multiply, add,
+clip) is. So if ``T(e) < T(x)`` then ``e < x``, and if ``T(e) > T(x)`` then ``e > x``.
+Edges go through the very same array operations as the data, so no error analysis of
+the rounding is needed: only values whose ``T`` ties or nearly ties an edge's need care.
 
-  where ``below[c]`` counts the edges mapped to cells below ``c`` and ``edge_in[c]`` is the
-  cell's single edge (NaN if none: every comparison with NaN is false). The edges are put
-  into cells by the very same array operations as the data, so no error analysis of the
-  rounding is needed. Cells that received two or more edges (edges closer than a cell)
-  send their values to a marker bin, and only those values are searchsorted. NaN gets
-  a cell of its own whose bin is the missing bin.
+* **Uniform** (evenly spaced edges, e.g. ``np.linspace``). ``s, b`` map edge ``e_j`` to
+  within ``δ`` (a few ulps) of the integer ``j + 1``; a value's bin is then its cell
+  ``floor(T(x))``, counted with one ``bincount`` and no lookup, unless ``T(x)`` is within
+  ``δ`` of an integer: if ``T(x) ∈ (k + δ, k + 1 - δ)``, every edge with integer ``<= k``
+  has ``T(e) <= k + δ < T(x)`` and every other edge has ``T(e) > T(x)``. Those few
+  near-integer values are placed by searchsorted.
+* **Grid** (any other edges, more than ~20). ``T`` maps values to a few thousand cells
+  over ``[e_0, e_last]``, chosen so that cells rarely hold two edges. Only the edges that
+  ``T`` puts into ``x``'s own cell need a comparison, which is at most one::
+
+      bin(x) = below[cell(x)] + (x >= edge_in[cell(x)])
+
+  with ``below[c]`` the number of edges in cells below ``c`` and ``edge_in[c]`` the cell's
+  single edge (NaN if none: every comparison with NaN is false). Cells that received two
+  or more edges send their values to a marker bin, and only those are searchsorted.
+
+NaN is given a cell of its own whose bin is the missing bin.
 """
 
 from __future__ import annotations
@@ -39,8 +48,14 @@ Counts = npt.NDArray[np.int64]
 
 # Elements per pass: a chunk and its temporaries stay in the L2 cache, and memory is bounded.
 _CHUNK = 1 << 16
-# Up to this many edges one comparison pass per edge beats the grid's fixed ~10 passes.
+# Up to this many edges one comparison pass per edge beats the grid's fixed ~10 passes,
+# and below _MIN_UNIFORM_EDGES it also beats the uniform kernel's ~8.
 _MAX_THRESHOLD_EDGES = 22
+_MIN_UNIFORM_EDGES = 19
+# The uniform kernel takes edges that map to within this of their integer (rounding only).
+_MAX_UNIFORM_SLOP = 2.0**-20
+# Above this fraction of values needing searchsorted, the uniform kernel hands over to the grid.
+_HANDOVER_FRACTION = 0.125
 # Cells of the grid: enough that edges rarely share a cell, few enough that the
 # lookup tables (9 bytes a cell) stay in the L2 cache.
 _MIN_CELLS = 1 << 10
@@ -57,6 +72,11 @@ def count_into_edges(x: npt.ArrayLike, edges: Sequence[float] | Floats) -> Count
     e = np.asarray(edges, dtype=np.float64).ravel()
     if e.size and (np.isnan(e).any() or np.any(e[1:] < e[:-1])):
         return _count_searchsorted(values, e)  # outside the contract: defer to NumPy
+    if e.size < _MIN_UNIFORM_EDGES:
+        return _count_thresholds(values, e)
+    uniform = _Uniform.build(e)
+    if uniform is not None:
+        return uniform.count(values)
     if e.size <= _MAX_THRESHOLD_EDGES:
         return _count_thresholds(values, e)
     grid = _Grid.build(e)
@@ -205,3 +225,104 @@ def _cells(
         np.fmin(t, top + 1.0, out=t)  # NaN -> top + 1 (fmin ignores NaN)
     np.copyto(out, t, casting="unsafe")  # truncation == floor for t >= 0
     return out
+
+
+@dataclass(frozen=True)
+class _Uniform:
+    """Cell-per-bin counting for evenly spaced edges (see the module docstring)."""
+
+    edges: Floats
+    scale: float
+    offset: float
+    top: float  # values clip to [0.5, top + 0.5]; NaN goes to top + 1.5
+    eps: float  # a value whose T is within eps of an integer is placed by searchsorted
+    exact_ok: bool  # T exactly on an integer needs no check (edges map exactly, no collapse)
+    bin_of_cell: npt.NDArray[np.intp]
+
+    @classmethod
+    def build(cls, e: Floats) -> _Uniform | None:
+        """Tables when every edge maps to within ``_MAX_UNIFORM_SLOP`` of its own integer."""
+        m = e.size
+        if m < 2:
+            return None
+        lo, hi = float(e[0]), float(e[-1])
+        span = hi - lo
+        if not (np.isfinite(span) and span > 0):
+            return None
+        scale = (m - 1) / span
+        offset = 1.0 - lo * scale  # e_j -> j + 1
+        if not (np.isfinite(scale) and np.isfinite(offset) and scale > 0):
+            return None
+        top = float(m + 1)
+        t = _transform(e, scale, offset, top, np.empty(m), False)
+        k = np.rint(t)
+        slop = np.abs(t - k)
+        if np.any(k != np.arange(1, m + 1)) or float(slop.max()) > _MAX_UNIFORM_SLOP:
+            return None
+        # Exactly-integer T is unambiguous if each edge that maps exactly onto its integer is
+        # the first value to do so (its predecessor maps lower) and none maps just above it.
+        prev = _transform(np.nextafter(e, -np.inf), scale, offset, top, np.empty(m), False)
+        exact_ok = bool(np.all((t < k) | ((t == k) & (prev < k))))
+        bin_of_cell = np.searchsorted(k, np.arange(m + 3), side="right").astype(np.intp)
+        bin_of_cell[-1] = m + 1  # the NaN cell: missing
+        return cls(e, scale, offset, top, float(slop.max()), exact_ok, bin_of_cell)
+
+    def count(self, x: Floats) -> Counts:
+        m = self.edges.size
+        n_cells = m + 3
+        per_cell = np.zeros(n_cells, dtype=np.int64)
+        exact = np.zeros(m + 1, dtype=np.int64)
+        rest = np.zeros(m + 2, dtype=np.int64)  # counts handed over to the grid kernel
+        size = min(x.size, _CHUNK)
+        t = np.empty(size)
+        d = np.empty(size)
+        cell = np.empty(size, dtype=np.int32)
+        flag = np.empty(size, dtype=np.bool_)
+        flag2 = np.empty(size, dtype=np.bool_)
+        for start in range(0, x.size, _CHUNK):
+            chunk = x[start : start + _CHUNK]
+            k = chunk.size
+            has_nan = bool(np.count_nonzero(np.isnan(chunk, out=flag[:k])))
+            tk = _transform(chunk, self.scale, self.offset, self.top, t[:k], has_nan)
+            c = cell[:k]
+            np.copyto(c, tk, casting="unsafe")  # floor, as T >= 0.5
+            per_cell += np.bincount(c, minlength=n_cells)
+            # Values near an integer of T may sit on the wrong side of an edge: recount them.
+            dk = d[:k]
+            np.rint(tk, out=dk)
+            np.subtract(tk, dk, out=dk)  # exact: T and its nearest integer are close
+            np.abs(dk, out=dk)
+            f = flag[:k]
+            np.less_equal(dk, self.eps, out=f)
+            if self.exact_ok:
+                np.logical_and(f, np.greater(dk, 0.0, out=flag2[:k]), out=f)
+            n_flagged = int(np.count_nonzero(f))
+            if n_flagged > k * _HANDOVER_FRACTION and (grid := _Grid.build(self.edges)):
+                # Many values right on edges (integer data on integer edges that do not map
+                # exactly onto integers of T): the grid kernel has no such slow case.
+                per_cell -= np.bincount(c, minlength=n_cells)
+                rest = grid.count(x[start:])
+                break
+            if n_flagged:
+                idx = np.flatnonzero(f)
+                per_cell -= np.bincount(c[idx], minlength=n_cells)
+                exact += np.bincount(
+                    np.searchsorted(self.edges, chunk[idx], side="right"), minlength=m + 1
+                )
+        counts = rest.copy()
+        np.add.at(counts, self.bin_of_cell, per_cell)
+        counts[: m + 1] += exact
+        return counts
+
+
+def _transform(
+    v: Floats, scale: float, offset: float, top: float, t: Floats, has_nan: bool
+) -> Floats:
+    """Monotone T(v) in [0.5, top + 0.5], NaN to top + 1.5; the same for edges and data."""
+    with np.errstate(over="ignore"):
+        np.multiply(v, scale, out=t)
+    np.add(t, offset, out=t)
+    np.clip(t, 0.5, top + 0.5, out=t)  # propagates NaN
+    if has_nan:
+        np.fmin(t, top + 1.5, out=t)
+    return t

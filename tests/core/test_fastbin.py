@@ -17,7 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from driftmon.core import fastbin
-from driftmon.core.fastbin import _count_thresholds, _Grid, count_into_edges
+from driftmon.core.fastbin import _count_thresholds, _Grid, _Uniform, count_into_edges
 
 Floats = npt.NDArray[np.float64]
 Kernel = Callable[[Floats, Floats], npt.NDArray[np.int64]]
@@ -45,11 +45,27 @@ def grid_kernel(x: Floats, e: Floats) -> npt.NDArray[np.int64]:
     return grid.count(x)
 
 
+def uniform_kernel(x: Floats, e: Floats) -> npt.NDArray[np.int64]:
+    uniform = _Uniform.build(e)
+    assert uniform is not None
+    return uniform.count(x)
+
+
 KERNELS: dict[str, Kernel] = {
     "public": count_into_edges,
     "thresholds": _count_thresholds,
     "grid": grid_kernel,
+    "uniform": uniform_kernel,
 }
+
+
+def takes(kernel: Kernel, edges: Floats) -> bool:
+    """Whether a kernel accepts a layout (the public function and thresholds take any)."""
+    if kernel is grid_kernel:
+        return _Grid.build(edges) is not None
+    if kernel is uniform_kernel:
+        return _Uniform.build(edges) is not None
+    return True
 
 
 def around(edges: Floats) -> Floats:
@@ -61,10 +77,13 @@ def around(edges: Floats) -> Floats:
         return np.concatenate([e, down, up, np.nextafter(down, -np.inf), np.nextafter(up, np.inf)])
 
 
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks of 7 values, so every test also crosses chunk boundaries and a short tail."""
+@pytest.fixture(autouse=True, params=["hand over", "never hand over"])
+def small_chunks(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Chunks of 7 values, so every test also crosses chunk boundaries and a short tail;
+    with and without the uniform kernel handing edge-heavy data over to the grid."""
     monkeypatch.setattr(fastbin, "_CHUNK", 7)
+    if request.param == "never hand over":
+        monkeypatch.setattr(fastbin, "_HANDOVER_FRACTION", 2.0)
 
 
 # --- strategies ---------------------------------------------------------------------------
@@ -131,7 +150,7 @@ def test_kernel_matches_searchsorted_on_generated_edges(
 ) -> None:
     """Every kernel equals the searchsorted definition on edge-hugging and special values."""
     x, edges = case
-    assume(kernel is not grid_kernel or _Grid.build(edges) is not None)
+    assume(takes(kernel, edges))
     np.testing.assert_array_equal(kernel(x, edges), reference(x, edges))
 
 
@@ -163,6 +182,11 @@ TARGETED_EDGES = {
     "far from zero": [1e16, 1e16 + 2, 1e16 + 4, 1e16 + 8],
     "linspace": list(np.linspace(-3.0, 7.0, 101)[1:-1]),
     "linspace tenths": list(np.linspace(0.0, 1.0, 41)[1:-1]),
+    "linspace even integers": list(np.linspace(0.0, 200.0, 101)[1:-1]),
+    "linspace through zero": list(np.linspace(-1.0, 1.0, 42)[1:-1]),
+    "linspace far from zero": list(np.linspace(1e6, 1e6 + 7.0, 31)[1:-1]),
+    "linspace tiny span": list(np.linspace(1.0, 1.0 + 1e-10, 31)[1:-1]),
+    "linspace fifths": list(np.linspace(0.0, 20.0, 101)[1:-1]),
     "integers": [float(i) for i in range(1, 60)],
     "quantiles": list(
         np.quantile(np.random.default_rng(0).lognormal(size=999), np.arange(1, 50) / 50)
@@ -175,14 +199,37 @@ TARGETED_EDGES = {
 def test_kernel_matches_searchsorted_on_targeted_edges(kernel: Kernel, edges: list[float]) -> None:
     """Hand-picked layouts, each probed on its edges, one and two ulps off, and specials."""
     e = np.asarray(edges, dtype=np.float64)
-    if kernel is grid_kernel and _Grid.build(e) is None:
-        pytest.skip("the grid does not take this layout; the public function falls back")
+    if not takes(kernel, e):
+        pytest.skip("the kernel does not take this layout; the public function falls back")
     rng = np.random.default_rng(1)
     x = np.concatenate(
         [around(e), SPECIALS, rng.normal(size=200) * 10, rng.choice(e, 50) if e.size else []]
     )
     rng.shuffle(x)
     np.testing.assert_array_equal(kernel(x, e), reference(x, e))
+
+
+def test_evenly_spaced_edges_take_the_uniform_kernel() -> None:
+    """np.linspace layouts (the "uniform" strategy) are recognised; quantile ones are not."""
+    rng = np.random.default_rng(4)
+    for lo, hi, n in ((0.0, 1.0, 20), (-3.0, 7.0, 100), (1e6, 1e6 + 7.0, 30), (0.0, 200.0, 300)):
+        assert _Uniform.build(np.linspace(lo, hi, n + 1)[1:-1]) is not None
+    x = rng.lognormal(size=10_000)
+    assert _Uniform.build(np.quantile(x, np.arange(1, 40) / 40)) is None
+    assert _Uniform.build(np.array([1.0])) is None
+
+
+def test_integer_data_on_uniform_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Integer values that sit exactly on edges, where T's rounding matters most."""
+    monkeypatch.setattr(fastbin, "_CHUNK", 4096)
+    rng = np.random.default_rng(5)
+    x = rng.poisson(10, size=50_000).astype(np.float64)
+    for n_bins in (16, 20, 30, 40, 100):
+        for hi in (20.0, 23.0, 40.0):
+            e = np.linspace(0.0, hi, n_bins + 1)[1:-1]
+            if _Uniform.build(e) is not None:
+                np.testing.assert_array_equal(uniform_kernel(x, e), reference(x, e))
+            np.testing.assert_array_equal(count_into_edges(x, e), reference(x, e))
 
 
 def test_grid_refuses_layouts_it_cannot_hold() -> None:
