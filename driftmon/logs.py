@@ -45,10 +45,21 @@ class JsonFormatter(logging.Formatter):
             "event": scrub(record.getMessage()),
         }
         for key, value in _fields(record).items():
-            doc[key] = scrub(value) if isinstance(value, str) else value
+            doc[key] = _scrubbed(value)
         if record.exc_info:
             doc["exception"] = scrub(self.formatException(record.exc_info))
         return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+def _scrubbed(value: Any) -> Any:
+    """``value`` for JSON with secrets scrubbed from every string in it, however nested."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrubbed(v) for v in value]
+    return scrub(str(value))  # strings, and anything else (exceptions, paths) as its text
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:
