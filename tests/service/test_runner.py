@@ -373,3 +373,48 @@ def test_a_sql_reference_whose_first_batch_is_all_null_builds_a_profile(
     result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
     assert result.reference_rows == 203
     assert all(f.scores is not None for f in result.features), [f.message for f in result.features]
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Berlin", "America/New_York"])
+def test_windows_select_the_same_rows_with_and_without_time_zones(
+    data: Path, store: Store, tz: str | None
+) -> None:
+    """Naive timestamps are read as UTC (the default), aware ones as the instants they are."""
+    live = live_columns()
+    live["ts"] = live["ts"].cast(pa.timestamp("us", tz))
+    write_parquet(data / "live.parquet", live)
+    cfg = config(data, store, live=WINDOWED)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert result.error is None
+    assert result.live_rows == 200
+
+
+def test_a_missing_timestamp_column_fails_the_run_naming_it(data: Path, store: Store) -> None:
+    live = live_columns()
+    del live["ts"]
+    write_parquet(data / "live.parquet", live)
+    cfg = config(data, store, live=WINDOWED)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert result.status == Status.ERROR
+    assert "column 'ts' not found" in (result.error or "")
+
+
+def test_text_in_a_numeric_reference_column_fails_only_that_feature(
+    data: Path, store: Store
+) -> None:
+    ref = reference_columns()
+    ref["x"] = np.array(["a"] * 2000, dtype=object)
+    write_parquet(data / "reference.parquet", ref)
+    cfg = config(data, store)
+    f = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))
+    assert f["x"].status == Status.ERROR
+    assert "reference data" in (f["x"].message or "")
+    assert f["y"].status == Status.OK
+
+
+def test_an_empty_reference_gives_insufficient_data_not_an_error(data: Path, store: Store) -> None:
+    write_parquet(data / "reference.parquet", reference_columns(n=0))
+    cfg = config(data, store)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert result.status == Status.INSUFFICIENT_DATA
+    assert all(f.message == "no reference rows for this feature" for f in result.features)
