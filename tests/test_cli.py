@@ -426,3 +426,24 @@ def test_the_console_script_exits_2_without_a_configuration() -> None:
     assert done.returncode == 2, done.stderr
     assert "no configuration" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_run_exits_3_when_its_port_is_taken(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process: the daemon cannot listen, so it says where and exits before scheduling."""
+    import signal
+    import socket
+
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        cfg = config_file(workdir, server={"host": "127.0.0.1", "port": port})
+        code, _, err = run_main(capsys, "run", "-c", cfg)
+    finally:
+        taken.close()
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert code == 3
+    assert f"cannot listen on 127.0.0.1:{port}" in err
