@@ -149,6 +149,23 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None
 # -- values -------------------------------------------------------------------------------
 
 
+def test_registering_the_collector_does_not_touch_the_database(config: Config) -> None:
+    """describe() answers without a query, so a daemon starts even with the database down."""
+    store = Store("postgresql+psycopg://u:pw@127.0.0.1:1/x")
+    cache = SnapshotCache(store)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(DriftCollector(config, cache))
+    assert cache.errors_total == 0
+    assert cache.age_seconds() is None  # never read
+    # The first scrape then serves what it can: config-derived series and the error count.
+    assert value(registry, "driftmon_scrape_errors_total") == 1
+    threshold = value(
+        registry, "driftmon_feature_kl_threshold", monitor="m", feature="x", severity="warning"
+    )
+    assert threshold == 0.05
+    assert value(registry, "driftmon_feature_kl_divergence", monitor="m", feature="x") is None
+
+
 def test_the_collector_exports_exactly_the_known_families(config: Config, store: Store) -> None:
     registry, _ = collector_registry(config, store)
     assert {m.name for m in _Families().all()} == ALL_FAMILIES
