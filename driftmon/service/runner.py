@@ -145,7 +145,7 @@ class MonitorRunner:
                     feature, fp = counting[name]
                     try:
                         hists[name] = hists[name] + fp.live_histogram(_column(batch, feature))
-                    except ColumnTypeError as exc:
+                    except (ColumnTypeError, ValueError) as exc:  # as for the reference
                         errors[name] = f"column {feature.source_column!r} in live data: {exc}"
                         del counting[name]
                 self.progress(f"{monitor.name}: live", rows)
