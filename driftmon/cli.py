@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TextIO
@@ -25,7 +26,7 @@ from driftmon.core.status import Status
 from driftmon.errors import ConfigError, DriftmonError, SourceError, StorageError
 from driftmon.logs import configure
 from driftmon.results import RunResult
-from driftmon.secrets import mask_url
+from driftmon.secrets import mask_url, scrub
 from driftmon.service.runner import MonitorRunner
 from driftmon.sources.factory import source_from_config
 from driftmon.storage import Store
@@ -96,6 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()
         return EXIT_OK
+    except Exception:
+        # A bug. Python would exit 1, which a CI gate reads as "critical drift".
+        print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+        print(
+            "driftmon: internal error (a bug: please report it with the traceback above)",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -447,3 +447,19 @@ def test_run_exits_3_when_its_port_is_taken(
             signal.signal(s, h)
     assert code == 3
     assert f"cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_an_internal_error_exits_3_not_1_so_a_gate_never_mistakes_a_crash_for_drift(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from driftmon.service.runner import MonitorRunner
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"boom at postgresql://u:{PASSWORD}@db/x")
+
+    monkeypatch.setattr(MonitorRunner, "run", crash)
+    code, _, err = run_main(capsys, "check", "-c", config_file(workdir))
+    assert code == 3
+    assert "internal error" in err
+    assert "RuntimeError: boom" in err
+    assert PASSWORD not in err
