@@ -302,13 +302,18 @@ def _hashed_text_counts(flat: npt.NDArray[Any]) -> tuple[pa.Array, Counts, int] 
     rule, so pandas' hash count is the definition's. Other types could merge values with
     different spellings (``1 == 1.0 == True``): those columns are declined.
     """
-    vc = pd.Series(flat, dtype=object, copy=False).value_counts(sort=False, dropna=True)
+    # dropna=False: the NA keys are sorted out below, saving pandas a slow isna pass.
+    vc = pd.Series(flat, dtype=object, copy=False).value_counts(sort=False, dropna=False)
     keys = vc.index.to_numpy(dtype=object)
-    if not all(type(k) is str for k in keys):
-        return None
     counts: Counts = np.asarray(vc.to_numpy(), dtype=np.int64)
-    texts = pa.array(keys, type=pa.string()) if keys.size else pa.array([], type=pa.string())
-    return texts, counts, int(flat.size - counts.sum())
+    is_text = np.zeros(keys.size, dtype=np.bool_)
+    for i, k in enumerate(keys):
+        if type(k) is str:
+            is_text[i] = True
+        elif pd.isna(k) is not True:
+            return None
+    texts = pa.array(keys[is_text], type=pa.string())
+    return texts, counts[is_text], int(counts[~is_text].sum())
 
 
 def numeric_histogram(values: Any, bins: NumericBins) -> Histogram:
