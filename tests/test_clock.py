@@ -13,8 +13,10 @@ from driftmon.service.daemon import make_trigger, scheduled_window_end
 PLUS2 = timezone(timedelta(hours=2))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
 
 
 def test_as_utc_converts_offsets_and_takes_naive_times_as_utc() -> None:

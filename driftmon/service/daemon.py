@@ -236,7 +236,7 @@ class Daemon:
         problems: list[str] = []
         try:
             self.store.ping()
-            db = {"ok": True}
+            db: dict[str, Any] = {"ok": True}
         except StorageError as exc:
             db = {"ok": False, "error": str(exc)}
             problems.append("results database unreachable")

@@ -82,7 +82,11 @@ class DaemonProcess:
         return self.metrics().get((name, tuple(sorted(labels.items()))))
 
     def wait_metric(
-        self, name: str, pred: Callable[[float | None], bool], timeout: float = 10, **labels: str
+        self,
+        name: str,
+        pred: Callable[[float | None], bool],
+        labels: dict[str, str],
+        timeout: float = 10,
     ) -> float | None:
         deadline = time.monotonic() + timeout
         while True:
@@ -182,7 +186,7 @@ def test_results_reach_metrics_and_sigterm_mid_run_finishes_it_and_exits_0(
     config.write_text(yaml.safe_dump(data))
 
     d = daemons(config)
-    d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 1, timeout=15, **SUCCESS)
+    d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 1, SUCCESS, timeout=15)
     kl = d.sample("driftmon_feature_kl_divergence", monitor="m", feature="x")
     assert kl is not None
     assert kl > 0.2
@@ -209,11 +213,13 @@ def test_a_failing_run_is_recorded_and_the_next_schedule_succeeds(
     config: Path, tmp_path: Path, daemons: Callable[..., DaemonProcess]
 ) -> None:
     d = daemons(config)
-    d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 1, **SUCCESS)
+    d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 1, SUCCESS)
     live = tmp_path / "live.parquet"
     live.rename(tmp_path / "live.parquet.away")
-    d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 1, **FAILURE)
-    assert d.wait_metric("driftmon_monitor_status", lambda v: v == 1.0, monitor="m", status="error")
+    d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 1, FAILURE)
+    assert d.wait_metric(
+        "driftmon_monitor_status", lambda v: v == 1.0, {"monitor": "m", "status": "error"}
+    )
     # The last scores stay exported while the source is broken.
     assert d.sample("driftmon_feature_kl_divergence", monitor="m", feature="x") is not None
     failed = d.wait_log(lambda e: e.get("event") == "run.failed", 5)
@@ -221,7 +227,7 @@ def test_a_failing_run_is_recorded_and_the_next_schedule_succeeds(
 
     successes = d.sample("driftmon_monitor_runs_total", **SUCCESS) or 0
     (tmp_path / "live.parquet.away").rename(live)
-    d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) > successes, **SUCCESS)
+    d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) > successes, SUCCESS)
     assert d.proc.poll() is None, "the daemon must stay up"
     assert d.terminate() == 0
     runs = stored_runs(tmp_path)
@@ -236,7 +242,7 @@ def test_after_kill_9_a_restarted_daemon_serves_the_stored_metrics_at_once(
     config: Path, tmp_path: Path, daemons: Callable[..., DaemonProcess]
 ) -> None:
     first = daemons(config)
-    first.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 2, **SUCCESS)
+    first.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 2, SUCCESS)
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(timeout=10)
     runs_before = stored_runs(tmp_path)
@@ -252,7 +258,7 @@ def test_after_kill_9_a_restarted_daemon_serves_the_stored_metrics_at_once(
     assert kl > 0.2
     ok = metrics[("driftmon_monitor_runs_total", (("monitor", "m"), ("outcome", "success")))]
     assert ok >= successes
-    second.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 1, **FAILURE)
+    second.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 1, FAILURE)
     assert second.terminate() == 0
     assert_every_run_whole(stored_runs(tmp_path))
 
@@ -263,7 +269,7 @@ def test_two_daemons_on_one_database_store_each_window_once(
     a = daemons(config, "a")
     b = daemons(config, "b")
     for d in (a, b):
-        d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 3, **SUCCESS)
+        d.wait_metric("driftmon_monitor_runs_total", lambda v: (v or 0) >= 3, SUCCESS)
     assert a.terminate() == 0
     assert b.terminate() == 0
     runs = stored_runs(tmp_path)

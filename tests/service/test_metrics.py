@@ -138,7 +138,7 @@ def collector_registry(config: Config, store: Store) -> tuple[CollectorRegistry,
 def config(tmp_path: Path) -> Config:
     """Monitor m: x, y (own thresholds), c; its database URL is not used by the collector."""
     y = {"name": "y", "thresholds": {"warning": 0.08, "critical": 0.3}}
-    features = [{"name": "x"}, y, {"name": "c"}]
+    features: list[dict[str, Any]] = [{"name": "x"}, y, {"name": "c"}]
     return make_config(tmp_path, "sqlite:///unused.db", monitor_dict(features=features))
 
 
