@@ -428,25 +428,42 @@ def test_the_console_script_exits_2_without_a_configuration() -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.fixture
+def _keep_signal_handlers() -> Iterator[None]:
+    """``driftmon run`` installs SIGTERM/SIGINT handlers; give pytest its own back."""
+    import signal
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for s, h in handlers.items():
+        signal.signal(s, h)
+
+
+@pytest.mark.usefixtures("_keep_signal_handlers")
 def test_run_exits_3_when_its_port_is_taken(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """In-process: the daemon cannot listen, so it says where and exits before scheduling."""
-    import signal
     import socket
 
-    taken = socket.create_server(("127.0.0.1", 0))
-    port = taken.getsockname()[1]
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
         cfg = config_file(workdir, server={"host": "127.0.0.1", "port": port})
         code, _, err = run_main(capsys, "run", "-c", cfg)
-    finally:
-        taken.close()
-        for s, h in handlers.items():
-            signal.signal(s, h)
     assert code == 3
     assert f"cannot listen on 127.0.0.1:{port}" in err
+
+
+@pytest.mark.usefixtures("_keep_signal_handlers")
+def test_run_exits_3_when_the_results_database_is_unreachable(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = {"url": f"postgresql+psycopg://u:{PASSWORD}@127.0.0.1:1/x"}
+    cfg = config_file(workdir, database=database, server={"port": 0})
+    code, out, err = run_main(capsys, "run", "-c", cfg)
+    assert code == 3
+    assert "results database unavailable" in err
+    assert PASSWORD not in out + err
 
 
 def test_an_internal_error_exits_3_not_1_so_a_gate_never_mistakes_a_crash_for_drift(
