@@ -261,7 +261,9 @@ class _Uniform:
             return None
         # Exactly-integer T is unambiguous if each edge that maps exactly onto its integer is
         # the first value to do so (its predecessor maps lower) and none maps just above it.
-        prev = _transform(np.nextafter(e, -np.inf), scale, offset, top, np.empty(m), False)
+        with np.errstate(over="ignore"):  # the float below -MAX is -inf: fine for T
+            below_e = np.nextafter(e, -np.inf)
+        prev = _transform(below_e, scale, offset, top, np.empty(m), False)
         exact_ok = bool(np.all((t < k) | ((t == k) & (prev < k))))
         bin_of_cell = np.searchsorted(k, np.arange(m + 3), side="right").astype(np.intp)
         bin_of_cell[-1] = m + 1  # the NaN cell: missing

@@ -237,13 +237,11 @@ def _tally(texts: pa.Array, counts: Counts, n_missing: int) -> tuple[pa.Array, C
     valid = texts.is_valid().to_numpy(zero_copy_only=False)
     n_missing += int(counts[~valid].sum())
     keep = valid & (counts > 0)
-    table = pa.table({"text": texts.filter(pa.array(keep)), "n": counts[keep]})
-    grouped = table.group_by("text").aggregate([("n", "sum")])
-    return (
-        grouped.column("text").combine_chunks(),
-        grouped.column("n_sum").to_numpy().astype(np.int64),
-        n_missing,
-    )
+    encoded = pc.dictionary_encode(texts.filter(pa.array(keep)))
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    totals = np.zeros(len(encoded.dictionary), dtype=np.int64)
+    np.add.at(totals, codes, counts[keep])
+    return encoded.dictionary, totals, n_missing
 
 
 def _merge_text_counts(parts: list[tuple[pa.Array, Counts, int]]) -> tuple[pa.Array, Counts, int]:
@@ -285,8 +283,13 @@ def _object_text_counts(
         return _hashed_text_counts(flat)
     codes, distinct = pd.factorize(addresses)
     counts = np.bincount(codes, minlength=distinct.size).astype(np.int64)
+    # One row per distinct object (any will do). Codes number objects in order of first
+    # appearance, so a prefix whose largest code is the last one holds every object.
+    prefix = min(n, _ADDRESS_SAMPLE)
+    while int(codes[:prefix].max()) < distinct.size - 1:
+        prefix = min(n, 4 * prefix)
     one_row = np.empty(distinct.size, dtype=np.intp)
-    one_row[codes] = np.arange(n)  # any row of each object will do
+    one_row[codes[:prefix]] = np.arange(prefix)
     reps = flat[one_row]
     converted = _to_arrow(pd.Series(reps, dtype=object) if as_series else reps)
     if isinstance(converted, pa.ChunkedArray):

@@ -193,6 +193,18 @@ def test_mixed_columns_of_distinct_objects_count_as_the_definition(cells: list[A
         hist_module._MAX_DISTINCT_IN_SAMPLE = saved
 
 
+def test_objects_first_seen_late_are_spelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects whose first row lies beyond the address sample are still found and spelled."""
+    monkeypatch.setattr(hist_module, "_ADDRESS_SAMPLE", 4)
+    monkeypatch.setattr(hist_module, "_MAX_DISTINCT_IN_SAMPLE", 4)
+    cells: list[object] = ["a"] * 30 + ["b"] * 17 + [None] + ["c", 7, "a", "d"]
+    obj = np.array(cells, dtype=object)
+    for n in (5, 17, 40, len(cells)):
+        part = obj[:n]
+        assert_same(part, CategoricalBins(("a", "c", "7")))
+        assert_same(pd.Series(part, dtype=object), CategoricalBins(("a", "c", "7")))
+
+
 def test_large_object_column_counts_as_the_definition() -> None:
     """A realistic object column: few shared objects, some None, past the sample size."""
     rng = np.random.default_rng(0)
