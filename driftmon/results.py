@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from driftmon.core.drift import DriftScores
 from driftmon.core.status import Status, Thresholds
+
+
+def _finite_or_none(x: float) -> float | None:
+    """JSON has no infinity: a threshold not yet known (+inf placeholder) is null."""
+    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,8 @@ class FeatureResult:
             "missing_ratio": self.missing_ratio,
             "thresholds": {
                 "policy": self.thresholds.policy,
-                "warning": self.thresholds.warning,
-                "critical": self.thresholds.critical,
+                "warning": _finite_or_none(self.thresholds.warning),
+                "critical": _finite_or_none(self.thresholds.critical),
             },
             "message": self.message,
         }

@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from driftmon.config._base import ConfigModel, Float, Int, describe_value, fail
 from driftmon.core.status import Thresholds
+from driftmon.core.thresholds import min_windows
 
 PolicyName = Literal["static", "significance", "calibrated"]
 Correction = Literal["none", "bonferroni", "bh"]
@@ -130,13 +131,27 @@ class CalibratedThresholds(ConfigModel):
         default_factory=QuantileLevels, description="Null-distribution quantile per severity."
     )
     windows: Int = Field(
-        default=1000, ge=100, description="Number of windows resampled from the reference."
+        default=10_000,
+        ge=100,
+        description="Number of windows resampled from the reference; at least 10/(1-q) - 1 "
+        "for the strictest quantile q (9,999 for 0.999), so its tail is resolved.",
     )
     window_rows: Int | None = Field(
         default=None,
         ge=1,
         description="Rows per resampled window; null: the live window size at the first run.",
     )
+
+    @model_validator(mode="after")
+    def _enough_windows(self) -> CalibratedThresholds:
+        needed = min_windows(max(self.quantile.warning, self.quantile.critical))
+        if self.windows < needed:
+            raise fail(
+                f"windows {self.windows} cannot resolve quantile "
+                f"{max(self.quantile.warning, self.quantile.critical):g}; expected at least "
+                f"{needed} windows (10 beyond the quantile)"
+            )
+        return self
 
 
 ThresholdPolicy = StaticThresholds | SignificanceThresholds | CalibratedThresholds

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,11 +24,18 @@ from driftmon.config import Config, FeatureConfig, MonitorConfig
 from driftmon.core.drift import score
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.profile import FeatureProfile, ReferenceProfile, build_feature_profile
-from driftmon.core.status import Status, Thresholds, worst
+from driftmon.core.status import Status, worst
+from driftmon.core.thresholds import CalibratedPolicy, PolicyInput, StaticPolicy, decide
 from driftmon.errors import ColumnError, DriftmonError, SourceError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.secrets import scrub
-from driftmon.service.thresholds import resolve_thresholds
+from driftmon.service.thresholds import (
+    CALIBRATIONS_KEY,
+    ensure_calibration,
+    policy_for,
+    resolve_thresholds,
+    stored_calibrations,
+)
 from driftmon.sources.base import Source, Window
 from driftmon.sources.factory import source_from_config
 from driftmon.storage import Store
@@ -150,12 +157,7 @@ class MonitorRunner:
                         del counting[name]
                 self.progress(f"{monitor.name}: live", rows)
 
-        features = tuple(
-            self._feature_result(
-                monitor, f, by_feature.get(f.name), hists.get(f.name), errors.get(f.name), rows
-            )
-            for f in monitor.features
-        )
+        features = self._evaluate(monitor, profile, hists, errors, rows)
         if rows < monitor.live.min_rows:
             status = Status.INSUFFICIENT_DATA
         else:
@@ -172,65 +174,111 @@ class MonitorRunner:
             features=features,
         )
 
-    def _feature_result(
+    def _evaluate(
         self,
         monitor: MonitorConfig,
-        feature: FeatureConfig,
-        fp: FeatureProfile | None,
-        hist: Histogram | None,
-        error: str | None,
+        profile: ReferenceProfile,
+        hists: dict[str, Histogram],
+        errors: dict[str, str],
         rows: int,
-    ) -> FeatureResult:
-        thresholds: Thresholds = resolve_thresholds(monitor, feature)
-        if error is not None or fp is None or hist is None:
-            return FeatureResult(
-                feature=feature.name,
-                status=Status.ERROR,
-                thresholds=thresholds,
-                live_rows=rows,
-                message=scrub(error or "feature could not be computed"),
-            )
-        missing = int(hist.counts[fp.bins.missing_index])
-        counts = tuple(int(c) for c in hist.counts)
-        labels = tuple(fp.bins.labels())
-        if rows < monitor.live.min_rows:
-            return FeatureResult(
-                feature=feature.name,
-                status=Status.INSUFFICIENT_DATA,
-                thresholds=thresholds,
-                live_rows=rows,
-                missing_rows=missing,
-                live_counts=counts,
-                bin_labels=labels,
-                message=f"{rows} live rows, fewer than min_rows={monitor.live.min_rows}",
-            )
-        scores = score(
-            hist,
-            fp.reference,
-            smoothing=feature.smoothing or monitor.smoothing,
-            reference_is_sample=monitor.reference_is_sample,
-        )
-        if scores is None:
-            return FeatureResult(
+    ) -> tuple[FeatureResult, ...]:
+        """Score every feature, then apply the threshold policies to the run as a whole.
+
+        Policies see all features of the run at once, so multiple-testing corrections
+        (Bonferroni, Benjamini–Hochberg) span the run.
+        """
+        by_feature = {f.name: f for f in profile.features}
+        enough = rows >= monitor.live.min_rows
+        calibrations = stored_calibrations(profile.metadata)
+        recalibrated = False
+        results: dict[str, FeatureResult] = {}
+        pending: list[tuple[FeatureConfig, FeatureResult, PolicyInput]] = []
+        for feature in monitor.features:
+            fp, hist = by_feature.get(feature.name), hists.get(feature.name)
+            placeholder = resolve_thresholds(monitor, feature)
+            if feature.name in errors or fp is None or hist is None:
+                message = errors.get(feature.name, "feature could not be computed")
+                results[feature.name] = FeatureResult(
+                    feature=feature.name,
+                    status=Status.ERROR,
+                    thresholds=placeholder,
+                    live_rows=rows,
+                    message=scrub(message),
+                )
+                continue
+            base = FeatureResult(
                 feature=feature.name,
                 status=Status.INSUFFICIENT_DATA,
-                thresholds=thresholds,
+                thresholds=placeholder,
                 live_rows=rows,
-                missing_rows=missing,
-                live_counts=counts,
-                bin_labels=labels,
-                message="no reference rows for this feature",
+                missing_rows=int(hist.counts[fp.bins.missing_index]),
+                live_counts=tuple(int(c) for c in hist.counts),
+                bin_labels=tuple(fp.bins.labels()),
             )
-        return FeatureResult(
-            feature=feature.name,
-            status=thresholds.classify(scores.kl_divergence),
-            thresholds=thresholds,
-            live_rows=rows,
-            missing_rows=missing,
-            scores=scores,
-            live_counts=counts,
-            bin_labels=labels,
-        )
+            if not enough:
+                results[feature.name] = replace(
+                    base, message=f"{rows} live rows, fewer than min_rows={monitor.live.min_rows}"
+                )
+                continue
+            scores = score(
+                hist,
+                fp.reference,
+                smoothing=feature.effective_smoothing(monitor),
+                reference_is_sample=monitor.reference_is_sample,
+            )
+            if scores is None:
+                reason = "no live rows" if hist.total == 0 else "no reference rows for this feature"
+                results[feature.name] = replace(base, message=reason)
+                continue
+            policy = policy_for(monitor, feature)
+            calibration = None
+            if isinstance(policy, CalibratedPolicy):
+                try:
+                    calibration, fresh = ensure_calibration(
+                        calibrations.get(feature.name), monitor, feature, fp, policy, rows
+                    )
+                except ValueError as exc:
+                    results[feature.name] = replace(
+                        base,
+                        status=Status.ERROR,
+                        message=f"configuration error: feature {feature.name!r}: {exc}",
+                    )
+                    continue
+                calibrations[feature.name] = calibration
+                recalibrated = recalibrated or fresh
+            pending.append(
+                (
+                    feature,
+                    replace(base, scores=scores),
+                    PolicyInput(
+                        feature.name, policy, scores, calibration, monitor.reference_is_sample
+                    ),
+                )
+            )
+        decisions = decide([p for _, _, p in pending])
+        for (feature, result, policy_input), decision in zip(pending, decisions, strict=True):
+            static = isinstance(policy_input.policy, StaticPolicy)
+            results[feature.name] = replace(
+                result,
+                status=decision.status,
+                thresholds=decision.thresholds or result.thresholds,
+                scores=result.scores if decision.status != Status.INSUFFICIENT_DATA else None,
+                message=None if static else decision.detail,
+            )
+        if recalibrated:
+            self._store_calibrations(monitor, profile, calibrations)
+        return tuple(results[f.name] for f in monitor.features)
+
+    def _store_calibrations(
+        self, monitor: MonitorConfig, profile: ReferenceProfile, calibrations: dict[str, Any]
+    ) -> None:
+        """Keep calibrations with the reference profile, so they are computed once."""
+        metadata = dict(profile.metadata)
+        metadata[CALIBRATIONS_KEY] = {k: c.to_dict() for k, c in calibrations.items()}
+        updated = replace(profile, metadata=metadata)
+        fingerprint = self._profiles[monitor.name][0]
+        self.store.save_profile(monitor.name, fingerprint, updated)
+        self._profiles[monitor.name] = (fingerprint, updated)
 
 
 def build_reference_profile(

@@ -14,6 +14,7 @@ from driftmon.config import (
     StaticThresholds,
 )
 from driftmon.core.status import Thresholds
+from driftmon.errors import ConfigError
 
 from .conftest import ErrorLoader, Loader, with_feature, with_monitor
 
@@ -66,12 +67,20 @@ def test_calibrated_policy_parses(load: Loader) -> None:
     t = load(
         with_monitor(
             thresholds={"policy": "calibrated", "quantile": {"warning": 0.99, "critical": 0.999},
-                        "windows": 500, "window_rows": 2000}
+                        "windows": 20000, "window_rows": 2000}
         )
     ).monitors[0].thresholds  # fmt: skip
     assert t == CalibratedThresholds(
-        quantile=QuantileLevels(warning=0.99, critical=0.999), windows=500, window_rows=2000
+        quantile=QuantileLevels(warning=0.99, critical=0.999), windows=20000, window_rows=2000
     )
+
+
+def test_calibrated_windows_must_resolve_the_strictest_quantile(load: Loader) -> None:
+    """0.999 needs 10 windows beyond it: 9,999 windows; 1,000 is a configuration error."""
+    with pytest.raises(ConfigError, match=r"windows 1000 cannot resolve quantile 0\.999.*9999"):
+        load(with_monitor(thresholds={"policy": "calibrated", "windows": 1000}))
+    ok = load(with_monitor(thresholds={"policy": "calibrated", "windows": 9999}))
+    assert ok.monitors[0].thresholds.windows == 9999
 
 
 def test_calibrated_defaults(load: Loader) -> None:
@@ -80,7 +89,7 @@ def test_calibrated_defaults(load: Loader) -> None:
     assert (t.quantile.warning, t.quantile.critical, t.windows, t.window_rows) == (
         0.99,
         0.999,
-        1000,
+        10_000,
         None,
     )
 
