@@ -88,7 +88,9 @@ def numeric_values(values: Any) -> npt.NDArray[np.float64]:
             return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan))
         if values.dtype == object:
             try:
-                return np.asarray(pd.to_numeric(values, errors="raise"), dtype=np.float64)
+                # pandas-stubs has no Index overload of to_numeric; pandas accepts one.
+                numbers = pd.to_numeric(values, errors="raise")  # type: ignore[call-overload]
+                return np.asarray(numbers, dtype=np.float64)
             except (TypeError, ValueError) as exc:
                 raise ColumnTypeError(f"expected numbers, got {_sample(values)}") from exc
         raise ColumnTypeError(f"expected numbers, got dtype {values.dtype}")
@@ -101,7 +103,7 @@ def numeric_values(values: Any) -> npt.NDArray[np.float64]:
 
 
 def _sample(values: pd.Series | pd.Index) -> str:
-    bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()
+    bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()  # type: ignore[call-overload]
     example = values[bad][:3].tolist()
     return f"non-numeric values such as {example!r}"
 
