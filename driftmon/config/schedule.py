@@ -9,6 +9,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import Field, field_validator, model_validator
 
+from driftmon.clock import EPOCH, crontab_day_of_week
 from driftmon.config._base import ConfigModel, fail
 from driftmon.config.durations import Duration
 
@@ -16,8 +17,23 @@ SCHEDULE_TIMEZONE = "UTC"
 
 
 def cron_trigger(expression: str) -> CronTrigger:
-    """The APScheduler trigger of a 5-field crontab expression, evaluated in UTC."""
-    return CronTrigger.from_crontab(expression, timezone=SCHEDULE_TIMEZONE)
+    """The APScheduler trigger of a 5-field crontab expression, evaluated in UTC.
+
+    Not ``CronTrigger.from_crontab``: APScheduler 3 reads weekday numbers from Monday,
+    crontab from Sunday (0 and 7), so numeric weekdays are spelled as names first.
+    """
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 crontab fields, got {len(fields)}")
+    minute, hour, day, month, day_of_week = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=crontab_day_of_week(day_of_week),
+        timezone=SCHEDULE_TIMEZONE,
+    )
 
 
 class ScheduleConfig(ConfigModel):
@@ -52,11 +68,17 @@ class ScheduleConfig(ConfigModel):
         return self
 
     def trigger(self) -> BaseTrigger:
-        """The APScheduler trigger for this schedule, in UTC."""
+        """The APScheduler trigger for this schedule, in UTC.
+
+        Intervals fire on multiples of ``every`` since the Unix epoch, so every daemon and
+        every restart computes the same window ends.
+        """
         if self.cron is not None:
             return cron_trigger(self.cron)
         assert self.every is not None  # guaranteed by validation
-        return IntervalTrigger(seconds=self.every.total_seconds(), timezone=SCHEDULE_TIMEZONE)
+        return IntervalTrigger(
+            seconds=self.every.total_seconds(), start_date=EPOCH, timezone=SCHEDULE_TIMEZONE
+        )
 
     def interval_seconds(self, now: datetime | None = None) -> float:
         """Seconds between runs; for cron, the gap between the next two fire times after now."""

@@ -15,12 +15,11 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from driftmon import __version__
-from driftmon.clock import EPOCH, as_utc, crontab_day_of_week, floor_time, utcnow
+from driftmon.clock import as_utc, floor_time, utcnow
 from driftmon.config import Config, MonitorConfig, ScheduleConfig
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
@@ -34,24 +33,8 @@ log = logging.getLogger("driftmon.daemon")
 
 
 def make_trigger(schedule: ScheduleConfig) -> BaseTrigger:
-    if schedule.every is not None:
-        return IntervalTrigger(
-            seconds=schedule.every.total_seconds(), start_date=EPOCH, timezone="UTC"
-        )
-    assert schedule.cron is not None
-    # Not CronTrigger.from_crontab: it reads weekday numbers from Monday, crontab from Sunday.
-    fields = schedule.cron.split()
-    if len(fields) != 5:
-        raise ValueError(f"expected 5 crontab fields, got {len(fields)} in {schedule.cron!r}")
-    minute, hour, day, month, day_of_week = fields
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=crontab_day_of_week(day_of_week),
-        timezone="UTC",
-    )
+    """The schedule's APScheduler trigger (epoch-aligned intervals, crontab weekdays)."""
+    return schedule.trigger()
 
 
 _MAX_CRON_LOOKBACK = timedelta(days=9 * 366)  # beyond the gap of "0 0 29 2 *" (leap days)

@@ -68,8 +68,8 @@ def test_cron_is_evaluated_in_utc() -> None:
     ("cron", "fragment"),
     [
         ("61 * * * *", "higher than the maximum value (59)"),
-        ("* * *", "Wrong number of fields"),
-        ("@daily", "Wrong number of fields"),
+        ("* * *", "expected 5 crontab fields"),
+        ("@daily", "expected 5 crontab fields"),
         ("every five minutes", "expected a 5-field crontab expression"),
         ("0 0 30 2 *", "never fires"),
     ],
@@ -318,3 +318,17 @@ def test_every_field_has_a_description_and_models_are_strict(model: type[BaseMod
         assert field.description, f"{model.__name__}.{name} has no description"
     assert model.model_config.get("frozen") is True
     assert model.model_config.get("extra") == "forbid"
+
+
+def test_cron_weekdays_follow_crontab_numbering() -> None:
+    """1-5 is Monday to Friday and 0 and 7 are Sunday, as in crontab(5)."""
+    from datetime import UTC, datetime
+
+    from driftmon.config.schedule import cron_trigger
+
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    weekdays = cron_trigger("0 9 * * 1-5").get_next_fire_time(None, saturday)
+    assert weekdays is not None and weekdays.strftime("%a %H:%M") == "Mon 09:00"
+    for sunday in ("0", "7"):
+        fire = cron_trigger(f"0 9 * * {sunday}").get_next_fire_time(None, saturday)
+        assert fire is not None and fire.strftime("%a") == "Sun"
