@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,15 +22,20 @@ from prometheus_client import CollectorRegistry
 from driftmon import __version__
 from driftmon.clock import as_utc, floor_time, utcnow
 from driftmon.config import Config, MonitorConfig, ScheduleConfig
+from driftmon.core.status import Status
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
-from driftmon.secrets import mask_url
+from driftmon.secrets import mask_url, scrub
 from driftmon.service.http import HttpServer, make_app
 from driftmon.service.metrics import DriftCollector, SnapshotCache
-from driftmon.service.runner import MonitorRunner
+from driftmon.service.runner import MonitorRunner, RunAbandoned
 from driftmon.storage import Store
 
 log = logging.getLogger("driftmon.daemon")
+
+MAX_PENDING_RUNS = 1000
+SHUTDOWN_GRACE_SECONDS = 20.0
+"""How long a run in progress may go on after SIGTERM before it is abandoned."""
 
 
 def make_trigger(schedule: ScheduleConfig) -> BaseTrigger:
@@ -105,6 +111,9 @@ class Daemon:
         self.http: HttpServer | None = None
         self.started_at = utcnow()
         self._storage_failures = 0
+        # Runs computed while the results database was away, stored when it is back. Bounded:
+        # beyond MAX_PENDING_RUNS the oldest are dropped (and lost if the process exits).
+        self._pending: deque[RunResult] = deque(maxlen=MAX_PENDING_RUNS)
         self._last_storage_error: str | None = None
         self._lock = threading.Lock()
 
@@ -148,8 +157,10 @@ class Daemon:
             },
         )
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop scheduling, let a run in progress finish (up to ``timeout``), close the server."""
+    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop scheduling; a run in progress may finish within ``grace`` seconds, after
+        which it is abandoned at its next batch (nothing of it is stored); close the server.
+        """
         log.info("daemon.stopping")
         self.scheduler.shutdown(wait=False)
         executor = self.scheduler._lookup_executor("default")
@@ -162,8 +173,14 @@ class Daemon:
                 done.set()
 
             threading.Thread(target=_join, daemon=True).start()
-            if not done.wait(timeout):
-                log.warning("daemon.stop_timeout", extra={"timeout_s": timeout})
+            if not done.wait(grace):
+                log.warning("daemon.abandoning_runs", extra={"grace_s": grace})
+                self.runner.abandon.set()
+                if not done.wait(5.0):
+                    log.warning("daemon.stop_timeout", extra={"waited_s": grace + 5.0})
+        with self._lock:
+            if self._pending:
+                log.error("daemon.pending_runs_lost", extra={"runs": len(self._pending)})
         if self.http is not None:
             self.http.stop()
         self.store.dispose()
@@ -176,29 +193,100 @@ class Daemon:
     # -- jobs ------------------------------------------------------------------------------
 
     def run_monitor(self, monitor: MonitorConfig) -> RunResult | None:
-        """One scheduled run; never raises, so the scheduler and daemon stay up."""
+        """One scheduled run; never raises, so the scheduler and daemon stay up.
+
+        A window already stored without error (by a restart, or by a second daemon on the
+        same database) is not computed again. A run that cannot be stored is kept in memory
+        and stored by a later job once the database is back (see ``_flush_pending``).
+        """
         end = scheduled_window_end(monitor.schedule, utcnow())
+        self._flush_pending()
         try:
-            result = self.runner.run(monitor, end)
+            stored = self.store.stored_status(monitor.name, end)
+        except StorageError:
+            stored = None  # find out when storing; the run is kept pending if that fails
+        if stored is not None and stored != Status.ERROR:
+            log.info(
+                "run.skipped",
+                extra={
+                    "monitor": monitor.name,
+                    "window_end": end.isoformat(),
+                    "reason": f"window already stored with status {stored.value}",
+                },
+            )
+            return None
+        started = utcnow()
+        try:
+            result = self.runner.score(monitor, end)
+        except RunAbandoned:
+            log.warning(
+                "run.abandoned", extra={"monitor": monitor.name, "window_end": end.isoformat()}
+            )
+            return None
+        except Exception as exc:
+            log.exception(
+                "run.crashed", extra={"monitor": monitor.name, "window_end": end.isoformat()}
+            )
+            result = RunResult(
+                monitor=monitor.name,
+                window_start=None,
+                window_end=end,
+                started_at=started,
+                finished_at=utcnow(),
+                status=Status.ERROR,
+                error=scrub(f"internal error: {type(exc).__name__}: {exc}"),
+            )
+        log_run(result)
+        self._store(result)
+        return result
+
+    def _store(self, result: RunResult) -> bool:
+        try:
+            self.store.save_run(result)
         except StorageError as exc:
             with self._lock:
                 self._storage_failures += 1
                 self._last_storage_error = str(exc)
+                self._pending.append(result)
             log.error(
                 "run.not_stored",
-                extra={"monitor": monitor.name, "window_end": end.isoformat(), "error": str(exc)},
+                extra={
+                    "monitor": result.monitor,
+                    "window_end": result.window_end.isoformat(),
+                    "pending": len(self._pending),
+                    "error": str(exc),
+                },
             )
-            return None
-        except Exception:
-            log.exception(
-                "run.crashed", extra={"monitor": monitor.name, "window_end": end.isoformat()}
-            )
-            return None
+            return False
         with self._lock:
             self._last_storage_error = None
         self.cache.invalidate()
-        log_run(result)
-        return result
+        return True
+
+    def _flush_pending(self) -> None:
+        """Store runs kept while the database was away, oldest first; stop at a failure."""
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return
+                result = self._pending[0]
+            try:
+                self.store.save_run(result)
+            except StorageError:
+                return
+            with self._lock:
+                if self._pending and self._pending[0] is result:
+                    self._pending.popleft()
+                self._last_storage_error = None
+            self.cache.invalidate()
+            log.info(
+                "run.stored_late",
+                extra={
+                    "monitor": result.monitor,
+                    "window_end": result.window_end.isoformat(),
+                    "status": result.status.value,
+                },
+            )
 
     def prune(self) -> None:
         max_age = self.config.retention.max_age
@@ -236,6 +324,7 @@ class Daemon:
             "database": db,
             "scheduler": {"running": running, "jobs": len(self.scheduler.get_jobs())},
             "runs_not_stored": self._storage_failures,
+            "runs_pending": len(self._pending),
             "scrape_errors": self.cache.errors_total,
             "started_at": self.started_at.isoformat(),
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -63,6 +64,8 @@ class MonitorRunner:
     source_factory: SourceFactory = default_source_factory
     progress: Progress = _no_progress
     _profiles: dict[str, tuple[str, ReferenceProfile]] = field(default_factory=dict)
+    abandon: threading.Event = field(default_factory=threading.Event)
+    """Set at shutdown: runs in progress stop at their next batch, storing nothing."""
 
     # -- reference -------------------------------------------------------------------------
 
@@ -80,7 +83,7 @@ class MonitorRunner:
                 if stored is not None and stored.fingerprint == fingerprint:
                     self._profiles[monitor.name] = (fingerprint, stored.profile)
                     return stored.profile
-            profile = build_reference_profile(monitor, source, self.progress)
+            profile = build_reference_profile(monitor, source, self.progress, self.abandon)
             self.store.save_profile(monitor.name, fingerprint, profile)
             self._profiles[monitor.name] = (fingerprint, profile)
             return profile
@@ -93,6 +96,14 @@ class MonitorRunner:
         Storage failures propagate (there is nowhere to record them); the caller logs them
         and the next schedule tries again.
         """
+        result = self.score(monitor, window_end)
+        self.store.save_run(result)
+        return result
+
+    def score(self, monitor: MonitorConfig, window_end: datetime | None = None) -> RunResult:
+        """Score one window without storing the run (the daemon stores it, or keeps it
+        pending while the results database is away). Source and storage failures become an
+        error result; ``RunAbandoned`` propagates when ``abandon`` is set mid-run."""
         started = utcnow()
         t0 = time.monotonic()
         end = as_utc(window_end) if window_end is not None else started
@@ -111,7 +122,6 @@ class MonitorRunner:
                 status=Status.ERROR,
                 error=scrub(str(exc)),
             )
-        self.store.save_run(result)
         return result
 
     def _score_window(
@@ -146,7 +156,7 @@ class MonitorRunner:
             deadline = _deadline(monitor)
             columns = sorted({f.source_column for f, _ in counting.values()})
             for batch in source.batches(columns, window):
-                _check_deadline(deadline, monitor, source)
+                _check_deadline(deadline, monitor, source, self.abandon)
                 rows += batch.num_rows
                 for name in list(counting):
                     feature, fp = counting[name]
@@ -282,7 +292,10 @@ class MonitorRunner:
 
 
 def build_reference_profile(
-    monitor: MonitorConfig, source: Source, progress: Progress = _no_progress
+    monitor: MonitorConfig,
+    source: Source,
+    progress: Progress = _no_progress,
+    abandon: threading.Event | None = None,
 ) -> ReferenceProfile:
     """Read the reference once and fit every feature; a bad feature is recorded, not fatal."""
     present = set(source.columns())
@@ -303,7 +316,7 @@ def build_reference_profile(
     rows = 0
     deadline = _deadline(monitor)
     for batch in source.batches(columns, None):
-        _check_deadline(deadline, monitor, source)
+        _check_deadline(deadline, monitor, source, abandon)
         for c in columns:
             chunks[c].append(batch.column(c))
         rows += batch.num_rows
@@ -373,7 +386,18 @@ def _deadline(monitor: MonitorConfig) -> float | None:
     return time.monotonic() + timeout.total_seconds() if timeout is not None else None
 
 
-def _check_deadline(deadline: float | None, monitor: MonitorConfig, source: Source) -> None:
+class RunAbandoned(Exception):  # noqa: N818 - not an error: the daemon is shutting down
+    """The daemon is stopping: the run in progress is dropped, nothing of it is stored."""
+
+
+def _check_deadline(
+    deadline: float | None,
+    monitor: MonitorConfig,
+    source: Source,
+    abandon: threading.Event | None = None,
+) -> None:
+    if abandon is not None and abandon.is_set():
+        raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown")
     if deadline is not None and time.monotonic() > deadline:
         raise SourceError(
             f"monitor {monitor.name!r}: reading {source.describe()} took longer than "

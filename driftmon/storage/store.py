@@ -254,6 +254,19 @@ class Store:
             features = features_by_run(conn.execute(select_features(ids)).all()) if ids else {}
         return [run_from_row(r, features) for r in rows]
 
+    def stored_status(self, monitor: str, window_end: datetime) -> Status | None:
+        """Status of the stored run of ``monitor`` ending at ``window_end``; None if none."""
+        with (
+            self._guard(f"looking up a run of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            status = conn.execute(
+                select(Run.status)
+                .join(Monitor, Monitor.id == Run.monitor_id)
+                .where(Monitor.name == monitor, Run.window_end == window_end)
+            ).scalar()
+        return Status(status) if status is not None else None
+
     def snapshot(self) -> list[MonitorSnapshot]:
         """The latest state of every monitor, by name, in at most three queries.
 

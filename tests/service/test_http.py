@@ -172,4 +172,4 @@ def test_the_daemon_healthz_reports_a_lost_results_database(tmp_path: Path) -> N
         assert "results database unreachable" in report["problems"]
         assert str(db) in report["database"]["error"]
     finally:
-        daemon.stop(timeout=10)
+        daemon.stop(grace=10)
