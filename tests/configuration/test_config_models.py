@@ -328,7 +328,9 @@ def test_cron_weekdays_follow_crontab_numbering() -> None:
 
     saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     weekdays = cron_trigger("0 9 * * 1-5").get_next_fire_time(None, saturday)
-    assert weekdays is not None and weekdays.strftime("%a %H:%M") == "Mon 09:00"
+    assert weekdays is not None
+    assert weekdays.strftime("%a %H:%M") == "Mon 09:00"
     for sunday in ("0", "7"):
         fire = cron_trigger(f"0 9 * * {sunday}").get_next_fire_time(None, saturday)
-        assert fire is not None and fire.strftime("%a") == "Sun"
+        assert fire is not None
+        assert fire.strftime("%a") == "Sun"
