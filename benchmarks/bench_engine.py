@@ -432,12 +432,14 @@ def stream_worker(path: str, profile_path: str, batch_size: int) -> None:
     t0 = time.perf_counter()
     profile = ReferenceProfile.from_dict(json.loads(Path(profile_path).read_text()))
     categorical = [f.name for f in profile.features if isinstance(f.bins, CategoricalBins)]
-    # pre_buffer=False + buffer_size: read each column chunk through a small buffer instead
-    # of fetching a whole row group up front (pre_buffer is the default since pyarrow 16).
-    pf = pq.ParquetFile(path, read_dictionary=categorical, pre_buffer=False, buffer_size=1 << 20)
+    # Bounded reading: pre_buffer=False + a small buffer_size read each column chunk through
+    # a 256 KiB buffer instead of fetching whole row groups up front (pre_buffer is on by
+    # default), and use_threads=False keeps Arrow's decoding threads (and their allocator
+    # arenas) out of the picture; on 2 cores it costs little time.
+    pf = pq.ParquetFile(path, read_dictionary=categorical, pre_buffer=False, buffer_size=256 * 1024)
     totals = {f.name: Histogram.empty(f.bins.n_bins) for f in profile.features}
     rows = 0
-    for batch in pf.iter_batches(batch_size=batch_size, columns=list(totals)):
+    for batch in pf.iter_batches(batch_size=batch_size, columns=list(totals), use_threads=False):
         rows += batch.num_rows
         for f in profile.features:
             totals[f.name] = totals[f.name] + histogram(batch.column(f.name), f.bins)
