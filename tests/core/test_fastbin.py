@@ -296,9 +296,11 @@ def test_input_of_other_dtypes_and_layouts_is_read_as_float64(
 
 
 def test_edges_outside_the_contract_behave_like_searchsorted() -> None:
-    """Unsorted or NaN edges are not a valid layout; the result is still searchsorted's."""
-    x = np.array([0.0, 1.0, 2.0, 3.0, np.nan])
-    for e in ([3.0, 1.0, 2.0], [1.0, np.nan], [1.0, 1.0, 2.0]):
+    """Unsorted, NaN, repeated or infinite edges are not a valid layout (NumericBins refuses
+    them); the result is still searchsorted's."""
+    x = np.array([0.0, 1.0, 2.0, 3.0, np.nan, np.inf, -np.inf, 0.5])
+    infinite = [-np.inf, *np.linspace(0.0, 1.0, 30), np.inf]
+    for e in ([3.0, 1.0, 2.0], [1.0, np.nan], [1.0, 1.0, 2.0], [-np.inf, 0.0, np.inf], infinite):
         np.testing.assert_array_equal(count_into_edges(x, e), reference(x, e))
 
 
