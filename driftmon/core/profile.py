@@ -14,7 +14,6 @@ import numpy as np
 
 from driftmon.core.bins import (
     Bins,
-    CategoricalBins,
     NumericBins,
     NumericStrategy,
     bins_from_dict,
@@ -24,7 +23,6 @@ from driftmon.core.bins import (
 )
 from driftmon.core.histogram import (
     Histogram,
-    categorical_histogram,
     category_value_counts,
     histogram,
     numeric_values,
@@ -129,13 +127,20 @@ def fit_bins(values: Any, spec: FeatureSpec) -> Bins:
 
 
 def build_feature_profile(values: Any, spec: FeatureSpec) -> FeatureProfile:
-    """Fit bins from ``values`` and count them: the reference profile of one feature."""
+    """Fit bins from ``values`` and count them: the reference profile of one feature.
+
+    Categorical columns are tallied once: the same category counts fix the kept categories
+    and give the reference histogram (kept categories, then "other", then missing).
+    """
+    if spec.kind == "categorical":
+        tally, n_missing = category_value_counts(values)
+        cats = fit_categorical_bins(tally, spec.max_categories)
+        kept = [tally[c] for c in cats.categories]
+        other = sum(tally.values()) - sum(kept)
+        counts = np.array([*kept, other, n_missing], dtype=np.int64)
+        return FeatureProfile(spec.name, cats, Histogram(counts))
     bins = fit_bins(values, spec)
-    if isinstance(bins, CategoricalBins):
-        ref = categorical_histogram(values, bins)
-    else:
-        ref = histogram(values, bins)
-    return FeatureProfile(spec.name, bins, ref)
+    return FeatureProfile(spec.name, bins, histogram(values, bins))
 
 
 def accumulate(bins: Bins, batches: Iterable[Any]) -> Histogram:

@@ -216,3 +216,23 @@ def test_accumulating_arrow_record_batches_equals_the_whole_table() -> None:
 def test_accumulating_no_batches_gives_an_empty_histogram() -> None:
     bins = NumericBins((1.0,))
     assert accumulate(bins, []) == Histogram.empty(3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cells=st.lists(
+        st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d", "e"]), st.text(max_size=3)),
+        max_size=60,
+    ),
+    keep=st.integers(min_value=1, max_value=4),
+)
+def test_categorical_profile_counts_equal_counting_the_column_on_its_bins(
+    cells: list[str | None], keep: int
+) -> None:
+    """The single tally that fixes the categories gives the same counts as a second pass."""
+    from driftmon.core.histogram import categorical_histogram
+
+    column = pd.Series(cells, dtype=object)
+    fp = build_feature_profile(column, FeatureSpec("c", kind="categorical", max_categories=keep))
+    assert isinstance(fp.bins, CategoricalBins)
+    assert fp.reference == categorical_histogram(column, fp.bins)
