@@ -26,6 +26,7 @@ from driftmon.errors import ConfigError
 from driftmon.secrets import scrub
 
 MAX_REPORTED_ERRORS = 20
+MAX_VALUES = 1_000_000
 _UNION_TAGS = sources.TAGS | thresholds.TAGS
 
 
@@ -53,6 +54,7 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -
             f"{display}: expected UTF-8 text, got byte 0x{raw[exc.start]:02x} at offset {exc.start}"
         ) from None
     data = _parse_yaml(text, display)
+    _check_size(data, display)
     absolute = file.absolute()
     return config_from_dict(
         data, path=absolute, base_dir=absolute.parent, environ=environ, display_name=display
@@ -115,6 +117,33 @@ def _parse_yaml(text: str, display: str) -> Any:
         raise ConfigError(f"{display}: {where}invalid YAML: {problem}{context}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{display}: invalid YAML: {exc}") from None
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        # PyYAML's scalar constructors raise these for values such as `2026-02-30`,
+        # `!!int abc` or `!!timestamp x`: the file's mistake, not a crash.
+        raise ConfigError(
+            f"{display}: invalid YAML: a date or tagged value cannot be read ({exc}); "
+            "quote it to keep it as text"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{display}: invalid YAML: nested too deeply") from None
+
+
+def _check_size(data: Any, display: str) -> None:
+    """Refuse a document that its aliases expand past MAX_VALUES values (a "billion laughs"
+    file, or an alias inside its own anchor) before anything walks it."""
+    stack, seen = [data], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ConfigError(
+                f"{display}: invalid YAML: more than {MAX_VALUES:,} values once aliases are "
+                "expanded (is an alias inside its own anchor?)"
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _strip_tags(loc: Sequence[str | int]) -> tuple[str | int, ...]:

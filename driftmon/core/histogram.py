@@ -79,7 +79,8 @@ def numeric_values(values: Any) -> npt.NDArray[np.float64]:
             or pa.types.is_decimal(values.type)
         ):
             raise ColumnTypeError(f"expected numbers, got Arrow type {values.type}")
-        arr = pc.cast(values, pa.float64())
+        # Unsafe: integers beyond ±2**53 round to the nearest float, which binning allows.
+        arr = pc.cast(values, pa.float64(), safe=False)
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
         return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -197,9 +198,27 @@ def _cast_to_text(arr: pa.Array) -> pa.Array:
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         try:
             arr = pc.cast(arr, pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        except pa.ArrowInvalid as exc:
+            if not _is_bytes_type(arr.type):
+                raise ColumnTypeError(f"cannot read Arrow type {arr.type} as categories") from exc
+            arr = _bytes_as_text(arr)
+        except pa.ArrowNotImplementedError as exc:
             raise ColumnTypeError(f"cannot read Arrow type {arr.type} as categories") from exc
     return arr
+
+
+def _is_bytes_type(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+    )
+
+
+def _bytes_as_text(arr: pa.Array) -> pa.Array:
+    """Bytes that are not all UTF-8 as text, invalid sequences as U+FFFD (as a CSV with a
+    stray Latin-1 byte reads), decoding each distinct value once."""
+    encoded = pc.dictionary_encode(arr)
+    texts = [b.decode("utf-8", "replace") for b in encoded.dictionary.to_pylist()]
+    return pc.take(pa.array(texts, pa.string()), encoded.indices)
 
 
 def _arrow_text_counts(arr: pa.Array) -> tuple[pa.Array, Counts, int]:

@@ -9,6 +9,7 @@ then runs on every batch.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
@@ -155,7 +157,7 @@ class FileSource:
             raw = (
                 self._parquet_batches(f, schema, needed, window)
                 if self.format == "parquet"
-                else self._csv_batches(f, needed, window)
+                else self._csv_batches(f, schema, needed, window)
             )
             for batch in _guarded(f, self.format, raw):
                 if window is not None and ts is not None:
@@ -168,11 +170,19 @@ class FileSource:
     def _schema(self, f: Path) -> pa.Schema:
         try:
             if self.format == "parquet":
-                return pq.read_schema(f)
-            with pacsv.open_csv(f, read_options=_csv_read_options()) as reader:
-                return reader.schema
+                schema = pq.read_schema(f)
+            else:
+                with pacsv.open_csv(f, read_options=_csv_read_options()) as reader:
+                    schema = reader.schema
+            schema.names  # noqa: B018 - decodes the names: fail here, not at every later use
         except (pa.ArrowException, OSError) as exc:
             raise SourceError(f"cannot read {self.format} file {f}: {_reason(exc)}") from exc
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                f"cannot read {self.format} file {f}: its column names are not UTF-8 text "
+                f"(byte 0x{exc.object[exc.start]:02x})"
+            ) from exc
+        return schema
 
     def _parquet_batches(
         self, f: Path, schema: pa.Schema, needed: list[str], window: Window | None
@@ -214,16 +224,37 @@ class FileSource:
         return None
 
     def _csv_batches(
-        self, f: Path, needed: list[str], window: Window | None
+        self, f: Path, schema: pa.Schema, needed: list[str], window: Window | None
     ) -> Iterator[pa.RecordBatch]:
         ts = self.timestamp_column
+        # Text columns are read as bytes, so a byte that is not UTF-8 past the first block
+        # (which fixed the types) can't fail the read; valid blocks become text again.
+        texts = [c.name for c in schema if c.name in needed and _is_text_or_bytes(c.type)]
+        types: dict[str, pa.DataType] = {n: pa.binary() for n in texts}
         # Text, not Arrow's inference from the first block, so later blocks can't disagree.
-        types = {ts: pa.string()} if window is not None and ts is not None else {}
+        if window is not None and ts is not None:
+            types[ts] = pa.string()
         convert = pacsv.ConvertOptions(include_columns=needed, column_types=types)
         with pacsv.open_csv(f, read_options=_csv_read_options(), convert_options=convert) as r:
             for block in r:
+                block = _as_text_where_valid(block, [n for n in texts if n != ts])
                 for start in range(0, block.num_rows, self.batch_rows):
                     yield block.slice(start, self.batch_rows)
+
+
+def _is_text_or_bytes(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_binary(t))
+
+
+def _as_text_where_valid(batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
+    """``columns`` (bytes) as text where they are valid UTF-8; the histograms decode the rest."""
+    for name in columns:
+        i = batch.schema.get_field_index(name)
+        if i < 0:  # a name the file repeats: left as bytes
+            continue
+        with contextlib.suppress(pa.ArrowInvalid):
+            batch = batch.set_column(i, name, pc.cast(batch.column(i), pa.string()))
+    return batch
 
 
 def _csv_read_options() -> pacsv.ReadOptions:
