@@ -326,6 +326,14 @@ def _run(config: Config, *, upgrade: bool) -> int:
     while not stop.wait(1.0):
         pass
     daemon.stop()
+    if daemon.runner.abandon.is_set():
+        # A run outlived the shutdown grace. One stuck inside a driver call (a statement
+        # that never returns) would hold the interpreter at exit, where concurrent.futures
+        # joins its worker threads; nothing of it can be stored any more, so leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
     return EXIT_OK
 
 

@@ -242,7 +242,7 @@ class Daemon:
 
     def _store(self, result: RunResult) -> bool:
         try:
-            self.store.save_run(result)
+            self.store.save_run(result, replace=False)  # keep a run another daemon stored
         except StorageError as exc:
             with self._lock:
                 self._storage_failures += 1
@@ -271,7 +271,7 @@ class Daemon:
                     return
                 result = self._pending[0]
             try:
-                self.store.save_run(result)
+                self.store.save_run(result, replace=False)
             except StorageError:
                 return
             with self._lock:

@@ -3,8 +3,9 @@
 Every public method is one short transaction and raises only ``StorageError`` (with the
 operation and the masked URL) for database failures. A run is stored whole or not at all.
 
-Saving a window that is already stored replaces it (a re-run wins). When two writers (two
-daemons by mistake) race on the same monitor and window, the UNIQUE(monitor_id,
+Saving a window that is already stored replaces it (a re-run wins), unless the caller
+passes ``replace=False`` (the daemon): then only an error run is replaced. When two writers
+(two daemons by mistake) race on the same monitor and window, the UNIQUE(monitor_id,
 window_end) constraint lets exactly one insert through: the first to commit wins, the
 other rolls back its whole run (counters included) and gets the winner's run id back.
 """
@@ -127,17 +128,18 @@ class Store:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def save_run(self, run: RunResult) -> int:
+    def save_run(self, run: RunResult, *, replace: bool = True) -> int:
         """Store a run and its features in one transaction; returns the run id.
 
-        An earlier run of the same monitor and window is replaced. If a concurrent writer
-        inserts that window first, nothing of this run is stored and its id is returned.
+        An earlier run of the same monitor and window is replaced (with ``replace=False``
+        only an error run). If a concurrent writer inserts that window first, or a run is
+        kept, nothing of this run is stored (counters included) and the stored id returned.
         """
         operation = f"saving run of monitor {run.monitor!r} ending {run.window_end.isoformat()}"
         with self._guard(operation):
             try:
                 with self._transaction(write=True) as conn:
-                    return self._save_run(conn, run)
+                    return self._save_run(conn, run, replace)
             except _WindowTakenError as taken:
                 with self._transaction(write=False) as conn:
                     existing = conn.execute(
@@ -150,11 +152,15 @@ class Store:
                     raise storage_error(operation, self._url, cause) from cause
                 return int(existing)
 
-    def _save_run(self, conn: Connection, run: RunResult) -> int:
+    def _save_run(self, conn: Connection, run: RunResult, replace: bool) -> int:
         monitor_id = _ensure_monitor(conn, run.monitor)
-        conn.execute(
-            delete(Run).where(Run.monitor_id == monitor_id, Run.window_end == run.window_end)
-        )
+        stale = delete(Run).where(Run.monitor_id == monitor_id, Run.window_end == run.window_end)
+        if not replace:
+            # A scored run kept by another daemon stays; the insert below then finds the
+            # window taken. Without this, a daemon that began its run before the other
+            # committed replaced that run and counted the window a second time.
+            stale = stale.where(Run.status == Status.ERROR.value)
+        conn.execute(stale)
         try:
             run_id = conn.execute(
                 insert(Run).values(run_values(run, monitor_id)).returning(Run.id)
