@@ -34,6 +34,7 @@ from driftmon.storage import Store
 log = logging.getLogger("driftmon.daemon")
 
 MAX_PENDING_RUNS = 1000
+HEALTH_PING_TIMEOUT_SECONDS = 3.0
 SHUTDOWN_GRACE_SECONDS = 20.0
 """How long a run in progress may go on after SIGTERM before it is abandoned."""
 
@@ -305,11 +306,10 @@ class Daemon:
 
     def health(self) -> dict[str, Any]:
         problems: list[str] = []
-        try:
-            self.store.ping()
-            db: dict[str, Any] = {"ok": True}
-        except StorageError as exc:
-            db = {"ok": False, "error": str(exc)}
+        error = _ping_within(self.store, HEALTH_PING_TIMEOUT_SECONDS)
+        db: dict[str, Any] = {"ok": True}
+        if error is not None:
+            db = {"ok": False, "error": error}
             problems.append("results database unreachable")
         with self._lock:
             if self._last_storage_error:
@@ -328,3 +328,25 @@ class Daemon:
             "scrape_errors": self.cache.errors_total,
             "started_at": self.started_at.isoformat(),
         }
+
+def _ping_within(store: Store, timeout: float) -> str | None:
+    """None when the results database answers a ping within ``timeout``, else why not.
+
+    The ping runs in its own thread so that a database that accepts connections but never
+    answers cannot hang ``/healthz``.
+    """
+    outcome: list[str | None] = []
+
+    def _ping() -> None:
+        try:
+            store.ping()
+            outcome.append(None)
+        except StorageError as exc:
+            outcome.append(str(exc))
+
+    worker = threading.Thread(target=_ping, name="driftmon-health-ping", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        return f"the results database {store.display_url} did not answer within {timeout:g} s"
+    return outcome[0]

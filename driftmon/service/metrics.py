@@ -41,14 +41,22 @@ class _Cached:
 
 
 class SnapshotCache:
-    """The latest results snapshot, refreshed lazily; survives database outages."""
+    """The latest results snapshot, refreshed lazily; survives database outages.
 
-    def __init__(self, store: Store, max_age: float = 5.0) -> None:
+    A refresh runs in its own thread and a scrape waits for it at most ``refresh_timeout``
+    seconds: a results database that accepts connections but never answers cannot hang
+    ``/metrics``; the scrape serves the last snapshot and counts an error instead.
+    """
+
+    def __init__(self, store: Store, max_age: float = 5.0, refresh_timeout: float = 3.0) -> None:
         self._store = store
         self._max_age = max_age
+        self._refresh_timeout = refresh_timeout
         self._lock = threading.Lock()
         self._cached: _Cached | None = None
         self._dirty = True
+        self._refresh: threading.Thread | None = None
+        self._timed_out: threading.Thread | None = None
         self.errors_total = 0
         self.version = 0
         """Rises whenever what a scrape would show may have changed (refresh or error)."""
@@ -67,17 +75,44 @@ class SnapshotCache:
                 and not self._dirty
                 and now - self._cached.taken_at < self._max_age
             )
-            if not fresh:
-                self.version += 1
-                try:
-                    self._cached = _Cached(self._store.snapshot(), now)
-                    self._dirty = False
-                    self.last_error = None
-                except StorageError as exc:
-                    self.errors_total += 1
-                    self.last_error = str(exc)
-                    self.last_error_at = time.time()
+            if not fresh and (self._refresh is None or not self._refresh.is_alive()):
+                self._refresh = threading.Thread(
+                    target=self._do_refresh, name="driftmon-snapshot", daemon=True
+                )
+                self._refresh.start()
+            refresh = self._refresh
+        if refresh is not None and refresh.is_alive():
+            refresh.join(self._refresh_timeout)
+            with self._lock:
+                # Count a hung refresh once, not once per waiting scraper.
+                if refresh.is_alive() and self._timed_out is not refresh:
+                    self._timed_out = refresh
+                    self._fail(
+                        f"the results database did not answer within {self._refresh_timeout:g} s"
+                    )
+        with self._lock:
             return self._cached.snapshots if self._cached else ()
+
+    def _do_refresh(self) -> None:
+        started = time.monotonic()
+        try:
+            snapshots = self._store.snapshot()
+        except StorageError as exc:
+            with self._lock:
+                self._fail(str(exc))
+            return
+        with self._lock:
+            self._cached = _Cached(snapshots, started)
+            self._dirty = False
+            self.last_error = None
+            self.version += 1
+
+    def _fail(self, message: str) -> None:
+        """Record a failed refresh (caller holds the lock)."""
+        self.errors_total += 1
+        self.version += 1
+        self.last_error = message
+        self.last_error_at = time.time()
 
     @property
     def healthy(self) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -462,3 +464,40 @@ def test_promtool_check_metrics_finds_nothing_to_complain_about(
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.decode().strip() == ""
     assert done.stderr.decode().strip() == ""
+
+
+class _HangingStore:
+    """A results store whose snapshot blocks until released, like a database that never answers."""
+
+    def __init__(self, first: list[Any]) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+        self._first = first
+
+    def snapshot(self) -> list[Any]:
+        self.calls += 1
+        if self.calls > 1:
+            self.release.wait(30)
+        return self._first
+
+
+def test_a_results_database_that_never_answers_cannot_hang_a_scrape() -> None:
+    """The scrape waits at most refresh_timeout, serves the last snapshot, counts one error."""
+    store = _HangingStore(first=["snapshot-1"])
+    cache = SnapshotCache(store, max_age=0.0, refresh_timeout=0.2)  # type: ignore[arg-type]
+    assert list(cache.get()) == ["snapshot-1"]
+    try:
+        for _ in range(3):  # three scrapes while the refresh hangs
+            started = time.monotonic()
+            assert list(cache.get()) == ["snapshot-1"]
+            assert time.monotonic() - started < 5
+        assert cache.errors_total == 1
+        assert cache.last_error is not None
+        assert "did not answer within 0.2 s" in cache.last_error
+        assert store.calls == 2  # one refresh in flight, not one per scrape
+    finally:
+        store.release.set()
+    deadline = time.monotonic() + 5
+    while cache.last_error is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cache.healthy
