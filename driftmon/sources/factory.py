@@ -22,9 +22,10 @@ def source_from_config(cfg: SourceConfig, monitor: MonitorConfig) -> Source:
     Live sections carry the timestamp column and time zone used to cut windows; the
     monitor's ``source_timeout`` bounds SQL statements.
     """
-    live = isinstance(cfg, LiveFileSourceConfig | LiveSqlSourceConfig)
-    ts = cfg.timestamp_column if live else None
-    tz = cfg.timezone if live else "UTC"
+    ts: str | None = None
+    tz = "UTC"
+    if isinstance(cfg, LiveFileSourceConfig | LiveSqlSourceConfig):
+        ts, tz = cfg.timestamp_column, cfg.timezone
     if isinstance(cfg, FileSourceConfig):
         return FileSource(
             cfg.path,
