@@ -41,7 +41,32 @@ SHUTDOWN_GRACE_SECONDS = 20.0
 
 def make_trigger(schedule: ScheduleConfig) -> BaseTrigger:
     """The schedule's APScheduler trigger (epoch-aligned intervals, crontab weekdays)."""
-    return schedule.trigger()
+    trigger = schedule.trigger()
+    return _OnGrid(trigger) if isinstance(trigger, IntervalTrigger) else trigger
+
+
+class _OnGrid(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 has no type hints
+    """An interval trigger that returns to its epoch grid after an off-grid fire time.
+
+    The first run is immediate (``next_run_time=now``) and APScheduler's IntervalTrigger
+    adds the interval to the previous fire time, so later runs kept start-up's offset from
+    the grid; a job that then waited in the pool past the next multiple scored the wrong
+    window (``scheduled_window_end`` floors the clock): one window skipped, the next twice.
+    """
+
+    def __init__(self, interval: IntervalTrigger) -> None:
+        self._interval = interval
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        if previous_fire_time is not None:
+            now = max(now, previous_fire_time + timedelta(microseconds=1))
+        fire: datetime | None = self._interval.get_next_fire_time(None, now)
+        return fire
+
+    def __str__(self) -> str:
+        return str(self._interval)
 
 
 _MAX_CRON_LOOKBACK = timedelta(days=9 * 366)  # beyond the gap of "0 0 29 2 *" (leap days)

@@ -23,6 +23,9 @@ Environ = dict[str, Any]
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: with more concurrent scrapers the kernel
+    # drops SYNs and clients wait for TCP retransmits (a second or more) to be served.
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -194,8 +196,11 @@ def test_results_reach_metrics_and_sigterm_mid_run_finishes_it_and_exits_0(
     status, body = d.get("/healthz")
     assert status == 200, body
 
-    # The next run starts within a second of the last one's end and reads for ~2 s.
-    time.sleep(1.5)
+    # Runs fire on the 1 s grid and read for ~1-2 s: the next run starts at the first whole
+    # second after the logged one finished; stop 0.3 s into it.
+    finished = [e for e in d.logs() if e.get("event") == "run.finished"]
+    next_start = math.ceil(datetime.fromisoformat(finished[-1]["ts"]).timestamp())
+    time.sleep(max(0.0, next_start + 0.3 - time.time()))
     t0 = time.monotonic()
     assert d.terminate(timeout=15) == 0
     assert time.monotonic() - t0 < 15
