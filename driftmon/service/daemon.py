@@ -354,6 +354,7 @@ class Daemon:
             "started_at": self.started_at.isoformat(),
         }
 
+
 def _ping_within(store: Store, timeout: float) -> str | None:
     """None when the results database answers a ping within ``timeout``, else why not.
 
