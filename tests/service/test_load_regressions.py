@@ -1,18 +1,23 @@
-"""Regressions found by benchmarks/bench_load.py: the schedule grid and the listen backlog.
+"""Regressions found by benchmarks/bench_load.py: schedule grid, listen backlog, renders.
 
-No timing assertions: each test pins the mechanism (fire times, listen backlog), not a latency.
+No timing assertions: each test pins a mechanism (fire times, the listen backlog, when a
+new version is rendered, on a fake clock), not a latency.
 """
 
 from __future__ import annotations
 
+import itertools
 import socket
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from driftmon.config import ScheduleConfig
 from driftmon.service.daemon import make_trigger
-from driftmon.service.http import HttpServer, make_app
+from driftmon.service.http import HttpServer, MetricsEndpoint, make_app
 
 START = datetime(2026, 3, 1, 12, 0, 7, 300_000, tzinfo=UTC)  # off the 10 s grid
 
@@ -45,3 +50,36 @@ def test_http_server_queues_more_pending_connections_than_scrapers() -> None:
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
     finally:
         server.stop()
+
+
+class _SlowCollector(Collector):
+    """Exports how many times it was collected; each collect 'takes' 1 s of a fake clock."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.collects = 0
+
+    def collect(self) -> Iterable[Metric]:
+        self.collects += 1
+        self.clock[0] += 1.0
+        g = GaugeMetricFamily("driftmon_test_collects", "Times collected.")
+        g.add_metric([], float(self.collects))
+        return [g]
+
+
+def test_a_new_version_is_rendered_at_most_a_quarter_of_the_time() -> None:
+    """After a 1 s render the next version waits until 4 s after that render started."""
+    clock = [100.0]
+    collector = _SlowCollector(clock)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    versions = itertools.count()
+    endpoint = MetricsEndpoint(registry, lambda: next(versions))  # changes on every call
+    endpoint._clock = lambda: clock[0]
+
+    assert b"driftmon_test_collects 1.0" in endpoint.body(gzip_ok=False)  # 100 -> 101
+    clock[0] = 103.5
+    assert b"driftmon_test_collects 1.0" in endpoint.body(gzip_ok=False)  # not yet due
+    clock[0] = 104.0
+    assert b"driftmon_test_collects 2.0" in endpoint.body(gzip_ok=False)
+    assert collector.collects == 2
