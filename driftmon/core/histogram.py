@@ -189,12 +189,40 @@ def _to_arrow(values: Any) -> pa.Array | pa.ChunkedArray:
         return pa.array(series, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         mask = series.isna().to_numpy()
-        return pa.array(series.astype(str).to_numpy(dtype=object), mask=mask, type=pa.string())
+        cache: dict[tuple[type, Any], str] = {}
+        texts = [None if m else _spell(v, cache) for v, m in zip(series, mask, strict=True)]
+        return pa.array(texts, type=pa.string())
+
+
+def _spell(value: Any, cache: dict[tuple[type, Any], str]) -> str:
+    """One value of a mixed-type column spelled as a column of its own type would be
+    (``true`` for True, ``1`` for 1.0), so mixed and typed columns agree on categories."""
+    try:
+        key = (type(value), value)
+        hit = cache.get(key)
+    except TypeError:  # unhashable: spell it afresh
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    text: str | None
+    try:
+        single = pa.array([value], from_pandas=True)
+        text = _cast_to_text(single)[0].as_py()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ColumnTypeError):
+        text = None
+    if text is None:
+        text = str(value)
+    if key is not None:
+        cache[key] = text
+    return text
 
 
 def _cast_to_text(arr: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
+    if pa.types.is_floating(arr.type) and arr.null_count < len(arr):
+        # NaN is a missing value, as pandas and the numeric path read it, not a category.
+        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         try:
             arr = pc.cast(arr, pa.string())

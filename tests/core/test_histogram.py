@@ -233,20 +233,11 @@ def test_empty_columns_give_all_zero_histograms() -> None:
     assert numeric_histogram(pa.array([]), EDGES).total == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="histogram._as_arrow_strings casts Arrow float NaN to the category 'nan'",
-)
 def test_nan_in_an_arrow_float_column_counts_as_missing_category() -> None:
     counts, missing = category_value_counts(pa.array([1.0, float("nan"), None]))
     assert (counts, missing) == ({"1": 1}, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="histogram._as_arrow_strings spells values of mixed-type object columns with "
-    "str() ('True', '1.0') but typed columns with Arrow's cast ('true', '1')",
-)
 @pytest.mark.parametrize(
     ("reference", "live"),
     [

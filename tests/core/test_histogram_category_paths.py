@@ -1,7 +1,8 @@
 """The fast categorical counting paths give the counts of the plain definition.
 
-The definition (the engine's first version, kept here verbatim): cast the whole column to
-Arrow strings, then ``value_counts``. The fast paths count dictionary indices, integers
+The definition: cast the whole column to Arrow strings (a mixed-type object column value
+by value, each spelled as a column of its own type would spell it; NaN as missing), then
+``value_counts``. The fast paths count dictionary indices, integers
 before their cast, and object columns by object; each must agree on every input type.
 """
 
@@ -33,15 +34,28 @@ def definition_strings(values: Any) -> pa.Array:
         try:
             arr = pa.array(series, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # Mixed types: each value spelled as a column of its own type would spell it.
             mask = series.isna().to_numpy()
-            arr = pa.array(series.astype(str).to_numpy(dtype=object), mask=mask, type=pa.string())
+            texts = [None if m else spell_alone(v) for v, m in zip(series, mask, strict=True)]
+            arr = pa.array(texts, type=pa.string())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
+    if pa.types.is_floating(arr.type):  # NaN is missing, not the category "nan"
+        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = pc.cast(arr, pa.string())
     return arr
+
+
+def spell_alone(value: Any) -> str:
+    """A value's text in a one-row column of its own type (str() if Arrow can't type it)."""
+    try:
+        text = pc.cast(pa.array([value], from_pandas=True), pa.string())[0].as_py()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        text = None
+    return str(value) if text is None else text
 
 
 def definition_counts(values: Any) -> tuple[dict[str, int], int]:
