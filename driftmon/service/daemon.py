@@ -35,6 +35,8 @@ log = logging.getLogger("driftmon.daemon")
 
 MAX_PENDING_RUNS = 1000
 HEALTH_PING_TIMEOUT_SECONDS = 3.0
+MAX_CATCH_UP_WINDOWS = 3
+"""Skipped windows a monitor scores late, at most, before its current one."""
 SHUTDOWN_GRACE_SECONDS = 20.0
 """How long a run in progress may go on after SIGTERM before it is abandoned."""
 
@@ -137,6 +139,7 @@ class Daemon:
         self.http: HttpServer | None = None
         self.started_at = utcnow()
         self._storage_failures = 0
+        self._last_end: dict[str, datetime] = {}
         # Runs computed while the results database was away, stored when it is back. Bounded:
         # beyond MAX_PENDING_RUNS the oldest are dropped (and lost if the process exits).
         self._pending: deque[RunResult] = deque(maxlen=MAX_PENDING_RUNS)
@@ -227,6 +230,43 @@ class Daemon:
         """
         end = scheduled_window_end(monitor.schedule, utcnow())
         self._flush_pending()
+        result = None
+        for window_end in self._windows_due(monitor, end):
+            result = self._run_window(monitor, window_end)
+            self._last_end[monitor.name] = window_end
+        return result
+
+    def _windows_due(self, monitor: MonitorConfig, end: datetime) -> list[datetime]:
+        """The window ending at ``end``, preceded by windows this daemon's schedule skipped.
+
+        A tick is skipped while the monitor's previous run is still going (e.g. the first
+        run building reference profiles); for time-windowed live sources those windows are
+        scored late, the most recent ``MAX_CATCH_UP_WINDOWS`` of them. Batch sources (no
+        window) read the same data whenever they run, so they only score the latest.
+        """
+        last = self._last_end.get(monitor.name)
+        if last is None or monitor.live.window is None or end <= last:
+            return [end]
+        trigger = make_trigger(monitor.schedule)
+        missed: list[datetime] = []
+        t = trigger.get_next_fire_time(last, last + timedelta(microseconds=1))
+        while t is not None and as_utc(t) < end:
+            missed.append(as_utc(t))
+            t = trigger.get_next_fire_time(t, t + timedelta(microseconds=1))
+        if len(missed) > MAX_CATCH_UP_WINDOWS:
+            log.warning(
+                "run.windows_dropped",
+                extra={
+                    "monitor": monitor.name,
+                    "windows": len(missed) - MAX_CATCH_UP_WINDOWS,
+                    "first": missed[0].isoformat(),
+                },
+            )
+            missed = missed[-MAX_CATCH_UP_WINDOWS:]
+        return [*missed, end]
+
+    def _run_window(self, monitor: MonitorConfig, end: datetime) -> RunResult | None:
+        """Score and store one window unless it is stored already (see ``run_monitor``)."""
         try:
             stored = self.store.stored_status(monitor.name, end)
         except StorageError:
