@@ -1,6 +1,7 @@
 """Load benchmark of the driftmon daemon: many wide monitors, scrapes, memory, retention.
 
-Run by hand, not in the test suite (results and commands: ``benchmarks/load.md``); the
+Run by hand, not in the test suite (results and commands: ``benchmarks/README.md``,
+section "The daemon under load"); the
 default run takes about 10 minutes on 2 cores with ``--postgres-url``, 6 without::
 
     .venv/bin/python benchmarks/bench_load.py
