@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -34,7 +33,6 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-PG_ENV = "DRIFTMON_TEST_POSTGRES_URL"
 START_TIMEOUT = 20.0
 Labels = tuple[tuple[str, str], ...]
 
@@ -42,35 +40,17 @@ Labels = tuple[tuple[str, str], ...]
 # -- PostgreSQL ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[str]:
-    """A fresh database ``driftmon_fault_<random>`` for this module, dropped at the end."""
-    server = os.environ.get(PG_ENV)
-    if not server:
-        pytest.skip(f"{PG_ENV} is not set")
-    name = f"driftmon_fault_{secrets.token_hex(6)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 @pytest.fixture
-def pg_url(pg_server: str) -> str:
+def pg_url(pg_database: str) -> str:
     """The module's database, emptied (schema dropped) before the test."""
-    engine = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(pg_database, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("DROP SCHEMA public CASCADE")
             conn.exec_driver_sql("CREATE SCHEMA public")
     finally:
         engine.dispose()
-    return pg_server
+    return pg_database
 
 
 def via_proxy(url: str, proxy: FaultProxy) -> str:

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -26,7 +25,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
-from sqlalchemy.engine import make_url
 
 from driftmon.cli import main
 
@@ -82,22 +80,6 @@ def pg_server() -> str:
     if not server:
         pytest.skip(f"{PG_ENV} is not set")
     return server
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    """A fresh database on the test server for this module, dropped at the end."""
-    server = pg_server()
-    name = f"driftmon_sec_{secrets.token_hex(6)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def reset_public_schema(url: str) -> None:

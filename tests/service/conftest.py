@@ -7,8 +7,6 @@ PostgreSQL database per test module (dropped afterwards), emptied before every t
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -21,32 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import MetaData, create_engine
-from sqlalchemy.engine import make_url
 
 from driftmon.config import Config, config_from_dict
 from driftmon.storage import Store
 
-PG_ENV = "DRIFTMON_TEST_POSTGRES_URL"
 # The window end every runner test scores; live rows are spread over the 3 hours before it.
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    """A fresh database on the test server for this module, dropped at the end."""
-    server = os.environ.get(PG_ENV)
-    if not server:
-        pytest.skip(f"{PG_ENV} is not set")
-    name = f"driftmon_svc_{secrets.token_hex(6)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _empty(url: str) -> None:

@@ -6,41 +6,19 @@ test starts from an empty schema, so these tests can run next to anyone else's.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import MetaData, create_engine
-from sqlalchemy.engine import make_url
 
 from driftmon.core.drift import DriftScores
 from driftmon.core.status import Status, Thresholds
 from driftmon.results import FeatureResult, RunResult
 from driftmon.storage import Store
 
-PG_ENV = "DRIFTMON_TEST_POSTGRES_URL"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    """A fresh database on the test server for this module, dropped at the end."""
-    server = os.environ.get(PG_ENV)
-    if not server:
-        pytest.skip(f"{PG_ENV} is not set")
-    name = f"driftmon_t_{secrets.token_hex(6)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _drop_everything(url: str) -> None:
