@@ -12,7 +12,7 @@ from driftmon.core.status import Status, Thresholds
 
 
 def _finite_or_none(x: float) -> float | None:
-    """JSON has no infinity: a threshold not yet known (+inf placeholder) is null."""
+    """JSON has no infinity: a threshold not known yet (+inf until scored) is null."""
     return x if math.isfinite(x) else None
 
 

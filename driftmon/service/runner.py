@@ -34,8 +34,8 @@ from driftmon.service.thresholds import (
     CALIBRATIONS_KEY,
     ensure_calibration,
     policy_for,
-    resolve_thresholds,
     stored_calibrations,
+    unscored_thresholds,
 )
 from driftmon.sources.base import Source, Window
 from driftmon.sources.factory import source_from_config
@@ -205,13 +205,14 @@ class MonitorRunner:
         pending: list[tuple[FeatureConfig, FeatureResult, PolicyInput]] = []
         for feature in monitor.features:
             fp, hist = by_feature.get(feature.name), hists.get(feature.name)
-            placeholder = resolve_thresholds(monitor, feature)
+            policy = policy_for(monitor, feature)
+            unscored = unscored_thresholds(policy)
             if feature.name in errors or fp is None or hist is None:
                 message = errors.get(feature.name, "feature could not be computed")
                 results[feature.name] = FeatureResult(
                     feature=feature.name,
                     status=Status.ERROR,
-                    thresholds=placeholder,
+                    thresholds=unscored,
                     live_rows=rows,
                     message=scrub(message),
                 )
@@ -219,7 +220,7 @@ class MonitorRunner:
             base = FeatureResult(
                 feature=feature.name,
                 status=Status.INSUFFICIENT_DATA,
-                thresholds=placeholder,
+                thresholds=unscored,
                 live_rows=rows,
                 missing_rows=int(hist.counts[fp.bins.missing_index]),
                 live_counts=tuple(int(c) for c in hist.counts),
@@ -240,7 +241,6 @@ class MonitorRunner:
                 reason = "no live rows" if hist.total == 0 else "no reference rows for this feature"
                 results[feature.name] = replace(base, message=reason)
                 continue
-            policy = policy_for(monitor, feature)
             calibration = None
             if isinstance(policy, CalibratedPolicy):
                 try:

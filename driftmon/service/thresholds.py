@@ -50,12 +50,17 @@ def policy_for(monitor: MonitorConfig, feature: FeatureConfig) -> ThresholdPolic
 
 
 def resolve_thresholds(monitor: MonitorConfig, feature: FeatureConfig) -> Thresholds:
-    """Thresholds known before any data is seen: the static values, else +inf placeholders.
+    """The thresholds of ``feature`` known before any window is scored (see below)."""
+    return unscored_thresholds(policy_for(monitor, feature))
 
-    Significance and calibrated thresholds depend on the window; until a window is scored
-    they are reported as +inf (nothing can cross them) under the policy's name.
+
+def unscored_thresholds(policy: ThresholdPolicy) -> Thresholds:
+    """Thresholds known before a window is scored: the static values, else +inf.
+
+    Significance and calibrated thresholds depend on the window; until one is scored they
+    are not known yet and are reported as +inf (nothing can cross them) under the policy's
+    name.
     """
-    policy = policy_for(monitor, feature)
     if isinstance(policy, StaticPolicy):
         return Thresholds(policy.warning, policy.critical, policy.name)
     return Thresholds(math.inf, math.inf, policy.name)
