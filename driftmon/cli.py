@@ -1,7 +1,7 @@
 """The ``driftmon`` command line: run, check, validate, db upgrade, reference rebuild.
 
-Exit codes: 0 fine (nothing critical), 1 some feature critical (``check`` as a CI gate),
-2 configuration or usage error, 3 a monitor could not run (source or database unreachable).
+Exit codes (``EXIT_CODES_HELP``): 0 fine, 1 some feature critical (``check`` as a CI gate),
+2 configuration or usage error, 3 a monitor or a feature could not be run or scored.
 """
 
 from __future__ import annotations
@@ -15,24 +15,57 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TextIO
 
 from driftmon import __version__
 from driftmon.clock import as_utc
-from driftmon.config import Config, MonitorConfig, load_config
+from driftmon.config import Config, LiveOptions, MonitorConfig, load_config
 from driftmon.core.status import Status
 from driftmon.errors import ConfigError, DriftmonError, SourceError, StorageError
 from driftmon.logs import configure
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url, scrub
 from driftmon.service.runner import MonitorRunner
+from driftmon.sources.base import column_list
 from driftmon.sources.factory import source_from_config
 from driftmon.storage import Store
+from driftmon.storage.migrate import describe_revision
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 CONFIG_ENV = "DRIFTMON_CONFIG"
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  success
+  1  check: every feature was scored and some feature is critical
+  2  configuration or usage error; validate: also a configured column that a
+     source does not have
+  3  something could not run (a source or the results database unavailable,
+     the server port taken); check: also a feature that could not be scored
+     (status error), which wins over 1
+"""
+CHECK_EXIT_CODES_HELP = """\
+exit codes (3 before 1 before 0):
+  0  no feature of the selected monitors is in error or critical
+     (insufficient_data is neither)
+  1  every feature was scored and some feature is critical
+  2  configuration or usage error: nothing was run
+  3  a monitor could not run (a source or the results database unavailable),
+     or some configured feature of it could not be scored (status error),
+     even when other features were scored
+"""
+VALIDATE_EXIT_CODES_HELP = """\
+exit codes (2 before 3 before 0):
+  0  the configuration is valid and every source has every configured column
+  2  a configuration problem: an invalid file, or a configured column that a
+     source does not have
+  3  a source could not be opened or read
+"""
 
 log = logging.getLogger("driftmon.cli")
 
@@ -44,7 +77,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="driftmon", description="Data-drift monitor: KL(live||reference) per feature.")
+    p = _Parser(
+        prog="driftmon",
+        description="Data-drift monitor: KL(live||reference) per feature.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"driftmon {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -62,14 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-upgrade", action="store_true", help="do not apply database migrations on start"
     )
 
-    check = with_config(sub.add_parser("check", help="run monitors once now and store results"))
+    check = with_config(
+        sub.add_parser(
+            "check",
+            help="run monitors once now and store results",
+            epilog=CHECK_EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     check.add_argument("--monitor", action="append", help="only this monitor (repeatable)")
     check.add_argument("--json", action="store_true", help="print a JSON array of runs")
     check.add_argument(
         "--window-end", type=_parse_time, help="end of the live window (ISO 8601, default: now)"
     )
 
-    with_config(sub.add_parser("validate", help="check the configuration and its sources"))
+    with_config(
+        sub.add_parser(
+            "validate",
+            help="check the configuration and its sources",
+            epilog=VALIDATE_EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
 
     db = sub.add_parser("db", help="results database").add_subparsers(
         dest="db_command", required=True, parser_class=_Parser
@@ -129,9 +181,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "validate":
             return _validate(config)
         if args.command == "db":
-            _store(config).upgrade()
-            print(f"database {mask_url(config.database.url)} is at the latest schema")
-            return EXIT_OK
+            return _upgrade(config)
         if args.command == "reference":
             return _rebuild(config, args.monitor)
     except ConfigError as exc:
@@ -199,7 +249,17 @@ def _check(config: Config, names: list[str] | None, as_json: bool, end: datetime
     else:
         for r in results:
             print(format_run(r))
-    if any(r.status == Status.ERROR for r in results):
+    return check_exit_code(results)
+
+
+def check_exit_code(results: Sequence[RunResult]) -> int:
+    """3 when a run or any feature of it is in error, else 1 when a feature is critical, else 0.
+
+    A feature that could not be scored must never pass the gate, whatever the others show.
+    """
+    if any(r.status == Status.ERROR for r in results) or any(
+        f.status == Status.ERROR for r in results for f in r.features
+    ):
         return EXIT_UNAVAILABLE
     if any(f.status == Status.CRITICAL for r in results for f in r.features):
         return EXIT_CRITICAL
@@ -217,16 +277,22 @@ def format_run(r: RunResult) -> str:
         if r.window_start
         else f"up to {r.window_end.isoformat()}"
     )
+    # Features that could not be scored come first: they must not hide below a long table.
+    features = sorted(r.features, key=lambda f: f.status != Status.ERROR)
+    unscored = sum(f.status == Status.ERROR for f in features)
+    status = r.status.value.upper()
+    if unscored:
+        status += f", {unscored} of {len(features)} features could not be scored"
     lines = [
-        f"monitor {r.monitor!r}  window {window}  status {r.status.value.upper()}  "
+        f"monitor {r.monitor!r}  window {window}  status {status}  "
         f"live rows {r.live_rows:,}  reference rows {r.reference_rows:,}"
     ]
     if r.error:
         lines.append(f"  error: {r.error}")
-    if r.features:
+    if features:
         header = ("feature", "status", "KL", "warn", "crit", "p-value", "JS", "PSI", "missing")
         rows = [header]
-        for f in r.features:
+        for f in features:
             s = f.scores
             rows.append(
                 (
@@ -244,35 +310,100 @@ def format_run(r: RunResult) -> str:
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         for row in rows:
             lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-        for f in r.features:
-            if f.message:
-                lines.append(f"  {f.feature}: {f.message}")
+        for f in features:
+            note = f"could not be scored: {f.message}" if f.status == Status.ERROR else f.message
+            if note:
+                lines.append(f"  {f.feature}: {note}")
     return "\n".join(lines) + "\n"
 
 
+class ProblemKind(StrEnum):
+    """What ``validate`` found; listed in the order in which they decide the exit code."""
+
+    CONFIGURATION = "configuration"
+    """The configuration must change: an invalid value, a configured column a source lacks."""
+    SOURCE = "source"
+    """A source could not be opened or read; the configuration may be right."""
+
+
+_PROBLEM_EXIT = {ProblemKind.CONFIGURATION: EXIT_USAGE, ProblemKind.SOURCE: EXIT_UNAVAILABLE}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing ``validate`` found wrong; ``message`` leads with the problem."""
+
+    kind: ProblemKind
+    message: str
+
+
 def _validate(config: Config) -> int:
-    problems = 0
+    problems: list[Problem] = []
     for monitor in config.monitors:
-        for role, cfg in (("reference", monitor.reference), ("live", monitor.live)):
-            try:
-                source = source_from_config(cfg, monitor)
-                present = set(source.columns())
-            except DriftmonError as exc:
-                print(f"monitor {monitor.name!r}: {role} source: {exc}")
-                problems += 1
-                continue
-            for f in monitor.features:
-                if f.source_column not in present:
-                    print(
-                        f"monitor {monitor.name!r}: feature {f.name!r}: column "
-                        f"{f.source_column!r} not in {role} source {source.describe()}"
+        problems += _source_problems(config, monitor)
+    for problem in problems:
+        print(f"{problem.kind} problem: {problem.message}")
+    counts = Counter(p.kind for p in problems)
+    if not problems:
+        print(
+            f"{config.path}: configuration valid; {len(config.monitors)} monitor(s); "
+            "0 source problem(s)"
+        )
+        return EXIT_OK
+    verdict = "invalid" if counts[ProblemKind.CONFIGURATION] else "valid"
+    tally = "; ".join(f"{counts[k]} {k} problem(s)" for k in ProblemKind if counts[k])
+    print(f"{config.path}: configuration {verdict}; {len(config.monitors)} monitor(s); {tally}")
+    # The first kind found, in the order ProblemKind lists them, gives the exit code.
+    return next(_PROBLEM_EXIT[k] for k in ProblemKind if counts[k])
+
+
+def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
+    """Each source of ``monitor`` opens and has every column the configuration names."""
+    problems: list[Problem] = []
+    for role, cfg in (("reference", monitor.reference), ("live", monitor.live)):
+        try:
+            source = source_from_config(cfg, monitor)
+            available = list(source.columns())
+        except ConfigError as exc:
+            problems.append(
+                Problem(
+                    ProblemKind.CONFIGURATION,
+                    f"{role} source of monitor {monitor.name!r} in {config.path}: {exc}",
+                )
+            )
+            continue
+        except DriftmonError as exc:
+            problems.append(
+                Problem(ProblemKind.SOURCE, f"monitor {monitor.name!r}: {role} source: {exc}")
+            )
+            continue
+        present = set(available)
+        configured = [(f"feature {f.name!r}", f.source_column) for f in monitor.features]
+        if role == "live" and isinstance(cfg, LiveOptions) and cfg.timestamp_column:
+            configured.append(("timestamp_column", cfg.timestamp_column))
+        for what, column in configured:
+            if column not in present:
+                problems.append(
+                    Problem(
+                        ProblemKind.CONFIGURATION,
+                        f"column {column!r} is not in the {role} source {source.describe()} "
+                        f"({what} of monitor {monitor.name!r} in {config.path}); "
+                        f"it has {column_list(available)}",
                     )
-                    problems += 1
-    print(
-        f"{config.path}: configuration valid; {len(config.monitors)} monitor(s); "
-        f"{problems} source problem(s)"
-    )
-    return EXIT_UNAVAILABLE if problems else EXIT_OK
+                )
+    return problems
+
+
+def _upgrade(config: Config) -> int:
+    before, after = _store(config).upgrade()
+    url = mask_url(config.database.url)
+    if before == after:
+        print(f"database {url} is already at {describe_revision(after)}")
+    elif before is None:
+        print(f"upgraded empty database {url} to {describe_revision(after)}")
+    else:
+        print(f"upgraded database {url} from revision {before} to {describe_revision(after)}")
+    return EXIT_OK
 
 
 def _rebuild(config: Config, names: list[str] | None) -> int:

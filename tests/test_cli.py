@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,8 +23,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from driftmon.cli import main
+from driftmon.cli import check_exit_code, main
+from driftmon.core.status import Status, Thresholds, worst
+from driftmon.results import FeatureResult, RunResult
 from driftmon.storage import Store
+from driftmon.storage.migrate import head_revision
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "s3cret"
@@ -141,6 +145,81 @@ def test_check_exits_1_when_a_feature_is_critical(
     assert run_main(capsys, "check", "-c", cfg, "--monitor", "m")[0] == 0
 
 
+@pytest.mark.parametrize("live", ["live.parquet", "drifted.parquet"], ids=["others-ok", "critical"])
+def test_check_exits_3_when_a_configured_feature_cannot_be_scored(
+    workdir: Path, capsys: pytest.CaptureFixture[str], live: str
+) -> None:
+    """A typo in a feature's name fails the gate, whether the other features are fine or not."""
+    features = [{"name": "x", "bins": 8}, {"name": "xx"}]
+    code, out, _ = run_main(
+        capsys, "check", "-c", config_file(workdir, monitor(live=live, features=features))
+    )
+    assert code == 3, out
+
+
+def test_check_exits_3_when_a_live_column_arrives_as_text(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cols = columns(1000, 1)
+    cols["x"] = np.array(["1.5", "n/a", "2"] * 333 + ["0"], dtype=object)
+    write(workdir / "text.parquet", cols)
+    code, out, _ = run_main(
+        capsys, "check", "-c", config_file(workdir, monitor(live="text.parquet")), "--json"
+    )
+    assert code == 3, out
+    x, c = json.loads(out)[0]["features"]
+    assert (x["status"], c["status"]) == ("error", "ok")
+    assert "'x'" in x["message"]
+
+
+def _run(*statuses: Status, run_status: Status | None = None) -> RunResult:
+    thresholds = Thresholds(0.05, 0.2)
+    features = tuple(FeatureResult(f"f{i}", s, thresholds) for i, s in enumerate(statuses))
+    return RunResult(
+        "m", None, END, END, END, run_status or worst(list(statuses)), features=features
+    )
+
+
+@pytest.mark.parametrize(
+    ("runs", "expected"),
+    [
+        ([_run(Status.OK, Status.WARNING)], 0),
+        ([_run(Status.OK, Status.INSUFFICIENT_DATA)], 0),
+        ([_run(Status.INSUFFICIENT_DATA, run_status=Status.INSUFFICIENT_DATA)], 0),
+        ([_run(Status.OK, Status.CRITICAL)], 1),
+        ([_run(Status.OK, Status.ERROR)], 3),
+        ([_run(Status.CRITICAL, Status.ERROR)], 3),
+        ([_run(Status.CRITICAL), _run(Status.OK, Status.ERROR)], 3),
+        ([_run(run_status=Status.ERROR), _run(Status.CRITICAL)], 3),
+    ],
+    ids=[
+        "warning",
+        "insufficient-feature",
+        "insufficient-run",
+        "critical",
+        "error",
+        "error-beside-critical",
+        "error-in-another-run",
+        "failed-run",
+    ],
+)
+def test_check_exit_code_is_3_before_1_before_0(runs: list[RunResult], expected: int) -> None:
+    assert check_exit_code(runs) == expected
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["check", "--help"]])
+def test_help_lists_every_exit_code(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    epilog = out[out.index("exit codes") :]
+    listed = [line.split()[0] for line in epilog.splitlines() if re.match(r"  \d  \S", line)]
+    assert sorted(listed) == ["0", "1", "2", "3"]
+    assert "status error" in epilog  # a feature that cannot be scored is what 3 also means
+    assert all(len(line) <= 80 for line in epilog.splitlines())  # as written, not re-wrapped
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -239,6 +318,37 @@ def test_check_exits_3_when_the_results_database_is_unreachable_without_leaking_
     assert PASSWORD not in out + err
 
 
+# -- check: the table ----------------------------------------------------------------------
+
+
+def test_check_table_lists_features_in_error_first_with_their_reason(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    features = [{"name": "x", "bins": 8}, {"name": "c", "type": "categorical"}, {"name": "agee"}]
+    code, out, _ = run_main(capsys, "check", "-c", config_file(workdir, monitor(features=features)))
+    assert code == 3
+    header, table_header, first, *rest = out.splitlines()
+    assert "status OK, 1 of 3 features could not be scored" in header
+    assert table_header.split()[0] == "feature"
+    assert first.split()[:2] == ["agee", "error"]
+    assert [line.split()[0] for line in rest[:2]] == ["x", "c"]
+    assert rest[2] == (
+        "  agee: could not be scored: column 'agee' not found in reference source parquet "
+        f"{workdir / 'reference.parquet'}; it has x, c, ts"
+    )
+
+
+def test_check_table_of_a_failed_run_shows_the_reference_rows_read(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_main(
+        capsys, "check", "-c", config_file(workdir, monitor(live="gone.parquet"))
+    )
+    assert code == 3
+    assert "status ERROR" in out
+    assert "reference rows 2,000" in out
+
+
 # -- check --json ---------------------------------------------------------------------------
 
 
@@ -256,7 +366,7 @@ def test_check_json_has_the_documented_shape(
     )
     cfg = config_file(workdir, windowed)
     code, out, _ = run_main(capsys, "check", "-c", cfg, "--json", "--window-end", END.isoformat())
-    assert code == 1, out
+    assert code == 3, out  # 'nope' could not be scored: that wins over x being critical
     (run,) = json.loads(out)
     assert set(run) == RUN_KEYS | EXTRA_RUN_KEYS
     assert run["monitor"] == "windowed"
@@ -282,6 +392,7 @@ def test_check_json_has_the_documented_shape(
     assert nope["status"] == "error"
     assert nope["kl_divergence"] is None
     assert "'nope'" in nope["message"]
+    assert nope["message"].endswith("; it has x, c, ts")
 
 
 def test_check_json_of_a_failed_run(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -306,16 +417,53 @@ def test_validate_accepts_a_good_configuration(
     assert not (workdir / "results.db").exists(), "validate must not touch the results database"
 
 
-def test_validate_reports_missing_files_and_columns(
+def test_validate_reports_an_unreachable_source_as_a_source_problem_exit_3(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config_file(workdir, monitor(), monitor("gone", live="gone.parquet"))
+    code, out, _ = run_main(capsys, "validate", "-c", cfg)
+    assert code == 3
+    assert out.startswith("source problem: monitor 'gone': live source")
+    assert "gone.parquet" in out
+    assert "configuration valid; 2 monitor(s); 1 source problem(s)" in out
+
+
+def test_validate_reports_a_missing_column_as_a_configuration_problem_exit_2(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config_file(workdir, monitor(features=[{"name": "x"}, {"name": "age"}]))
+    code, out, _ = run_main(capsys, "validate", "-c", cfg)
+    assert code == 2
+    first, second, summary = out.splitlines()
+    for role, line in (("reference", first), ("live", second)):
+        assert line == (
+            f"configuration problem: column 'age' is not in the {role} source parquet "
+            f"{workdir / role}.parquet (feature 'age' of monitor 'm' in {cfg}); it has x, c, ts"
+        )
+    assert summary == f"{cfg}: configuration invalid; 1 monitor(s); 2 configuration problem(s)"
+    assert "configuration valid" not in out
+
+
+def test_validate_reports_a_missing_timestamp_column_as_a_configuration_problem(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = {"path": "live.parquet", "timestamp_column": "time", "window": "1h"}
+    code, out, _ = run_main(capsys, "validate", "-c", config_file(workdir, monitor(live=live)))
+    assert code == 2
+    assert out.startswith("configuration problem: column 'time' is not in the live source")
+    assert "(timestamp_column of monitor 'm' in " in out
+
+
+def test_validate_exits_2_when_it_finds_configuration_and_source_problems(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = monitor(features=[{"name": "x"}, {"name": "age"}])
     cfg = config_file(workdir, bad, monitor("gone", live="gone.parquet"))
     code, out, _ = run_main(capsys, "validate", "-c", cfg)
-    assert code == 3
-    assert "feature 'age': column 'age' not in reference source" in out
-    assert "monitor 'gone': live source" in out
-    assert "gone.parquet" in out
+    assert code == 2
+    assert out.splitlines()[-1].endswith(
+        "configuration invalid; 2 monitor(s); 2 configuration problem(s); 1 source problem(s)"
+    )
 
 
 def test_validate_exits_2_on_a_bad_configuration(
@@ -326,15 +474,18 @@ def test_validate_exits_2_on_a_bad_configuration(
     assert run_main(capsys, "validate", "-c", str(path))[0] == 2
 
 
-def test_db_upgrade_creates_the_schema_and_masks_the_url(
+def test_db_upgrade_creates_the_schema_and_says_which_revision_it_applied(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run_main(capsys, "db", "upgrade", "-c", config_file(workdir))
     assert code == 0
-    assert "is at the latest schema" in out
-    store = Store(f"sqlite:///{workdir / 'results.db'}")
+    url = f"sqlite:///{workdir / 'results.db'}"
+    assert out.startswith(f"upgraded empty database {url} to revision {head_revision()} (")
+    store = Store(url)
     assert not store.needs_upgrade()
-    assert run_main(capsys, "db", "upgrade", "-c", config_file(workdir))[0] == 0  # idempotent
+    code, out, _ = run_main(capsys, "db", "upgrade", "-c", config_file(workdir))
+    assert code == 0  # idempotent
+    assert out.startswith(f"database {url} is already at revision {head_revision()} (")
 
 
 def test_db_upgrade_exits_3_when_the_database_is_unreachable(

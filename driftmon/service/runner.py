@@ -37,7 +37,7 @@ from driftmon.service.thresholds import (
     stored_calibrations,
     unscored_thresholds,
 )
-from driftmon.sources.base import Source, Window
+from driftmon.sources.base import Source, Window, column_list
 from driftmon.sources.factory import source_from_config
 from driftmon.storage import Store
 
@@ -109,6 +109,7 @@ class MonitorRunner:
         end = as_utc(window_end) if window_end is not None else started
         live_cfg = monitor.live
         window = Window(end - live_cfg.window, end) if live_cfg.window is not None else None
+        profile: ReferenceProfile | None = None
         try:
             profile = self.reference_profile(monitor)
             result = self._score_window(monitor, profile, window, end, started, t0)
@@ -120,6 +121,8 @@ class MonitorRunner:
                 started_at=started,
                 finished_at=started + _elapsed(t0),
                 status=Status.ERROR,
+                # The reference may have been read before the live source failed.
+                reference_rows=profile.rows if profile is not None else 0,
                 error=scrub(str(exc)),
             )
         return result
@@ -135,7 +138,8 @@ class MonitorRunner:
     ) -> RunResult:
         with _opened(self.source_factory, monitor.live, monitor) as source:
             errors: dict[str, str] = dict(profile.metadata.get("feature_errors", {}))
-            present = set(source.columns())
+            available = list(source.columns())
+            present = set(available)
             by_feature = {f.name: f for f in profile.features}
             counting: dict[str, tuple[FeatureConfig, FeatureProfile]] = {}
             for feature in monitor.features:
@@ -143,9 +147,7 @@ class MonitorRunner:
                 if feature.name in errors:
                     continue
                 if col not in present:
-                    errors[feature.name] = (
-                        f"column {col!r} not found in live source {source.describe()}"
-                    )
+                    errors[feature.name] = _column_not_found(col, "live", source, available)
                 elif feature.name not in by_feature:
                     errors[feature.name] = "no reference profile for this feature"
                 else:
@@ -298,16 +300,16 @@ def build_reference_profile(
     abandon: threading.Event | None = None,
 ) -> ReferenceProfile:
     """Read the reference once and fit every feature; a bad feature is recorded, not fatal."""
-    present = set(source.columns())
+    available = list(source.columns())
+    present = set(available)
     errors: dict[str, str] = {}
     wanted = []
     for feature in monitor.features:
         if feature.source_column in present:
             wanted.append(feature)
         else:
-            errors[feature.name] = (
-                f"column {feature.source_column!r} not found in reference source "
-                f"{source.describe()}"
+            errors[feature.name] = _column_not_found(
+                feature.source_column, "reference", source, available
             )
     columns = sorted({f.source_column for f in wanted})
     # Kept per column, not as one table: files of a glob may disagree on a column's type,
@@ -332,6 +334,13 @@ def build_reference_profile(
         features=tuple(profiles),
         rows=rows,
         metadata={"feature_errors": errors, "source": source.describe()},
+    )
+
+
+def _column_not_found(column: str, role: str, source: Source, available: Sequence[str]) -> str:
+    return (
+        f"column {column!r} not found in {role} source {source.describe()}; "
+        f"it has {column_list(available)}"
     )
 
 

@@ -18,6 +18,18 @@ import pyarrow as pa
 from driftmon.core.bins import Bins
 from driftmon.core.histogram import Histogram
 
+COLUMNS_SHOWN = 50
+"""How many column names an error message lists before it says how many more there are."""
+
+
+def column_list(names: Sequence[str], limit: int = COLUMNS_SHOWN) -> str:
+    """Names for an error message: all of them, or the first ``limit`` and "… and N more"."""
+    if not names:
+        return "no columns"
+    shown = ", ".join(names[:limit])
+    rest = len(names) - limit
+    return f"{shown}, … and {rest} more" if rest > 0 else shown
+
 
 @dataclass(frozen=True)
 class Window:

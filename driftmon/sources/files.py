@@ -26,7 +26,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from driftmon.errors import ColumnError, ConfigError, SourceError
-from driftmon.sources.base import Window
+from driftmon.sources.base import Window, column_list
 from driftmon.sources.timestamps import (
     USABLE_TYPES,
     bound,
@@ -145,7 +145,7 @@ class FileSource:
             for name in needed:
                 if name not in schema.names:
                     raise ColumnError(
-                        f"{f}: column {name!r} not found; it has {', '.join(schema.names)}"
+                        f"{f}: column {name!r} not found; it has {column_list(schema.names)}"
                     )
             if ts is not None and window is not None:
                 ts_type = schema.field(ts).type

@@ -44,7 +44,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchTableError, SQLAlchemyError
 
 from driftmon.errors import ColumnError, ConfigError, SourceError
 from driftmon.secrets import mask_url, scrub
-from driftmon.sources.base import Window
+from driftmon.sources.base import Window, column_list
 from driftmon.sources.rows import rows_to_batch
 from driftmon.sources.timestamps import (
     check_timezone,
@@ -188,7 +188,7 @@ class SqlSource:
                 if name not in available:
                     raise ColumnError(
                         f"{self.describe()}: column {name!r} not found; "
-                        f"it has {', '.join(available)}"
+                        f"it has {column_list(available)}"
                     )
             stmt = self._select(needed, window if by_column else None)
             deadline.reset()

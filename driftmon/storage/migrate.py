@@ -73,3 +73,12 @@ def head_revision() -> str | None:
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at; None for an empty database."""
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def describe_revision(revision: str | None) -> str:
+    """``revision 0001 (Initial schema: ...)``: the id and the first line of its docstring."""
+    if revision is None:
+        return "no revision (empty database)"
+    script = ScriptDirectory.from_config(alembic_config()).get_revision(revision)
+    doc = script.doc.strip().rstrip(".") if script is not None else ""
+    return f"revision {revision} ({doc})" if doc else f"revision {revision}"

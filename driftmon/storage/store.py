@@ -108,12 +108,17 @@ class Store:
 
     # -- schema -----------------------------------------------------------------------------
 
-    def upgrade(self) -> None:
-        """Migrate the schema to the newest revision (idempotent; safe from two processes)."""
+    def upgrade(self) -> tuple[str | None, str | None]:
+        """Migrate the schema to the newest revision (idempotent; safe from two processes).
+
+        Returns the revisions before and after (None: an empty database).
+        """
         with self._guard("upgrading the database schema"), self._transaction(write=True) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+            before = current_revision(conn)
             command.upgrade(alembic_config(conn), "head")
+            return before, current_revision(conn)
 
     def current_revision(self) -> str | None:
         """The schema revision of the database; None when it was never migrated."""

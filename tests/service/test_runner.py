@@ -234,6 +234,40 @@ def test_a_missing_column_fails_only_its_feature_naming_the_column(
     assert by_name(stored)["zeta"].message == f["zeta"].message
 
 
+@pytest.mark.parametrize("missing_in", ["live", "reference"])
+def test_a_missing_column_lists_the_columns_the_source_has(
+    data: Path, store: Store, missing_in: str
+) -> None:
+    ref, live = reference_columns(), live_columns()
+    has_it = live if missing_in == "reference" else ref
+    has_it["zeta"] = np.arange(len(has_it["x"]), dtype=float)
+    write_parquet(data / "reference.parquet", ref)
+    write_parquet(data / "live.parquet", live)
+    cfg = config(data, store, features=[{"name": "x"}, {"name": "zeta"}])
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    message = by_name(result)["zeta"].message or ""
+    source = data / f"{missing_in}.parquet"
+    expected = ", ".join(ref if missing_in == "reference" else live)
+    assert (
+        message
+        == f"column 'zeta' not found in {missing_in} source parquet {source}; it has {expected}"
+    )
+
+
+def test_a_missing_column_of_a_very_wide_reference_lists_50_columns_and_how_many_more(
+    data: Path, store: Store
+) -> None:
+    ref = reference_columns()
+    for i in range(70):
+        ref[f"extra{i:02d}"] = np.zeros(len(ref["x"]))
+    write_parquet(data / "reference.parquet", ref)
+    cfg = config(data, store, features=[{"name": "x"}, {"name": "zeta"}])
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    message = by_name(result)["zeta"].message or ""
+    assert message.endswith("extra45, extra46, … and 23 more")
+    assert "extra47" not in message
+
+
 def test_text_in_a_numeric_live_column_fails_only_that_feature(data: Path, store: Store) -> None:
     live = live_columns()
     live["x"] = np.array(["n/a", "12.5", "lots"] * 200, dtype=object)
@@ -299,6 +333,18 @@ def test_an_unreadable_source_is_stored_as_an_error_run_and_earlier_runs_stay(
     assert newest.status == Status.ERROR
     assert newest.error == failed.error
     assert older == good
+
+
+def test_a_failed_live_read_stores_the_reference_rows_that_were_read(
+    data: Path, store: Store
+) -> None:
+    (data / "live.parquet").unlink()
+    cfg = config(data, store, live=WINDOWED)
+    failed = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert failed.status == Status.ERROR
+    assert failed.reference_rows == 2000
+    (stored,) = store.runs("m")
+    assert stored.reference_rows == 2000
 
 
 def test_rerunning_a_window_replaces_it(data: Path, store: Store) -> None:

@@ -376,6 +376,18 @@ def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
         list(FileSource(f).batches(["id", "salary"]))
 
 
+def test_missing_column_in_a_very_wide_file_lists_the_first_50_columns_and_how_many_more(
+    tmp_path: Path,
+) -> None:
+    names = [f"c{i}" for i in range(60)]
+    f = write_csv(tmp_path / "wide.csv", ",".join(names), [",".join(["1"] * 60)])
+    with pytest.raises(ColumnError) as raised:
+        list(FileSource(f).batches(["c0", "salary"]))
+    message = str(raised.value)
+    assert message.endswith(f"'salary' not found; it has {', '.join(names[:50])}, … and 10 more")
+    assert "c50" not in message
+
+
 def test_file_in_glob_missing_a_column_is_named(tmp_path: Path) -> None:
     """Every file must have the requested columns; the one that lacks it is named."""
     pq.write_table(pa.table({"id": [1], "x": [1.0]}), tmp_path / "a.parquet")
