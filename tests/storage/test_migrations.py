@@ -20,14 +20,14 @@ TABLES = {"monitors", "reference_profiles", "runs", "feature_results", "monitor_
 def test_upgrade_from_empty_database_reaches_head(empty_store: Store) -> None:
     assert empty_store.current_revision() is None
     assert empty_store.needs_upgrade()
-    empty_store.upgrade()
+    assert empty_store.upgrade() == (None, head_revision())  # the revisions before and after
     assert empty_store.current_revision() == head_revision() == "0001"
     assert not empty_store.needs_upgrade()
     assert TABLES | {"alembic_version"} <= set(inspect(empty_store.engine).get_table_names())
 
 
 def test_upgrade_twice_is_a_no_op(store: Store) -> None:
-    store.upgrade()
+    assert store.upgrade() == (head_revision(), head_revision())
     assert store.current_revision() == head_revision()
 
 
