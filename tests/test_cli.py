@@ -454,6 +454,17 @@ def test_validate_reports_a_missing_timestamp_column_as_a_configuration_problem(
     assert "(timestamp_column of monitor 'm' in " in out
 
 
+def test_validate_reports_a_source_the_configuration_cannot_describe_as_a_configuration_problem(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown bound parameter in a live query is the configuration's fault, not the source's."""
+    live = {"url": "sqlite:///results.db", "query": "SELECT * FROM runs WHERE id = :foo"}
+    code, out, _ = run_main(capsys, "validate", "-c", config_file(workdir, monitor(live=live)))
+    assert code == 2
+    assert out.startswith("configuration problem: live source of monitor 'm' in ")
+    assert "unknown bound parameter(s) :foo" in out
+
+
 def test_validate_exits_2_when_it_finds_configuration_and_source_problems(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -486,6 +497,19 @@ def test_db_upgrade_creates_the_schema_and_says_which_revision_it_applied(
     code, out, _ = run_main(capsys, "db", "upgrade", "-c", config_file(workdir))
     assert code == 0  # idempotent
     assert out.startswith(f"database {url} is already at revision {head_revision()} (")
+
+
+def test_db_upgrade_of_an_older_schema_names_both_revisions(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only one revision exists so far: an older one is what Store.upgrade reports here."""
+    monkeypatch.setattr(Store, "upgrade", lambda self: ("0000", head_revision()))
+    code, out, _ = run_main(capsys, "db", "upgrade", "-c", config_file(workdir))
+    assert code == 0
+    url = f"sqlite:///{workdir / 'results.db'}"
+    assert out.startswith(
+        f"upgraded database {url} from revision 0000 to revision {head_revision()} ("
+    )
 
 
 def test_db_upgrade_exits_3_when_the_database_is_unreachable(

@@ -11,7 +11,12 @@ from sqlalchemy import inspect
 
 import driftmon
 from driftmon.storage import Store
-from driftmon.storage.migrate import alembic_config, head_revision, migrations_dir
+from driftmon.storage.migrate import (
+    alembic_config,
+    describe_revision,
+    head_revision,
+    migrations_dir,
+)
 from driftmon.storage.models import Base
 
 TABLES = {"monitors", "reference_profiles", "runs", "feature_results", "monitor_stats"}
@@ -29,6 +34,14 @@ def test_upgrade_from_empty_database_reaches_head(empty_store: Store) -> None:
 def test_upgrade_twice_is_a_no_op(store: Store) -> None:
     assert store.upgrade() == (head_revision(), head_revision())
     assert store.current_revision() == head_revision()
+
+
+def test_a_revision_is_described_by_its_id_and_docstring() -> None:
+    assert describe_revision("0001") == (
+        "revision 0001 (Initial schema: monitors, reference profiles, runs, feature results, "
+        "monitor stats)"
+    )
+    assert describe_revision(None) == "no revision (empty database)"
 
 
 def test_orm_tables_match_the_migrated_schema(store: Store) -> None:
