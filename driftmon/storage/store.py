@@ -49,8 +49,8 @@ from driftmon.storage.records import (
 )
 from driftmon.storage.snapshot import (
     DURATION_BUCKETS,
-    DurationHistogram,
     SCORED_OUTCOMES,
+    DurationHistogram,
     MonitorSnapshot,
     StoredProfile,
     outcome_of,
