@@ -300,7 +300,15 @@ def test_alertmanager_routes_by_severity(amtool: str, labels: list[str], receive
 def test_alertmanager_groups_per_feature_and_inhibits_warning_under_critical() -> None:
     config = yaml.safe_load(ALERTMANAGER_YML.read_text(encoding="utf-8"))
     assert config["route"]["group_by"] == ["alertname", "monitor", "feature"]
-    (inhibit,) = config["inhibit_rules"]
-    assert inhibit["source_matchers"] == ['alertname="DriftmonFeatureDriftCritical"']
-    assert inhibit["target_matchers"] == ['alertname="DriftmonFeatureDriftWarning"']
-    assert set(inhibit["equal"]) == {"monitor", "feature"}
+    drift, stale = config["inhibit_rules"]
+    assert drift["source_matchers"] == ['alertname="DriftmonFeatureDriftCritical"']
+    assert drift["target_matchers"] == ['alertname="DriftmonFeatureDriftWarning"']
+    assert set(drift["equal"]) == {"monitor", "feature"}
+    # A monitor paged for failing runs is not ticketed for having no scored window too.
+    assert stale["source_matchers"] == ['alertname="DriftmonMonitorRunsFailing"']
+    assert stale["target_matchers"] == ['alertname="DriftmonNoScoredWindow"']
+    assert stale["equal"] == ["monitor"]
+    names = {rule["alert"] for rule in alert_rules()}
+    for inhibit in config["inhibit_rules"]:
+        for matcher in inhibit["source_matchers"] + inhibit["target_matchers"]:
+            assert matcher.removeprefix('alertname="').removesuffix('"') in names, matcher
