@@ -193,6 +193,10 @@ def _current_feature_statuses(snap: MonitorSnapshot | None) -> dict[str, Status]
 
 
 def _feature_samples(fam: _Families, labels: list[str], result: FeatureResult) -> None:
+    if result.status == Status.ERROR:
+        # Its column was not read (or not to the end): a row count or a missing ratio of 0
+        # would look like data that is fine.
+        return
     fam.live_rows.add_metric(labels, float(result.live_rows))
     fam.missing_ratio.add_metric(labels, result.missing_ratio)
     s = result.scores

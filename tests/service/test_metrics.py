@@ -322,7 +322,14 @@ def test_a_feature_in_error_in_a_scored_run_is_flagged_counted_and_the_run_parti
     )
     registry, _ = collector_registry(config, store)
     assert feature_errors(registry) == {"x": 0.0, "y": 1.0, "c": 0.0, "count": 1.0}
-    assert value(registry, "driftmon_feature_kl_divergence", monitor="m", feature="y") is None
+    # No number for y that could pass for data: no scores, no row count, no missing ratio.
+    for family in (
+        *FEATURE_FAMILIES,
+        "driftmon_feature_live_rows",
+        "driftmon_feature_missing_ratio",
+    ):
+        assert value(registry, family, monitor="m", feature="y") is None, family
+    assert value(registry, "driftmon_feature_live_rows", monitor="m", feature="x") == 800
     assert value(registry, "driftmon_monitor_runs_total", monitor="m", outcome="partial") == 1
     assert value(registry, "driftmon_monitor_runs_total", monitor="m", outcome="success") == 0
     assert (
