@@ -348,3 +348,70 @@ def test_dashboard_counts_each_replica_once(
         [promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def stepped_counter(period: int, *, scrape: int = 15, minutes: int = 25, offset: int = 7) -> str:
+    """promtool values of a counter that rises by one per run, a run every ``period`` seconds
+    (``offset`` s past the period), scraped every ``scrape`` seconds."""
+    samples = minutes * 60 // scrape + 1
+    return " ".join(str(max(0, (k * scrape - offset) // period + 1)) for k in range(samples))
+
+
+# Schedule (s) -> the band "Runs per minute" must stay in at every step: one run more or
+# less in the window is within it, an aliased window (1.33-2.67 for a steady 2/min) is not.
+STEADY_BANDS = {30: 0.25, 60: 0.25, 120: 0.25, 300: 0.35}
+
+
+@pytest.mark.parametrize("period", sorted(STEADY_BANDS), ids=lambda p: f"every {p}s")
+def test_steady_runs_draw_a_steady_rate_and_a_duration(
+    promtool: str, tmp_path: Path, period: int
+) -> None:
+    """At every 5 s step over 5 minutes, runs per minute stays near 60/period and the median
+    duration is a number (a window with no run in it gives NaN)."""
+    queries = dict(reversed(dashboard_queries("example")))  # first query of each panel
+    runs, median = queries["Runs per minute by outcome"], queries["Run duration"]
+    counter = stepped_counter(period)
+    labels = 'job="driftmon",instance="driftmon-1:9464",monitor="example"'
+    series = {
+        f'driftmon_monitor_runs_total{{{labels},outcome="success"}}': counter,
+        f'driftmon_monitor_run_duration_seconds_bucket{{{labels},le="0.25"}}': counter,
+        f'driftmon_monitor_run_duration_seconds_bucket{{{labels},le="1.0"}}': counter,
+        f'driftmon_monitor_run_duration_seconds_bucket{{{labels},le="+Inf"}}': counter,
+    }
+    rate, band = 60 / period, STEADY_BANDS[period]
+    low, high = rate * (1 - band), rate * (1 + band)
+    # Every 5 s, so the windows start on, between and just after the scrapes, as Grafana's do.
+    evals = [f"{20 * 60 + 5 * i}s" for i in range(61)]
+    test_file = {
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [{"series": s, "values": v} for s, v in series.items()],
+                "promql_expr_test": [
+                    *(
+                        {
+                            "expr": f"({runs} >= bool {low}) * ({runs} <= bool {high})",
+                            "eval_time": t,
+                            "exp_samples": [{"labels": '{outcome="success"}', "value": 1}],
+                        }
+                        for t in evals
+                    ),
+                    *(
+                        {
+                            "expr": f"{median} >= bool 0",
+                            "eval_time": t,
+                            "exp_samples": [{"labels": "{}", "value": 1}],
+                        }
+                        for t in evals
+                    ),
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "steady.test.yml"
+    path.write_text(yaml.safe_dump(test_file, allow_unicode=True), encoding="utf-8")
+    result = subprocess.run(
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
