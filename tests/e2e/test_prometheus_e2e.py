@@ -494,6 +494,15 @@ def test_a_feature_in_error_raises_its_alert_and_is_ticketed(
         processes=stack.processes,
     )
     assert ticket["annotations"]["runbook_url"].endswith("#driftmonfeatureerror")
+    # Its runs scored the other features: counted as partial, never as a plain success.
+    runs = {
+        s["metric"]["outcome"]: float(s["value"][1])
+        for s in stack.query(
+            f'max by (outcome) (driftmon_monitor_runs_total{{monitor="{MONITOR}"}})'
+        )["result"]
+    }
+    assert runs["partial"] > 0
+    assert runs["success"] == 0
 
 
 def test_a_monitor_that_never_scores_raises_no_scored_window(
