@@ -144,7 +144,9 @@ class DriftCollector(Collector):
             fam.interval.add_metric([name], monitor.schedule.interval_seconds())
             scored = snap.latest_scored_run if snap else None
             by_feature = {f.feature: f for f in scored.features} if scored else {}
+            statuses = _current_feature_statuses(snap)
             drifted = {"warning": 0, "critical": 0}
+            errors = 0
             for feature in monitor.features:
                 result = by_feature.get(feature.name)
                 thresholds = result.thresholds if result else resolve_thresholds(monitor, feature)
@@ -152,6 +154,14 @@ class DriftCollector(Collector):
                 fam.threshold.add_metric([*labels, "warning"], thresholds.warning)
                 fam.threshold.add_metric([*labels, "critical"], thresholds.critical)
                 fam.policy.add_metric([*labels, thresholds.policy], 1.0)
+                current = statuses.get(feature.name)
+                if current is not None:
+                    for status in FEATURE_STATUSES:
+                        fam.feature_status_info.add_metric(
+                            [*labels, status], float(current == status)
+                        )
+                    if current == Status.ERROR:
+                        errors += 1
                 if result is None:
                     continue
                 _feature_samples(fam, labels, result)
@@ -161,13 +171,32 @@ class DriftCollector(Collector):
                     drifted["critical"] += 1
             for severity, n in drifted.items():
                 fam.drifted.add_metric([name, severity], float(n))
+            fam.feature_errors.add_metric([name], float(errors))
             _monitor_samples(fam, name, snap)
         return fam.all()
 
 
+def _current_feature_statuses(snap: MonitorSnapshot | None) -> dict[str, Status]:
+    """Each feature's status in the monitor's latest run that reached its features.
+
+    That is the latest run, unless it failed before scoring any feature (a source could not
+    be read): then the per-feature state is still the latest scored run's, and the failure
+    shows at monitor level (``driftmon_monitor_status``, ``driftmon_monitor_runs_total``).
+    A run in which every feature is in error is an error run but does reach its features,
+    so they show as ``error`` rather than as the older run's ``ok``.
+    """
+    if snap is None:
+        return {}
+    latest = snap.latest_run
+    run = latest if latest is not None and latest.features else snap.latest_scored_run
+    return {f.feature: f.status for f in run.features} if run is not None else {}
+
+
 def _feature_samples(fam: _Families, labels: list[str], result: FeatureResult) -> None:
-    for status in FEATURE_STATUSES:
-        fam.feature_status_info.add_metric([*labels, status], float(result.status == status))
+    if result.status == Status.ERROR:
+        # Its column was not read (or not to the end): a row count or a missing ratio of 0
+        # would look like data that is fine.
+        return
     fam.live_rows.add_metric(labels, float(result.live_rows))
     fam.missing_ratio.add_metric(labels, result.missing_ratio)
     s = result.scores
@@ -199,6 +228,8 @@ def _monitor_samples(fam: _Families, name: str, snap: MonitorSnapshot | None) ->
         fam.last_run.add_metric([name], snap.last_run_at.timestamp())
     if snap.last_success_at is not None:
         fam.last_success.add_metric([name], snap.last_success_at.timestamp())
+    if snap.first_seen_at is not None:
+        fam.first_seen.add_metric([name], snap.first_seen_at.timestamp())
     latest: RunResult | None = snap.latest_run
     if latest is not None:
         for status in (s.value for s in Status):
@@ -261,9 +292,15 @@ class _Families:
         )
         self.feature_status_info = GaugeMetricFamily(
             "driftmon_feature_status",
-            "1 for the feature's current status (ok, warning, critical, insufficient_data, "
-            "error), 0 for the others.",
+            "1 for the feature's status (ok, warning, critical, insufficient_data, error) in "
+            "the monitor's latest run that reached its features, 0 for the others.",
             labels=[*f, "status"],
+        )
+        self.feature_errors = GaugeMetricFamily(
+            "driftmon_monitor_feature_errors",
+            "Features of the monitor that could not be scored (status error) in its latest "
+            "run that reached its features.",
+            labels=m,
         )
         self.live_rows = GaugeMetricFamily(
             "driftmon_feature_live_rows", "Rows in the feature's latest live window.", labels=f
@@ -280,12 +317,20 @@ class _Families:
         )
         self.last_success = GaugeMetricFamily(
             "driftmon_monitor_last_success_timestamp_seconds",
-            "Unix time at which the monitor's latest successful run finished.",
+            "Unix time at which the monitor's latest run that scored drift (outcome success "
+            "or partial) finished.",
+            labels=m,
+        )
+        self.first_seen = GaugeMetricFamily(
+            "driftmon_monitor_first_seen_timestamp_seconds",
+            "Unix time at which the results database first recorded the monitor (its first "
+            "run or reference profile).",
             labels=m,
         )
         self.runs = CounterMetricFamily(
             "driftmon_monitor_runs",
-            "Runs of the monitor by outcome (success, failure, insufficient_data).",
+            "Runs of the monitor by outcome: success (every feature scored or short of data), "
+            "partial (scored, but some feature in error), failure, insufficient_data.",
             labels=[*m, "outcome"],
         )
         self.duration = HistogramMetricFamily(

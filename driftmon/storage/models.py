@@ -196,6 +196,8 @@ class MonitorStats(Base):
         Integer, ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True
     )
     runs_success: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    runs_partial: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    """Scored runs in which some feature could not be scored (see ``outcome_of``)."""
     runs_failure: Mapped[int] = mapped_column(BigInteger, nullable=False)
     runs_insufficient_data: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

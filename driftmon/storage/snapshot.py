@@ -6,6 +6,7 @@ and the duration histogram live in their own table, so they survive restarts and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -14,8 +15,10 @@ from driftmon.core.profile import ReferenceProfile
 from driftmon.core.status import Status
 from driftmon.results import RunResult
 
-Outcome = Literal["success", "failure", "insufficient_data"]
-OUTCOMES: tuple[Outcome, ...] = ("success", "failure", "insufficient_data")
+Outcome = Literal["success", "partial", "failure", "insufficient_data"]
+OUTCOMES: tuple[Outcome, ...] = ("success", "partial", "failure", "insufficient_data")
+# Outcomes of a run that scored drift: they move ``last_success_at``.
+SCORED_OUTCOMES: frozenset[Outcome] = frozenset({"success", "partial"})
 
 # Upper bounds (seconds) of the run-duration histogram buckets; +Inf is implied.
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -43,9 +46,17 @@ _OUTCOME_OF: dict[Status, Outcome] = {
 }
 
 
-def outcome_of(status: Status) -> Outcome:
-    """The ``outcome`` label of ``driftmon_monitor_runs_total`` for a run's status."""
-    return _OUTCOME_OF[Status(status)]
+def outcome_of(status: Status, feature_statuses: Iterable[Status] = ()) -> Outcome:
+    """The ``outcome`` label of ``driftmon_monitor_runs_total`` for a run.
+
+    A run that scored drift (ok, warning or critical) while some of its features could not
+    be scored (``error``) is ``partial``, not ``success``: a broken feature must not hide
+    behind the others.
+    """
+    outcome = _OUTCOME_OF[Status(status)]
+    if outcome == "success" and Status.ERROR in {Status(s) for s in feature_statuses}:
+        return "partial"
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -77,8 +88,11 @@ class MonitorSnapshot:
     last_run_at: datetime | None
     """Latest ``finished_at`` of any saved run (UTC)."""
     last_success_at: datetime | None
-    """Latest ``finished_at`` of a run with outcome ``success`` (ok/warning/critical)."""
+    """Latest ``finished_at`` of a run that scored drift (outcome ``success`` or ``partial``)."""
+    first_seen_at: datetime | None
+    """When the results database first recorded the monitor (its first run or profile)."""
     runs_success: int
+    runs_partial: int
     runs_failure: int
     runs_insufficient_data: int
     duration: DurationHistogram
@@ -88,6 +102,7 @@ class MonitorSnapshot:
         """Counter values keyed by the ``outcome`` label."""
         return {
             "success": self.runs_success,
+            "partial": self.runs_partial,
             "failure": self.runs_failure,
             "insufficient_data": self.runs_insufficient_data,
         }

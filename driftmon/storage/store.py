@@ -49,6 +49,7 @@ from driftmon.storage.records import (
 )
 from driftmon.storage.snapshot import (
     DURATION_BUCKETS,
+    SCORED_OUTCOMES,
     DurationHistogram,
     MonitorSnapshot,
     StoredProfile,
@@ -344,11 +345,13 @@ _scored = aliased(Run, name="scored")
 _SNAPSHOT_QUERY = (
     select(
         Monitor.name,
+        Monitor.created_at,
         _latest.id.label("latest_id"),
         _latest.finished_at.label("latest_finished_at"),
         _scored.id.label("scored_id"),
         _scored.finished_at.label("scored_finished_at"),
         MonitorStats.runs_success,
+        MonitorStats.runs_partial,
         MonitorStats.runs_failure,
         MonitorStats.runs_insufficient_data,
         MonitorStats.last_run_at,
@@ -433,6 +436,7 @@ def _count_run(conn: Connection, monitor_id: int, run: RunResult) -> None:
         {
             "monitor_id": monitor_id,
             "runs_success": 0,
+            "runs_partial": 0,
             "runs_failure": 0,
             "runs_insufficient_data": 0,
             "last_run_at": None,
@@ -445,7 +449,7 @@ def _count_run(conn: Connection, monitor_id: int, run: RunResult) -> None:
     stats = conn.execute(
         select(_table(MonitorStats)).where(MonitorStats.monitor_id == monitor_id).with_for_update()
     ).one()
-    outcome = outcome_of(run.status)
+    outcome = outcome_of(run.status, (f.status for f in run.features))
     duration = max(0.0, run.duration_seconds)
     buckets = list(stats.duration_buckets)
     for i, bound in enumerate(DURATION_BUCKETS):
@@ -459,7 +463,7 @@ def _count_run(conn: Connection, monitor_id: int, run: RunResult) -> None:
         "duration_count": stats.duration_count + 1,
         "duration_buckets": buckets,
     }
-    if outcome == "success":
+    if outcome in SCORED_OUTCOMES:
         changes["last_success_at"] = _later(stats.last_success_at, finished)
     conn.execute(update(MonitorStats).where(MonitorStats.monitor_id == monitor_id).values(changes))
 
@@ -483,7 +487,9 @@ def _monitor_snapshot(m: Any, runs: dict[int, RunResult]) -> MonitorSnapshot:
         latest_scored_run=runs.get(m.scored_id) if m.scored_id is not None else None,
         last_run_at=m.last_run_at,
         last_success_at=m.last_success_at,
+        first_seen_at=m.created_at,
         runs_success=int(m.runs_success or 0),
+        runs_partial=int(m.runs_partial or 0),
         runs_failure=int(m.runs_failure or 0),
         runs_insufficient_data=int(m.runs_insufficient_data or 0),
         duration=duration,

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+from driftmon.service.metrics import _Families
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
@@ -20,12 +23,22 @@ RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 ALERTMANAGER_YML = REPO / "config" / "alertmanager" / "alertmanager.yml"
 DASHBOARD = REPO / "config" / "grafana" / "dashboards" / "driftmon.json"
 
+README = REPO / "README.md"
+
 DRIFT_ALERTS = {"DriftmonFeatureDriftWarning", "DriftmonFeatureDriftCritical"}
 REQUIRED_ALERTS = DRIFT_ALERTS | {
+    "DriftmonFeatureError",
     "DriftmonMonitorRunsFailing",
-    "DriftmonResultsStale",
+    "DriftmonNoScoredWindow",
+    "DriftmonResultsDatabaseUnreachable",
     "DriftmonDown",
+    "DriftmonRuleEvaluationFailing",
 }
+# Where every runbook_url points: a subsection of README.md's "Runbook" section.
+RUNBOOK_BASE = "https://github.com/driftmon/driftmon/blob/main/README.md#"
+# The label Prometheus puts on its per-group rule metrics is "<rule file>;<group name>";
+# DriftmonRuleEvaluationFailing watches the groups whose name matches this.
+WATCHED_GROUPS = re.compile(r"driftmon-.*")
 
 # What the daemon exports on /metrics (issue 4); the rules and the dashboard use nothing else.
 DAEMON_METRICS = {
@@ -45,6 +58,8 @@ DAEMON_METRICS = {
     "driftmon_feature_missing_ratio",
     "driftmon_monitor_last_run_timestamp_seconds",
     "driftmon_monitor_last_success_timestamp_seconds",
+    "driftmon_monitor_first_seen_timestamp_seconds",
+    "driftmon_monitor_feature_errors",
     "driftmon_monitor_runs_total",
     "driftmon_monitor_run_duration_seconds",
     "driftmon_monitor_run_duration_seconds_bucket",
@@ -72,13 +87,49 @@ def alert_rules() -> list[dict[str, Any]]:
     return [rule for group in groups for rule in group["rules"] if "alert" in rule]
 
 
-def rule_unit_tests() -> list[dict[str, Any]]:
-    cases = []
+def rule_groups() -> list[dict[str, Any]]:
+    with RULES.open(encoding="utf-8") as f:
+        groups: list[dict[str, Any]] = yaml.safe_load(f)["groups"]
+    return groups
+
+
+def rule_test_groups() -> list[dict[str, Any]]:
+    """Every test (input series and alert cases) of every promtool test file."""
+    tests: list[dict[str, Any]] = []
     for path in RULE_TESTS:
         with path.open(encoding="utf-8") as f:
-            for test in yaml.safe_load(f)["tests"]:
-                cases.extend(test.get("alert_rule_test", []))
-    return cases
+            tests.extend(yaml.safe_load(f)["tests"])
+    return tests
+
+
+def rule_unit_tests() -> list[dict[str, Any]]:
+    return [case for test in rule_test_groups() for case in test.get("alert_rule_test", [])]
+
+
+_SERIES = re.compile(r"^(?P<name>\w+)\{(?P<labels>.*)\}$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def replica_count(test: dict[str, Any]) -> int:
+    """How many scrape targets export the same series (same name and labels but instance)."""
+    targets: dict[tuple[str, tuple[tuple[str, str], ...]], set[str]] = {}
+    for item in test["input_series"]:
+        match = _SERIES.match(item["series"])
+        assert match, item["series"]
+        labels = dict(_LABEL.findall(match["labels"]))
+        instance = labels.pop("instance", "")
+        targets.setdefault((match["name"], tuple(sorted(labels.items()))), set()).add(instance)
+    return max((len(i) for i in targets.values()), default=0)
+
+
+def readme_anchors(section: str) -> set[str]:
+    """GitHub's anchors of the subsections (###) of README.md's ``## section``."""
+    text = README.read_text(encoding="utf-8")
+    parts = text.split(f"\n## {section}\n", 1)
+    assert len(parts) == 2, f"README.md has no '## {section}' section"
+    body = parts[1].split("\n## ", 1)[0]
+    headings = re.findall(r"^### (.+)$", body, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
 def test_prometheus_config_is_valid(promtool: str) -> None:
@@ -130,8 +181,58 @@ def test_alert_has_for_severity_and_annotations(rule: dict[str, Any]) -> None:
     assert rule.get("for"), "every alert waits a `for:` duration before firing"
     assert rule["labels"]["severity"] in {"warning", "critical"}
     annotations = rule["annotations"]
-    assert {"summary", "description", "dashboard"} <= set(annotations)
+    assert {"summary", "description", "dashboard", "runbook_url"} <= set(annotations)
     assert "/d/driftmon/" in annotations["dashboard"]
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_alert_links_its_own_runbook_section_in_the_readme(rule: dict[str, Any]) -> None:
+    """runbook_url points at README.md's Runbook subsection named after the alert."""
+    url = rule["annotations"]["runbook_url"]
+    assert url == RUNBOOK_BASE + rule["alert"].lower()
+    assert url.removeprefix(RUNBOOK_BASE) in readme_anchors("Runbook")
+
+
+def test_every_runbook_subsection_is_an_alert() -> None:
+    """No runbook entry for an alert that no longer exists."""
+    assert readme_anchors("Runbook") == {r["alert"].lower() for r in alert_rules()}
+
+
+def test_every_alert_has_a_two_replica_unit_test() -> None:
+    """With two daemons exporting the same monitor, each alert still fires, once."""
+    covered = {
+        case["alertname"]
+        for test in rule_test_groups()
+        if replica_count(test) >= 2
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    assert {rule["alert"] for rule in alert_rules()} - covered == set()
+
+
+def test_replica_count_tells_two_targets_from_two_features() -> None:
+    """The helper above counts targets of one series, not series of one target."""
+    one = 'x{job="driftmon",instance="a:1",monitor="m",feature="%s"}'
+    two = 'x{job="driftmon",instance="%s",monitor="m",feature="f"}'
+    assert replica_count({"input_series": [{"series": one % f} for f in "fg"]}) == 1
+    assert replica_count({"input_series": [{"series": two % i} for i in ("a:1", "b:1")]}) == 2
+
+
+def test_rule_failures_of_every_driftmon_group_are_alerted() -> None:
+    """DriftmonRuleEvaluationFailing watches every group of the rules file, itself included."""
+    (rule,) = [r for r in alert_rules() if r["alert"] == "DriftmonRuleEvaluationFailing"]
+    assert "prometheus_rule_evaluation_failures_total" in rule["expr"]
+    assert 'rule_group=~".*;driftmon-.*"' in rule["expr"]
+    for group in rule_groups():
+        assert WATCHED_GROUPS.fullmatch(group["name"]), group["name"]
+
+
+def test_prometheus_scrapes_itself_for_the_rule_failure_alert() -> None:
+    """prometheus_rule_evaluation_failures_total only reaches the rules when self-scraped."""
+    config = yaml.safe_load(PROMETHEUS_YML.read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["prometheus"]["static_configs"][0]["targets"] == ["localhost:9090"]
+    assert "driftmon" in jobs
 
 
 @pytest.mark.parametrize("name", sorted(DRIFT_ALERTS))
@@ -168,6 +269,18 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
     assert used - DAEMON_METRICS == set()
 
 
+def test_the_daemon_exports_every_metric_the_rules_and_dashboard_may_use() -> None:
+    """DAEMON_METRICS above is the collector's own list, so a rename there fails here."""
+    exported: set[str] = set()
+    for family in _Families().all():
+        exported.add(family.name)
+        if isinstance(family, CounterMetricFamily):
+            exported.add(f"{family.name}_total")
+        if isinstance(family, HistogramMetricFamily):
+            exported |= {f"{family.name}_{suffix}" for suffix in ("bucket", "sum", "count")}
+    assert DAEMON_METRICS - exported == set()
+
+
 def test_alertmanager_config_is_valid(amtool: str) -> None:
     result = run(amtool, "check-config", ALERTMANAGER_YML)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -179,7 +292,9 @@ def test_alertmanager_config_is_valid(amtool: str) -> None:
         (["alertname=DriftmonFeatureDriftCritical", "severity=critical"], "pager"),
         (["alertname=DriftmonDown", "severity=critical"], "pager"),
         (["alertname=DriftmonFeatureDriftWarning", "severity=warning"], "ticket"),
-        (["alertname=DriftmonResultsStale", "severity=warning"], "ticket"),
+        (["alertname=DriftmonNoScoredWindow", "severity=warning"], "ticket"),
+        (["alertname=DriftmonFeatureError", "severity=warning"], "ticket"),
+        (["alertname=DriftmonRuleEvaluationFailing", "severity=critical"], "pager"),
     ],
 )
 def test_alertmanager_routes_by_severity(amtool: str, labels: list[str], receiver: str) -> None:
@@ -200,7 +315,15 @@ def test_alertmanager_routes_by_severity(amtool: str, labels: list[str], receive
 def test_alertmanager_groups_per_feature_and_inhibits_warning_under_critical() -> None:
     config = yaml.safe_load(ALERTMANAGER_YML.read_text(encoding="utf-8"))
     assert config["route"]["group_by"] == ["alertname", "monitor", "feature"]
-    (inhibit,) = config["inhibit_rules"]
-    assert inhibit["source_matchers"] == ['alertname="DriftmonFeatureDriftCritical"']
-    assert inhibit["target_matchers"] == ['alertname="DriftmonFeatureDriftWarning"']
-    assert set(inhibit["equal"]) == {"monitor", "feature"}
+    drift, stale = config["inhibit_rules"]
+    assert drift["source_matchers"] == ['alertname="DriftmonFeatureDriftCritical"']
+    assert drift["target_matchers"] == ['alertname="DriftmonFeatureDriftWarning"']
+    assert set(drift["equal"]) == {"monitor", "feature"}
+    # A monitor paged for failing runs is not ticketed for having no scored window too.
+    assert stale["source_matchers"] == ['alertname="DriftmonMonitorRunsFailing"']
+    assert stale["target_matchers"] == ['alertname="DriftmonNoScoredWindow"']
+    assert stale["equal"] == ["monitor"]
+    names = {rule["alert"] for rule in alert_rules()}
+    for inhibit in config["inhibit_rules"]:
+        for matcher in inhibit["source_matchers"] + inhibit["target_matchers"]:
+            assert matcher.removeprefix('alertname="').removesuffix('"') in names, matcher

@@ -5,6 +5,7 @@ A failed test in this folder gets the tail of every server's log in its report.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -27,13 +28,26 @@ from .servers import (
 
 EXAMPLE_CONFIG = REPO / "config" / "example.yaml"
 SCHEDULE = "2s"
+# Added to the example monitor: a feature whose column exists in neither data set (a typo in
+# the config), so every run of "example" is partial and that feature is in error.
+MISSING_FEATURE = "agee"
+# A second monitor on the same data that never has enough live rows: always insufficient_data,
+# never a scored window.
+STARVED_MONITOR = "starved"
 
 
 def example_config(tmp: Path, port: int) -> dict[str, Any]:
-    """config/example.yaml with absolute data paths, SQLite in ``tmp``, ``port``, a 2 s schedule."""
+    """config/example.yaml with absolute data paths, SQLite in ``tmp``, ``port``, a 2 s schedule,
+    the feature ``MISSING_FEATURE`` added to its monitor and the monitor ``STARVED_MONITOR``."""
     config: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     config["database"]["url"] = f"sqlite:///{tmp / 'driftmon.db'}"
     config["server"].update(host=HOST, port=port)
+    (example,) = config["monitors"]
+    example["features"].append({"name": MISSING_FEATURE, "type": "numeric"})
+    starved = copy.deepcopy(example)
+    starved.update(name=STARVED_MONITOR, features=starved["features"][:1])
+    starved["live"]["min_rows"] = 1_000_000
+    config["monitors"].append(starved)
     for monitor in config["monitors"]:
         monitor["schedule"] = {"every": SCHEDULE}
         for side in ("reference", "live"):

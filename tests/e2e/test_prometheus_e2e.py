@@ -1,9 +1,12 @@
 """The shipped rules, routing and dashboard against a real Prometheus and Alertmanager.
 
 driftmon runs the example config (device drifts past critical, income and session_seconds past
-warning, age and country not at all) every 2 s; Prometheus scrapes it and evaluates the shipped
-rules every second with every ``for:`` shortened to 1 s; Alertmanager runs the shipped routing
-with its webhooks pointed at a receiver in this process.
+warning, age and country not at all; plus the feature "agee", which has no column, and the
+monitor "starved", which never has enough live rows) every 2 s. Prometheus scrapes it as two
+replicas (two targets of the same daemon, instances replica-1 and replica-2: every series
+exported twice, as by two daemons on one results database) and itself, and evaluates the
+shipped rules every second with every ``for:`` shortened to 1 s; Alertmanager runs the shipped
+routing with its webhooks pointed at a receiver in this process.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from .conftest import MISSING_FEATURE, STARVED_MONITOR
 from .servers import (
     HOST,
     REPO,
@@ -44,7 +48,10 @@ FOR_LINE = re.compile(r"^(\s*)for: \S+$", re.MULTILINE)
 MONITOR = "example"
 CRITICAL, WARNING = "DriftmonFeatureDriftCritical", "DriftmonFeatureDriftWarning"
 DRIFT_ALERTS = {CRITICAL, WARNING}
+FEATURE_ERROR, NO_SCORED_WINDOW = "DriftmonFeatureError", "DriftmonNoScoredWindow"
 UNCHANGED_FEATURES = ("age", "country")
+SCORED_FEATURES = ("age", "income", "session_seconds", "country", "device")
+REPLICAS = ("replica-1", "replica-2")
 # Long enough for Prometheus' first scrape (~5 s after start), two rule evaluations and the
 # 1 s `for:`; typically reached in under 10 s.
 ALERT_TIMEOUT = 90.0
@@ -60,8 +67,8 @@ def _load_grafana_queries() -> Any:
     return module
 
 
-# $__rate_interval as Grafana would set it for a 15 s scrape; at a 1 s scrape it holds dozens
-# of samples within a few seconds of the first scrape.
+# Every panel query for monitor "example" ($__rate_interval, should a panel use it, as Grafana
+# would set it for a 15 s scrape; the shipped rate panels use fixed 15m windows).
 DASHBOARD_QUERIES: list[tuple[str, str]] = _load_grafana_queries().dashboard_queries(
     MONITOR, interval="1m"
 )
@@ -93,6 +100,14 @@ class Stack:
         data: dict[str, Any] = body["data"]
         return data
 
+    def query_at(self, promql: str, at: float) -> dict[str, Any]:
+        """``promql`` evaluated at Unix time ``at``."""
+        qs = urllib.parse.urlencode({"query": promql, "time": repr(at)})
+        body = get_json(f"{self.prometheus_url}/api/v1/query?{qs}")
+        assert body["status"] == "success", body
+        data: dict[str, Any] = body["data"]
+        return data
+
 
 def rules_with_short_for(text: str) -> str:
     shortened, n = FOR_LINE.subn(r"\1for: 1s", text)
@@ -100,8 +115,11 @@ def rules_with_short_for(text: str) -> str:
     return shortened
 
 
-def prometheus_config(rules_into: Path, daemon: Daemon, alertmanager: str) -> dict[str, Any]:
-    """The shipped prometheus.yml at 1 s intervals, aimed at our daemon and Alertmanager.
+def prometheus_config(
+    rules_into: Path, daemon: Daemon, alertmanager: str, itself: str
+) -> dict[str, Any]:
+    """The shipped prometheus.yml at 1 s intervals, aimed at our daemon (as two replicas),
+    Alertmanager and Prometheus itself (at ``itself``).
 
     Its rule_files stay as shipped (relative to the config file); the rule files they match
     are written, with short ``for:``, to the same relative places under ``rules_into``.
@@ -110,7 +128,12 @@ def prometheus_config(rules_into: Path, daemon: Daemon, alertmanager: str) -> di
         (PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8")
     )
     config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
-    config["scrape_configs"][0]["static_configs"][0]["targets"] = [daemon.target]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    jobs["driftmon"]["static_configs"] = [
+        {"targets": [daemon.target], "labels": {"instance": replica}} for replica in REPLICAS
+    ]
+    (own,) = jobs["prometheus"]["static_configs"]
+    own["targets"] = [itself]
     config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
     written = 0
     for pattern in config["rule_files"]:
@@ -187,7 +210,7 @@ def stack(
         prom_dir = tmp / "prometheus"
         prom_dir.mkdir()
         prom_config = prom_dir / "prometheus.yml"
-        config = prometheus_config(prom_dir, daemon, f"{HOST}:{am_port}")
+        config = prometheus_config(prom_dir, daemon, f"{HOST}:{am_port}", f"{HOST}:{prom_port}")
         prom_config.write_text(yaml.safe_dump(config), encoding="utf-8")
         prometheus = ManagedProcess(
             "prometheus",
@@ -283,7 +306,8 @@ def test_unchanged_features_raise_no_drift_alert(
 
 
 def test_healthy_daemon_raises_no_health_alert(stack: Stack, firing: list[dict[str, Any]]) -> None:
-    """With runs succeeding every 2 s nothing about failures, staleness or scrapes is active."""
+    """With runs scoring every 2 s nothing about failures, staleness or scrapes is active,
+    beyond the planted feature in error and the starved monitor."""
     # absent(up) holds until the first scrape, so DriftmonDown (its `for:` cut to 1 s) may fire
     # briefly at start-up; it must resolve once driftmon is scraped.
     wait_for(
@@ -292,7 +316,14 @@ def test_healthy_daemon_raises_no_health_alert(stack: Stack, firing: list[dict[s
         what="DriftmonDown to be inactive",
         processes=stack.processes,
     )
-    active = {a["labels"]["alertname"] for a in stack.alerts()}
+    active = {
+        a["labels"]["alertname"]
+        for a in stack.alerts()
+        if not (
+            a["labels"]["alertname"] == FEATURE_ERROR and a["labels"]["feature"] == MISSING_FEATURE
+        )
+        and a["labels"].get("monitor") != STARVED_MONITOR
+    }
     assert active <= DRIFT_ALERTS, active - DRIFT_ALERTS
 
 
@@ -371,3 +402,211 @@ def test_dashboard_query_returns_data(
 def test_every_panel_has_a_query() -> None:
     """The dashboard helper found queries, so the parametrized test above is not vacuous."""
     assert len({title for title, _ in DASHBOARD_QUERIES}) >= 8
+
+
+# -- two replicas ------------------------------------------------------------------------------
+
+
+def _series(data: dict[str, Any]) -> list[dict[str, str]]:
+    """The label sets of an instant query's result."""
+    return [series["metric"] for series in data["result"]]
+
+
+def test_both_replicas_and_prometheus_itself_are_scraped(
+    stack: Stack, firing: list[dict[str, Any]]
+) -> None:
+    """Two driftmon targets (the replicas) and Prometheus' self-scrape are up."""
+
+    def up_by_job() -> dict[str, int] | None:
+        result = stack.query("count by (job) (up == 1)")["result"]
+        up = {s["metric"]["job"]: int(float(s["value"][1])) for s in result}
+        return up if up.get("driftmon") == 2 and up.get("prometheus") == 1 else None
+
+    up = wait_for(
+        up_by_job,
+        timeout=30,
+        what="both driftmon replicas and Prometheus itself to be up",
+        processes=stack.processes,
+    )
+    assert up == {"driftmon": 2, "prometheus": 1}
+
+
+def test_every_rule_evaluates_with_two_replicas(stack: Stack, firing: list[dict[str, Any]]) -> None:
+    """No rule goes to health err ("duplicate series"), and Prometheus counts no failure of a
+    driftmon rule group, which DriftmonRuleEvaluationFailing would alert on."""
+
+    def evaluated_rules() -> list[dict[str, Any]] | None:
+        groups = get_json(f"{stack.prometheus_url}/api/v1/rules")["data"]["groups"]
+        rules = [rule for group in groups for rule in group["rules"]]
+        return rules if rules and all(r["health"] != "unknown" for r in rules) else None
+
+    rules = wait_for(
+        evaluated_rules, timeout=30, what="every rule evaluated", processes=stack.processes
+    )
+    assert {r["name"]: r["health"] for r in rules if r["health"] != "ok"} == {}
+    assert {r["name"]: r.get("lastError") for r in rules if r.get("lastError")} == {}
+    failures = stack.query(
+        'prometheus_rule_evaluation_failures_total{rule_group=~".*;driftmon-.*"}'
+    )["result"]
+    groups = {s["metric"]["rule_group"].split(";")[1] for s in failures}
+    assert groups == {"driftmon-drift", "driftmon-features", "driftmon-health", "driftmon-meta"}
+    assert [float(s["value"][1]) for s in failures] == [0.0] * len(failures)
+    assert all(a["labels"]["alertname"] != "DriftmonRuleEvaluationFailing" for a in stack.alerts())
+
+
+def test_one_alert_per_monitor_feature_and_severity(
+    stack: Stack, firing: list[dict[str, Any]]
+) -> None:
+    """The replicas' identical series raise one alert, without an instance label."""
+    alerts = [a["labels"] for a in stack.alerts() if "monitor" in a["labels"]]
+    assert alerts
+    keys = [(a["alertname"], a["monitor"], a.get("feature"), a["severity"]) for a in alerts]
+    assert len(keys) == len(set(keys)), sorted(keys)
+    assert [a for a in alerts if "instance" in a or "job" in a] == []
+
+
+def test_a_feature_in_error_raises_its_alert_and_is_ticketed(
+    stack: Stack, firing: list[dict[str, Any]]
+) -> None:
+    """agee has no column: DriftmonFeatureError fires for it (only), routed to tickets."""
+    alert = wait_for(
+        lambda: next(
+            (
+                a
+                for a in stack.alerts()
+                if a["labels"]["alertname"] == FEATURE_ERROR and a["state"] == "firing"
+            ),
+            None,
+        ),
+        timeout=ALERT_TIMEOUT,
+        what=f"{FEATURE_ERROR}({MISSING_FEATURE}) firing",
+        processes=stack.processes,
+    )
+    assert (alert["labels"]["monitor"], alert["labels"]["feature"]) == (MONITOR, MISSING_FEATURE)
+    others = [
+        a["labels"]["feature"] for a in stack.alerts() if a["labels"]["alertname"] == FEATURE_ERROR
+    ]
+    assert others == [MISSING_FEATURE]
+    ticket = wait_for(
+        lambda: _find(stack.sink.alerts("/ticket"), FEATURE_ERROR, MISSING_FEATURE),
+        timeout=60,
+        what=f"Alertmanager to deliver {FEATURE_ERROR}({MISSING_FEATURE}) to /ticket",
+        processes=stack.processes,
+    )
+    assert ticket["annotations"]["runbook_url"].endswith("#driftmonfeatureerror")
+    # Its runs scored the other features: counted as partial, never as a plain success.
+    runs = {
+        s["metric"]["outcome"]: float(s["value"][1])
+        for s in stack.query(
+            f'max by (outcome) (driftmon_monitor_runs_total{{monitor="{MONITOR}"}})'
+        )["result"]
+    }
+    assert runs["partial"] > 0
+    assert runs["success"] == 0
+
+
+def test_a_monitor_that_never_scores_raises_no_scored_window(
+    stack: Stack, firing: list[dict[str, Any]]
+) -> None:
+    """starved is always insufficient_data (no last success at all): it alerts, example not."""
+    alert = wait_for(
+        lambda: next(
+            (
+                a
+                for a in stack.alerts()
+                if a["labels"]["alertname"] == NO_SCORED_WINDOW and a["state"] == "firing"
+            ),
+            None,
+        ),
+        timeout=ALERT_TIMEOUT,
+        what=f"{NO_SCORED_WINDOW}({STARVED_MONITOR}) firing",
+        processes=stack.processes,
+    )
+    assert alert["labels"]["monitor"] == STARVED_MONITOR
+    assert "(it never has)" in alert["annotations"]["description"]
+    assert [
+        a["labels"]["monitor"]
+        for a in stack.alerts()
+        if a["labels"]["alertname"] == NO_SCORED_WINDOW
+    ] == [STARVED_MONITOR]
+
+
+def test_the_monitor_picker_lists_a_monitor_that_never_scored(
+    stack: Stack, firing: list[dict[str, Any]]
+) -> None:
+    """The dashboard's $monitor query finds starved, which exports no KL at all."""
+    (variable,) = [
+        v
+        for v in _load_grafana_queries().load_dashboard()["templating"]["list"]
+        if v["name"] == "monitor"
+    ]
+    match = re.fullmatch(r"label_values\((?P<series>\w+), monitor\)", variable["query"])
+    assert match, variable["query"]
+
+    def monitors(series: str) -> list[str]:
+        qs = urllib.parse.urlencode({"match[]": series})
+        values: list[str] = get_json(f"{stack.prometheus_url}/api/v1/label/monitor/values?{qs}")[
+            "data"
+        ]
+        return values
+
+    assert sorted(monitors(match["series"])) == [MONITOR, STARVED_MONITOR]
+    assert monitors("driftmon_feature_kl_divergence") == [MONITOR]
+
+
+_SELECTOR = re.compile(r"\b(driftmon_\w+)(\{)?")
+
+
+def one_replica(promql: str) -> str:
+    """``promql`` with every driftmon selector restricted to the first replica."""
+
+    def restrict(match: re.Match[str]) -> str:
+        matcher = f'instance="{REPLICAS[0]}"'
+        return f"{match[1]}{{{matcher}, " if match[2] else f"{match[1]}{{{matcher}}}"
+
+    return _SELECTOR.sub(restrict, promql)
+
+
+def test_one_replica_restricts_every_selector() -> None:
+    assert one_replica('max by (v) (driftmon_build_info) + driftmon_x{monitor="m"}') == (
+        'max by (v) (driftmon_build_info{instance="replica-1"}) '
+        '+ driftmon_x{instance="replica-1", monitor="m"}'
+    )
+
+
+# Panels whose numbers move between two scrapes a second apart (a run every 2 s): rates
+# extrapolated from a few samples, and the age of the last success.
+_MOVING = {"Runs per minute by outcome", "Run duration", "Last successful run age"}
+
+
+@pytest.mark.parametrize(
+    ("title", "promql"),
+    DASHBOARD_QUERIES,
+    ids=[f"{i}-{title}" for i, (title, _) in enumerate(DASHBOARD_QUERIES)],
+)
+def test_dashboard_query_counts_each_replica_once(
+    stack: Stack, firing: list[dict[str, Any]], title: str, promql: str
+) -> None:
+    """Each panel shows what one replica alone would: no series per instance, nothing doubled."""
+    at = stack.query("time()")["result"][0]
+    both = stack.query_at(promql, at)
+    alone = stack.query_at(one_replica(promql), at)
+    labels = _series(both)
+    assert [m for m in labels if "instance" in m or "job" in m] == [], labels
+    assert len(labels) == len({tuple(sorted(m.items())) for m in labels}), labels
+    values = {tuple(sorted(s["metric"].items())): float(s["value"][1]) for s in both["result"]}
+    expected = {tuple(sorted(s["metric"].items())): float(s["value"][1]) for s in alone["result"]}
+    assert values.keys() == expected.keys()
+    for key, value in values.items():
+        if title in _MOVING:
+            assert value == pytest.approx(expected[key], rel=0.25, abs=3.0), key
+        else:
+            assert value == expected[key], key
+
+
+def test_kl_panel_draws_one_line_per_scored_feature(
+    stack: Stack, firing: list[dict[str, Any]]
+) -> None:
+    """Five scored features, two replicas: five KL lines, not ten (agee has no KL)."""
+    kl = next(q for t, q in DASHBOARD_QUERIES if t == "KL divergence per feature")
+    assert sorted(m["feature"] for m in _series(stack.query(kl))) == sorted(SCORED_FEATURES)

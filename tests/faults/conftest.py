@@ -106,7 +106,8 @@ def assert_counts_match_stats(url: str) -> None:
     """monitor_stats counts exactly the stored runs (nothing pruned in these tests)."""
     rows = query(
         url,
-        "SELECT m.name, s.runs_success + s.runs_failure + s.runs_insufficient_data AS counted, "
+        "SELECT m.name, "
+        "s.runs_success + s.runs_partial + s.runs_failure + s.runs_insufficient_data AS counted, "
         "(SELECT COUNT(*) FROM runs r WHERE r.monitor_id = m.id) AS stored "
         "FROM monitors m JOIN monitor_stats s ON s.monitor_id = m.id",
     )

@@ -78,7 +78,8 @@ def test_daemons_on_one_database_store_each_window_once_and_a_late_one_skips(
     # Runs counted once per stored window, however many daemons computed it.
     (stats,) = query(
         pg_url,
-        "SELECT runs_success + runs_failure + runs_insufficient_data AS n FROM monitor_stats",
+        "SELECT runs_success + runs_partial + runs_failure + runs_insufficient_data AS n "
+        "FROM monitor_stats",
     )
     assert stats["n"] == len(runs), "a window was counted by more than one daemon"
 

@@ -46,6 +46,8 @@ ALL_FAMILIES = {
     "driftmon_feature_missing_ratio",
     "driftmon_monitor_last_run_timestamp_seconds",
     "driftmon_monitor_last_success_timestamp_seconds",
+    "driftmon_monitor_first_seen_timestamp_seconds",
+    "driftmon_monitor_feature_errors",
     "driftmon_monitor_runs",
     "driftmon_monitor_run_duration_seconds",
     "driftmon_monitor_drifted_features",
@@ -277,17 +279,104 @@ def test_an_error_run_keeps_the_previous_scores_and_sets_the_run_status(
 
 
 def test_runs_total_counts_runs_by_outcome(config: Config, store: Store) -> None:
-    store.save_run(scored_run(hours_before=4))
-    store.save_run(run(Status.OK, (feature("x", Status.OK, 0.01),), hours_before=3))
+    store.save_run(scored_run(hours_before=5))
+    store.save_run(run(Status.OK, (feature("x", Status.OK, 0.01),), hours_before=4))
+    store.save_run(run(Status.OK, (feature("x", Status.OK, 0.01), broken("y")), hours_before=3))
     store.save_run(run(Status.ERROR, hours_before=2))
     store.save_run(run(Status.INSUFFICIENT_DATA, hours_before=1))
     store.save_run(run(Status.ERROR, hours_before=0))
     registry, _ = collector_registry(config, store)
     counts = {
         o: value(registry, "driftmon_monitor_runs_total", monitor="m", outcome=o)
-        for o in ("success", "failure", "insufficient_data")
+        for o in ("success", "partial", "failure", "insufficient_data")
     }
-    assert counts == {"success": 2.0, "failure": 2.0, "insufficient_data": 1.0}
+    assert counts == {"success": 2.0, "partial": 1.0, "failure": 2.0, "insufficient_data": 1.0}
+
+
+def broken(name: str) -> FeatureResult:
+    """A feature that could not be scored (a column missing from the live data)."""
+    return feature(
+        name, Status.ERROR, None, live_counts=(), bin_labels=(), message="column not found"
+    )
+
+
+def feature_errors(registry: CollectorRegistry) -> dict[str, float | None]:
+    """driftmon_feature_status{status="error"} of x, y, c, and the monitor's error count."""
+    got = {
+        f: value(registry, "driftmon_feature_status", monitor="m", feature=f, status="error")
+        for f in ("x", "y", "c")
+    }
+    got["count"] = value(registry, "driftmon_monitor_feature_errors", monitor="m")
+    return got
+
+
+def test_a_feature_in_error_in_a_scored_run_is_flagged_counted_and_the_run_partial(
+    config: Config, store: Store
+) -> None:
+    """y cannot be scored while x and c are: y shows as error, counts, and the run is partial."""
+    store.save_run(
+        run(
+            Status.CRITICAL,
+            (feature("x", Status.OK, 0.01), broken("y"), feature("c", Status.CRITICAL, 0.5)),
+        )
+    )
+    registry, _ = collector_registry(config, store)
+    assert feature_errors(registry) == {"x": 0.0, "y": 1.0, "c": 0.0, "count": 1.0}
+    # No number for y that could pass for data: no scores, no row count, no missing ratio.
+    for family in (
+        *FEATURE_FAMILIES,
+        "driftmon_feature_live_rows",
+        "driftmon_feature_missing_ratio",
+    ):
+        assert value(registry, family, monitor="m", feature="y") is None, family
+    assert value(registry, "driftmon_feature_live_rows", monitor="m", feature="x") == 800
+    assert value(registry, "driftmon_monitor_runs_total", monitor="m", outcome="partial") == 1
+    assert value(registry, "driftmon_monitor_runs_total", monitor="m", outcome="success") == 0
+    assert (
+        value(registry, "driftmon_monitor_last_success_timestamp_seconds", monitor="m")
+        == (END + timedelta(seconds=0.3)).timestamp()
+    )
+
+
+def test_a_run_with_every_feature_in_error_does_not_show_the_older_ok(
+    config: Config, store: Store
+) -> None:
+    """Every feature in error makes an error run; its features show error, not the last ok."""
+    store.save_run(scored_run(hours_before=1))
+    store.save_run(run(Status.ERROR, (broken("x"), broken("y"), broken("c"))))
+    registry, _ = collector_registry(config, store)
+    assert feature_errors(registry) == {"x": 1.0, "y": 1.0, "c": 1.0, "count": 3.0}
+    assert value(registry, "driftmon_feature_status", monitor="m", feature="x", status="ok") == 0
+    # The scores stay those of the latest scored window, as for any error run.
+    assert value(registry, "driftmon_feature_kl_divergence", monitor="m", feature="c") == 0.5
+
+
+def test_a_run_that_failed_before_its_features_keeps_their_last_status(
+    config: Config, store: Store
+) -> None:
+    """A source that cannot be read fails the run as a whole: that shows at monitor level."""
+    store.save_run(run(Status.OK, (feature("x", Status.OK, 0.01), broken("y")), hours_before=1))
+    store.save_run(run(Status.ERROR))
+    registry, _ = collector_registry(config, store)
+    assert feature_errors(registry) == {"x": 0.0, "y": 1.0, "c": None, "count": 1.0}
+    assert value(registry, "driftmon_monitor_status", monitor="m", status="error") == 1.0
+    assert value(registry, "driftmon_monitor_runs_total", monitor="m", outcome="failure") == 1
+
+
+def test_first_seen_is_when_the_database_first_recorded_the_monitor(
+    config: Config, store: Store
+) -> None:
+    """Absent before any run; then fixed, whatever runs follow (for the no-scored-window alert)."""
+    registry, _ = collector_registry(config, store)
+    assert value(registry, "driftmon_monitor_first_seen_timestamp_seconds", monitor="m") is None
+    before = time.time()
+    store.save_run(run(Status.INSUFFICIENT_DATA, hours_before=1))
+    first = value(registry, "driftmon_monitor_first_seen_timestamp_seconds", monitor="m")
+    assert first is not None
+    assert before - 1 <= first <= time.time() + 1
+    store.save_run(scored_run())
+    assert value(registry, "driftmon_monitor_first_seen_timestamp_seconds", monitor="m") == first
+    assert value(registry, "driftmon_monitor_feature_errors", monitor="m") == 0.0
 
 
 def test_the_duration_histogram_has_cumulative_buckets_sum_and_count(
@@ -315,6 +404,7 @@ def test_monitor_and_process_gauges(config: Config, store: Store) -> None:
     assert value(registry, "driftmon_monitor_runs_total", monitor="m", outcome="success") == 0
     assert value(registry, "driftmon_monitor_run_duration_seconds_count", monitor="m") == 0
     assert value(registry, "driftmon_monitor_last_run_timestamp_seconds", monitor="m") is None
+    assert value(registry, "driftmon_monitor_feature_errors", monitor="m") == 0
 
 
 # -- restarts and outages -----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from alembic import command
@@ -10,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 import driftmon
-from driftmon.storage import Store
+from driftmon.storage import DURATION_BUCKETS, Store
 from driftmon.storage.migrate import (
     alembic_config,
     describe_revision,
@@ -26,7 +27,7 @@ def test_upgrade_from_empty_database_reaches_head(empty_store: Store) -> None:
     assert empty_store.current_revision() is None
     assert empty_store.needs_upgrade()
     assert empty_store.upgrade() == (None, head_revision())  # the revisions before and after
-    assert empty_store.current_revision() == head_revision() == "0001"
+    assert empty_store.current_revision() == head_revision() == "0002"
     assert not empty_store.needs_upgrade()
     assert TABLES | {"alembic_version"} <= set(inspect(empty_store.engine).get_table_names())
 
@@ -75,3 +76,28 @@ def test_migrations_come_from_the_checkout_in_a_source_tree() -> None:
     checkout = Path(driftmon.__file__).resolve().parent.parent
     assert migrations_dir() == checkout / "migrations"
     assert (migrations_dir() / "versions" / "0001_initial.py").is_file()
+
+
+def test_upgrading_from_0001_keeps_the_counters_and_adds_partial_as_zero(
+    empty_store: Store,
+) -> None:
+    """0002 adds runs_partial to a database that already counted runs; nothing is lost."""
+    with empty_store.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO monitors (id, name, created_at) VALUES (1, 'm', '2026-01-01 00:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO monitor_stats (monitor_id, runs_success, runs_failure, "
+            "runs_insufficient_data, duration_sum, duration_count, duration_buckets) "
+            f"VALUES (1, 5, 2, 1, 0.0, 8, '{json.dumps([8] * len(DURATION_BUCKETS))}')"
+        )
+    empty_store.upgrade()
+    assert empty_store.current_revision() == "0002"
+    (snap,) = empty_store.snapshot()
+    assert snap.runs_by_outcome == {
+        "success": 5,
+        "partial": 0,
+        "failure": 2,
+        "insufficient_data": 1,
+    }

@@ -32,7 +32,11 @@ def test_monitor_with_only_a_profile_has_zero_counters(store: Store) -> None:
     ref = ReferenceProfile(
         (build_feature_profile(np.arange(10.0), FeatureSpec("x", bins=2)),), rows=10
     )
+    before = datetime.now(UTC)
     store.save_profile("fresh", "fp", ref)
+    (snap,) = store.snapshot()
+    assert snap.first_seen_at is not None
+    assert before <= snap.first_seen_at <= datetime.now(UTC)
     assert store.snapshot() == [
         MonitorSnapshot(
             monitor="fresh",
@@ -40,7 +44,9 @@ def test_monitor_with_only_a_profile_has_zero_counters(store: Store) -> None:
             latest_scored_run=None,
             last_run_at=None,
             last_success_at=None,
+            first_seen_at=snap.first_seen_at,
             runs_success=0,
+            runs_partial=0,
             runs_failure=0,
             runs_insufficient_data=0,
             duration=DurationHistogram.empty(),
@@ -56,6 +62,37 @@ def test_status_maps_to_outcome() -> None:
         "insufficient_data",
         "failure",
     ]
+
+
+def test_a_scored_run_with_a_feature_in_error_is_partial_not_success() -> None:
+    """A feature that could not be scored must not hide behind the scored ones."""
+    mixed = (Status.OK, Status.ERROR, Status.CRITICAL)
+    assert [outcome_of(s, mixed) for s in Status] == [
+        "partial",
+        "partial",
+        "partial",
+        "insufficient_data",
+        "failure",
+    ]
+    assert outcome_of(Status.WARNING, (Status.WARNING, Status.INSUFFICIENT_DATA)) == "success"
+
+
+def test_partial_runs_are_counted_apart_and_count_as_scored(
+    store: Store, make_run: MakeRun, make_feature: MakeFeature
+) -> None:
+    """A scored run with a feature in error: outcome partial, and it moves last_success_at."""
+    broken = make_feature("agee", kl=None, status=Status.ERROR, message="column 'agee' not found")
+    store.save_run(make_run(window_end=T0, features=(make_feature("age"),)))
+    partial = make_run(window_end=T0 + timedelta(hours=1), features=(make_feature("age"), broken))
+    store.save_run(partial)
+    (snap,) = store.snapshot()
+    assert snap.runs_by_outcome == {
+        "success": 1,
+        "partial": 1,
+        "failure": 0,
+        "insufficient_data": 0,
+    }
+    assert snap.last_success_at == partial.finished_at
 
 
 def test_latest_run_and_latest_scored_run(store: Store, make_run: MakeRun) -> None:
@@ -83,7 +120,12 @@ def test_counters_accumulate_per_outcome(store: Store, make_run: MakeRun) -> Non
         store.save_run(make_run(window_end=T0 + timedelta(hours=i), status=status, duration=d))
     store.save_run(make_run(window_end=T0 + timedelta(hours=9), status=Status.ERROR, duration=2))
     (snap,) = store.snapshot()
-    assert snap.runs_by_outcome == {"success": 3, "failure": 2, "insufficient_data": 1}
+    assert snap.runs_by_outcome == {
+        "success": 3,
+        "partial": 0,
+        "failure": 2,
+        "insufficient_data": 1,
+    }
     assert snap.duration.count == 6
     assert snap.duration.sum == sum(durations.values()) + 2
     expected = tuple((b, sum(d <= b for d in [*durations.values(), 2.0])) for b in DURATION_BUCKETS)
