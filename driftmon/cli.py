@@ -20,13 +20,14 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from driftmon import __version__
-from driftmon.clock import as_utc
+from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, MonitorConfig, load_config
 from driftmon.core.status import Status
 from driftmon.errors import ConfigError, DriftmonError, SourceError, StorageError
 from driftmon.logs import configure
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url, scrub
+from driftmon.service.empty_windows import latest_window_problem
 from driftmon.service.runner import MonitorRunner
 from driftmon.sources.factory import source_from_config
 from driftmon.storage import Store
@@ -223,6 +224,8 @@ def format_run(r: RunResult) -> str:
     ]
     if r.error:
         lines.append(f"  error: {r.error}")
+    if r.message:
+        lines.append(f"  note: {r.message}")
     if r.features:
         header = ("feature", "status", "KL", "warn", "crit", "p-value", "JS", "PSI", "missing")
         rows = [header]
@@ -253,6 +256,7 @@ def format_run(r: RunResult) -> str:
 def _validate(config: Config) -> int:
     problems = 0
     for monitor in config.monitors:
+        live_readable = True
         for role, cfg in (("reference", monitor.reference), ("live", monitor.live)):
             try:
                 source = source_from_config(cfg, monitor)
@@ -260,6 +264,7 @@ def _validate(config: Config) -> int:
             except DriftmonError as exc:
                 print(f"monitor {monitor.name!r}: {role} source: {exc}")
                 problems += 1
+                live_readable = live_readable and role != "live"
                 continue
             for f in monitor.features:
                 if f.source_column not in present:
@@ -268,6 +273,14 @@ def _validate(config: Config) -> int:
                         f"{f.source_column!r} not in {role} source {source.describe()}"
                     )
                     problems += 1
+        if live_readable:
+            try:
+                empty = latest_window_problem(monitor, utcnow())
+            except DriftmonError as exc:
+                empty = f"reading its latest scheduled window: {exc}"
+            if empty is not None:
+                print(f"monitor {monitor.name!r}: live source: {empty}")
+                problems += 1
     print(
         f"{config.path}: configuration valid; {len(config.monitors)} monitor(s); "
         f"{problems} source problem(s)"

@@ -21,7 +21,7 @@ def test_upgrade_from_empty_database_reaches_head(empty_store: Store) -> None:
     assert empty_store.current_revision() is None
     assert empty_store.needs_upgrade()
     empty_store.upgrade()
-    assert empty_store.current_revision() == head_revision() == "0001"
+    assert empty_store.current_revision() == head_revision() == "0002"
     assert not empty_store.needs_upgrade()
     assert TABLES | {"alembic_version"} <= set(inspect(empty_store.engine).get_table_names())
 
