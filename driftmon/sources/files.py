@@ -198,7 +198,9 @@ class FileSource:
             if self.format == "parquet":
                 stats = _parquet_stats(f, field)
                 if stats is not None:
-                    spans.append(span_of(self._to_utc(f, stats), unit))
+                    extremes, rows = stats
+                    s = span_of(self._to_utc(f, extremes), unit)
+                    spans.append(s and TimeSpan(s.first_us, s.last_us, rows, unit))
                     continue
                 raw = self._parquet_batches(f, schema, [ts], None)
             else:
@@ -325,9 +327,10 @@ def _is_integer(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t))
 
 
-def _parquet_stats(f: Path, field: pa.Field) -> pa.Array | None:
+def _parquet_stats(f: Path, field: pa.Field) -> tuple[pa.Array, int] | None:
     """The row groups' minima and maxima of an integer, timestamp or date column, as an
-    array of the column's type; None when some row group with values has no statistics."""
+    array of the column's type, and its count of non-null values; None when some row group
+    with values has no statistics."""
     t = field.type
     if not (pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
         return None
@@ -336,6 +339,7 @@ def _parquet_stats(f: Path, field: pa.Field) -> pa.Array | None:
     except (pa.ArrowException, OSError) as exc:
         raise SourceError(f"cannot read parquet file {f}: {_reason(exc)}") from exc
     values: list[object] = []
+    rows = 0
     for i in range(meta.num_row_groups):
         group = meta.row_group(i)
         for j in range(group.num_columns):
@@ -347,8 +351,9 @@ def _parquet_stats(f: Path, field: pa.Field) -> pa.Array | None:
                 return None
             if stats.num_values > 0:
                 values += [stats.min, stats.max]
+                rows += stats.num_values
     try:
-        return pa.array(values, type=t)
+        return pa.array(values, type=t), rows
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return None  # statistics Arrow cannot hold as the column's type: read the column
 
