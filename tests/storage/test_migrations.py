@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 import driftmon
 from driftmon.storage import Store
 from driftmon.storage.migrate import alembic_config, head_revision, migrations_dir
 from driftmon.storage.models import Base
 
+T = datetime(2026, 1, 1, tzinfo=UTC)
 TABLES = {"monitors", "reference_profiles", "runs", "feature_results", "monitor_stats"}
 
 
@@ -50,6 +52,26 @@ def test_migrated_schema_has_the_constraints_and_indexes(store: Store) -> None:
     assert [(fk["referred_table"], fk["options"].get("ondelete")) for fk in fks] == [
         ("runs", "CASCADE")
     ]
+
+
+def test_upgrade_from_0001_keeps_runs_and_adds_an_empty_message(empty_store: Store) -> None:
+    """A database at the first schema with runs in it gains runs.message as NULL."""
+    with empty_store.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(
+            text("INSERT INTO monitors (id, name, created_at) VALUES (1, 'm', :t)"), {"t": T}
+        )
+        conn.execute(
+            text(
+                "INSERT INTO runs (monitor_id, window_end, started_at, finished_at, status, "
+                "live_rows, reference_rows) VALUES (1, :t, :t, :t, 'ok', 5, 7)"
+            ),
+            {"t": T},
+        )
+    empty_store.upgrade()
+    assert empty_store.current_revision() == "0002"
+    (run,) = empty_store.runs("m")
+    assert (run.live_rows, run.reference_rows, run.message) == (5, 7, None)
 
 
 def test_downgrade_to_base_removes_every_table(store: Store) -> None:
