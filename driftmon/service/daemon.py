@@ -112,7 +112,7 @@ def log_run(result: RunResult) -> None:
         "duration_s": round(result.duration_seconds, 3),
     }
     if result.message:
-        fields["message"] = result.message
+        fields["note"] = result.message  # "message" is taken by logging.LogRecord
     if result.error:
         fields["error"] = result.error
         log.error("run.failed", extra=fields)

@@ -20,11 +20,11 @@ from driftmon.sources.timespan import (
     merge_spans,
     span_of,
 )
-from driftmon.sources.timestamps import to_utc
+from driftmon.sources.timestamps import EpochUnit, to_utc
 
 PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 START = datetime(2026, 1, 1, tzinfo=UTC)
-UNITS = list(PER_SECOND)
+UNITS: tuple[EpochUnit, ...] = ("s", "ms", "us", "ns")
 
 
 def ids(batches: Iterable[pa.RecordBatch]) -> list[int]:
@@ -53,8 +53,8 @@ def write(table: pa.Table, path: Path, *, statistics: bool = True) -> Path:
 
 
 @pytest.fixture(params=["csv", "parquet"])
-def suffix(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield "." + str(request.param)
+def suffix(request: pytest.FixtureRequest) -> str:
+    return "." + str(request.param)
 
 
 # -- reading windows ----------------------------------------------------------------------
@@ -62,10 +62,10 @@ def suffix(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_integer_timestamps_in_the_configured_unit_fill_their_windows(
-    tmp_path: Path, suffix: str, unit: str
+    tmp_path: Path, suffix: str, unit: EpochUnit
 ) -> None:
     f = write(half_hourly(unit), tmp_path / f"d{suffix}")
-    src = FileSource(f, timestamp_column="ts", timestamp_unit=unit)  # type: ignore[arg-type]
+    src = FileSource(f, timestamp_column="ts", timestamp_unit=unit)
     window = Window(START + timedelta(minutes=30), START + timedelta(minutes=90))
     assert ids(src.batches(["id"], window)) == [1, 2]
 
@@ -93,8 +93,8 @@ def test_an_unknown_unit_is_a_config_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("unit", UNITS)
-def test_digit_text_is_an_epoch_number_in_the_unit(unit: str) -> None:
-    utc = to_utc(pa.array([str(epoch(START, unit)), None]), "UTC", where="w", epoch_unit=unit)  # type: ignore[arg-type]
+def test_digit_text_is_an_epoch_number_in_the_unit(unit: EpochUnit) -> None:
+    utc = to_utc(pa.array([str(epoch(START, unit)), None]), "UTC", where="w", epoch_unit=unit)
     assert utc.to_pylist()[0] == START
     assert utc.null_count == 1
 
