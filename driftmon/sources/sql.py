@@ -346,9 +346,12 @@ class SqlSource:
         if self.is_sqlite:
             julian = sa.func.julianday(col, type_=sa.Float())
             per_second = float(PER_SECOND[self.timestamp_unit])
+            stored_as = sa.func.typeof(col)
+            # Digits-only text is an epoch number too, as the exact rule reads it.
+            digits = sa.and_(stored_as == "text", col != "", sa.not_(col.op("GLOB")("*[^0-9]*")))
             epoch = sa.case(
                 (
-                    sa.func.typeof(col).in_(["integer", "real"]),
+                    sa.or_(stored_as.in_(["integer", "real"]), digits),
                     sa.cast(col, sa.Float()) / per_second,
                 ),
                 else_=(julian - _JULIAN_UNIX_EPOCH) * 86400.0,

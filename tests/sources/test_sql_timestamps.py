@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -143,3 +144,17 @@ def test_span_names_a_missing_timestamp_column(db: Database) -> None:
     name = table_of(db, sa.BigInteger, [1])
     with pytest.raises(ColumnError, match="timestamp column 'when' not found; it has id, ts"):
         SqlSource(db.url, table=name, timestamp_column="when").timestamp_span()
+
+
+def test_sqlite_digits_only_text_is_an_epoch_number_in_the_unit(tmp_path: Path) -> None:
+    """SQLite's dynamic typing: digit text in a column is windowed like the integers."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER, ts TEXT)")
+        for i, stamp in enumerate(half_hourly("ms")):
+            conn.exec_driver_sql("INSERT INTO t VALUES (?, ?)", (i, str(stamp)))
+    engine.dispose()
+    src = SqlSource(url, table="t", timestamp_column="ts", timestamp_unit="ms")
+    window = Window(START + timedelta(minutes=30), START + timedelta(minutes=90))
+    assert ids(src.batches(["id"], window)) == [1, 2]
