@@ -199,8 +199,9 @@ class FileSource:
                 stats = _parquet_stats(f, field)
                 if stats is not None:
                     extremes, rows = stats
-                    s = span_of(self._to_utc(f, extremes), unit)
-                    spans.append(s and TimeSpan(s.first_us, s.last_us, rows, unit))
+                    span = span_of(self._to_utc(f, extremes), unit)
+                    if span is not None:  # the extremes stand for ``rows`` values
+                        spans.append(TimeSpan(span.first_us, span.last_us, rows, unit))
                     continue
                 raw = self._parquet_batches(f, schema, [ts], None)
             else:

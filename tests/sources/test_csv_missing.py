@@ -226,3 +226,12 @@ def test_config_null_values_for_csv_and_parquet() -> None:
     assert FileSourceConfig.model_validate({"path": "/d/x.csv"}).null_values is None
     with pytest.raises(ValueError, match="'null_values' applies to CSV files only"):
         FileSourceConfig.model_validate({"path": "/d/x.parquet", "null_values": []})
+
+
+def test_the_readme_lists_the_default_markers() -> None:
+    """README's Missing values bullet spells out pyarrow's list, so it stays true."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    bullet = readme.split("* **Missing values.**", 1)[1].split("\n* ", 1)[0]
+    listed = bullet.split("by default pyarrow's list:", 1)[1].split(". So the", 1)[0]
+    markers = [m.strip().strip("`") for m in " ".join(listed.split()).split(",")]
+    assert ["", *markers] == list(DEFAULT_NULL_VALUES)
