@@ -23,13 +23,14 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from driftmon import __version__
-from driftmon.clock import as_utc
+from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, LiveOptions, MonitorConfig, load_config
 from driftmon.core.status import Status
 from driftmon.errors import ConfigError, DriftmonError, SourceError, StorageError
 from driftmon.logs import configure
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url, scrub
+from driftmon.service.empty_windows import latest_window_problem
 from driftmon.service.runner import MonitorRunner
 from driftmon.sources.base import column_list
 from driftmon.sources.factory import source_from_config
@@ -289,6 +290,8 @@ def format_run(r: RunResult) -> str:
     ]
     if r.error:
         lines.append(f"  error: {r.error}")
+    if r.message:
+        lines.append(f"  note: {r.message}")
     if features:
         header = ("feature", "status", "KL", "warn", "crit", "p-value", "JS", "PSI", "missing")
         rows = [header]
@@ -391,7 +394,20 @@ def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
                         f"it has {column_list(available)}",
                     )
                 )
+        if role == "live" and not any(col not in present for _, col in configured):
+            problems += _empty_window_problems(monitor)
     return problems
+
+
+def _empty_window_problems(monitor: MonitorConfig) -> list[Problem]:
+    """The latest scheduled window of a windowed live source has rows, or says why not."""
+    try:
+        empty = latest_window_problem(monitor, utcnow())
+    except DriftmonError as exc:
+        empty = f"reading its latest scheduled window: {exc}"
+    if empty is None:
+        return []
+    return [Problem(ProblemKind.SOURCE, f"monitor {monitor.name!r}: live source: {empty}")]
 
 
 def _upgrade(config: Config) -> int:

@@ -72,6 +72,8 @@ class RunResult:
     reference_rows: int = 0
     features: tuple[FeatureResult, ...] = field(default_factory=tuple)
     error: str | None = None
+    message: str | None = None
+    """A note on a run that is not an error, e.g. why its window is empty."""
 
     @property
     def duration_seconds(self) -> float:
@@ -88,5 +90,6 @@ class RunResult:
             "reference_rows": self.reference_rows,
             "duration_seconds": self.duration_seconds,
             "error": self.error,
+            "message": self.message,
             "features": [f.as_json() for f in self.features],
         }

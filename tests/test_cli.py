@@ -47,7 +47,7 @@ FEATURE_KEYS = {
     "thresholds",
 }
 # Beyond issue 3: why a run or feature has no scores, the run's duration, the KL bias, the policy.
-EXTRA_RUN_KEYS = {"features", "duration_seconds", "error"}
+EXTRA_RUN_KEYS = {"features", "duration_seconds", "error", "message"}
 EXTRA_FEATURE_KEYS = {"expected_kl", "message"}
 
 
@@ -376,6 +376,7 @@ def test_check_json_has_the_documented_shape(
     assert run["live_rows"] == 500
     assert run["reference_rows"] == 2000
     assert run["error"] is None
+    assert run["message"] is None
     x, c, nope = run["features"]
     for f in (x, c, nope):
         assert set(f) == FEATURE_KEYS | EXTRA_FEATURE_KEYS
@@ -403,6 +404,39 @@ def test_check_json_of_a_failed_run(workdir: Path, capsys: pytest.CaptureFixture
     assert run["status"] == "error"
     assert run["features"] == []
     assert "gone.parquet" in run["error"]
+
+
+def _epoch_ms_live(workdir: Path, end: datetime) -> dict[str, Any]:
+    """live.parquet with ts as integer epoch milliseconds over the 2 h before ``end``; the
+    monitor reading it as seconds (the default)."""
+    cols = columns(1000, 1)
+    cols["ts"] = pa.array(
+        [
+            int((end - timedelta(hours=2) + i * timedelta(seconds=7.2)).timestamp() * 1000)
+            for i in range(1000)
+        ],
+        pa.int64(),
+    )
+    write(workdir / "live.parquet", cols)
+    return monitor(live={"path": "live.parquet", "timestamp_column": "ts", "window": "1h"})
+
+
+def test_check_shows_why_a_window_is_empty_in_text_and_json(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Epoch milliseconds read as seconds: the note names the window and the far-off range."""
+    cfg = config_file(workdir, _epoch_ms_live(workdir, END))
+    code, out, _ = run_main(capsys, "check", "-c", cfg, "--window-end", END.isoformat())
+    assert code == 0
+    assert "status INSUFFICIENT_DATA" in out
+    assert (
+        "  note: no rows in the window [2026-03-01T11:00:00Z, 2026-03-01T12:00:00Z), but the "
+        "source's 1,000 timestamp(s) in column 'ts' span about the year 58,"
+    ) in out
+    code, out, _ = run_main(capsys, "check", "-c", cfg, "--json", "--window-end", END.isoformat())
+    (run,) = json.loads(out)
+    assert run["status"] == "insufficient_data"
+    assert "set timestamp_unit" in run["message"]
 
 
 # -- validate, db upgrade, reference rebuild ------------------------------------------------
@@ -475,6 +509,26 @@ def test_validate_exits_2_when_it_finds_configuration_and_source_problems(
     assert out.splitlines()[-1].endswith(
         "configuration invalid; 2 monitor(s); 2 configuration problem(s); 1 source problem(s)"
     )
+
+
+def test_validate_reports_an_empty_latest_window_with_the_sources_range(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Epoch milliseconds read as seconds: validate says the latest window is empty, and
+    where the timestamps are; with timestamp_unit: ms the same data validates."""
+    now = datetime.now(UTC)
+    bad = _epoch_ms_live(workdir, now)
+    code, out, _ = run_main(capsys, "validate", "-c", config_file(workdir, bad))
+    assert code == 3
+    assert "monitor 'm': live source: parquet " in out
+    assert "latest scheduled window is empty: no rows in the window [" in out
+    assert "span about the year 5" in out
+    assert "1 source problem(s)" in out
+
+    good = {**bad, "live": {**bad["live"], "timestamp_unit": "ms"}}
+    code, out, _ = run_main(capsys, "validate", "-c", config_file(workdir, good))
+    assert code == 0, out
+    assert "0 source problem(s)" in out
 
 
 def test_validate_exits_2_on_a_bad_configuration(

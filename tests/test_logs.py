@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,16 @@ def test_json_lines_parse_and_carry_the_same_fields(capsys: pytest.CaptureFixtur
     assert second["level"] == "ERROR"
     assert second["worst_feature"] == ""
     assert "bad magic" in second["error"]
+
+
+def test_the_note_of_an_empty_window_is_logged_with_the_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure("INFO", "json")
+    note = "no rows in the window [...), but the source's 6 timestamp(s) in column 'ts' span ..."
+    log_run(replace(a_run(Status.INSUFFICIENT_DATA), features=(), live_rows=0, message=note))
+    (line,) = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert (line["event"], line["note"]) == ("run.finished", note)
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])

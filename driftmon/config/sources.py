@@ -30,6 +30,8 @@ from driftmon.config.durations import Duration
 from driftmon.secrets import mask_url
 
 FileFormat = Literal["csv", "parquet"]
+# Same values as driftmon.sources.timestamps.EpochUnit; mypy checks them where they meet.
+TimestampUnit = Literal["s", "ms", "us", "ns"]
 FORMAT_BY_SUFFIX: dict[str, FileFormat] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".lz4")
 DEFAULT_BATCH_ROWS = 65_536
@@ -96,6 +98,12 @@ class FileSourceConfig(ConfigModel):
     batch_rows: Int = Field(
         default=DEFAULT_BATCH_ROWS, ge=1, description="Rows per record batch read from the files."
     )
+    null_values: tuple[str, ...] | None = Field(
+        default=None,
+        description="CSV only: the texts, besides an empty field, that mean a missing value "
+        "in any column; null uses pyarrow's default list (NA, NULL, NaN, N/A, ...); [] makes "
+        "only empty fields missing.",
+    )
 
     @classmethod
     def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -117,6 +125,15 @@ class FileSourceConfig(ConfigModel):
     @classmethod
     def _resolve(cls, value: str, info: ValidationInfo) -> str:
         return resolve_path(value, base_dir_from(info))
+
+    @model_validator(mode="after")
+    def _null_values_for_csv(self) -> FileSourceConfig:
+        if self.null_values is not None and self.format != "csv":
+            raise fail(
+                f"'null_values' applies to CSV files only; {self.path!r} is read as "
+                f"{self.format}, which stores missing values as nulls"
+            )
+        return self
 
 
 class SqlSourceConfig(ConfigModel):
@@ -175,6 +192,11 @@ class LiveOptions(ConfigModel):
     )
     timezone: str = Field(
         default="UTC", description="Zone in which naive timestamps in the source are interpreted."
+    )
+    timestamp_unit: TimestampUnit = Field(
+        default="s",
+        description="What an integer timestamp counts since 1970-01-01 UTC: s (seconds), "
+        "ms, us or ns; timestamps stored as dates or times are not affected.",
     )
 
     @field_validator("timezone")

@@ -111,6 +111,8 @@ def log_run(result: RunResult) -> None:
         "worst_kl": round(worst.scores.kl_divergence, 6) if worst and worst.scores else "",
         "duration_s": round(result.duration_seconds, 3),
     }
+    if result.message:
+        fields["note"] = result.message  # "message" is taken by logging.LogRecord
     if result.error:
         fields["error"] = result.error
         log.error("run.failed", extra=fields)

@@ -30,6 +30,7 @@ from driftmon.core.thresholds import CalibratedPolicy, PolicyInput, StaticPolicy
 from driftmon.errors import ColumnError, DriftmonError, SourceError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.secrets import scrub
+from driftmon.service.empty_windows import explain_empty_window
 from driftmon.service.thresholds import (
     CALIBRATIONS_KEY,
     ensure_calibration,
@@ -168,6 +169,9 @@ class MonitorRunner:
                         errors[name] = f"column {feature.source_column!r} in live data: {exc}"
                         del counting[name]
                 self.progress(f"{monitor.name}: live", rows)
+            message = None
+            if window is not None and rows == 0 and monitor.live.timestamp_column is not None:
+                message = explain_empty_window(source, window, monitor.live.timestamp_column)
 
         features = self._evaluate(monitor, profile, hists, errors, rows)
         if rows < monitor.live.min_rows:
@@ -184,6 +188,7 @@ class MonitorRunner:
             live_rows=rows,
             reference_rows=profile.rows,
             features=features,
+            message=scrub(message) if message else None,
         )
 
     def _evaluate(

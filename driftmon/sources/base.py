@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from driftmon.core.bins import Bins
 from driftmon.core.histogram import Histogram
+
+if TYPE_CHECKING:
+    from driftmon.sources.timespan import TimeSpan
 
 COLUMNS_SHOWN = 50
 """How many column names an error message lists before it says how many more there are."""
@@ -59,6 +62,15 @@ class Source(Protocol):
         self, columns: Sequence[str], window: Window | None = None
     ) -> Iterator[pa.RecordBatch]:
         """Record batches of ``columns``, only rows with window.start <= ts < window.end."""
+        ...
+
+
+@runtime_checkable
+class TimeSpanSource(Protocol):
+    """A windowed source that can tell which time range its timestamps span, cheaply."""
+
+    def timestamp_span(self) -> TimeSpan | None:
+        """Earliest and latest timestamp of all rows (None when no row has one)."""
         ...
 
 

@@ -12,6 +12,7 @@ from driftmon.config.sources import (
 from driftmon.sources.base import Source
 from driftmon.sources.files import FileSource
 from driftmon.sources.sql import SqlSource
+from driftmon.sources.timestamps import EpochUnit
 
 SourceConfig = FileSourceConfig | SqlSourceConfig | LiveFileSourceConfig | LiveSqlSourceConfig
 
@@ -24,15 +25,18 @@ def source_from_config(cfg: SourceConfig, monitor: MonitorConfig) -> Source:
     """
     ts: str | None = None
     tz = "UTC"
+    unit: EpochUnit = "s"
     if isinstance(cfg, LiveFileSourceConfig | LiveSqlSourceConfig):
-        ts, tz = cfg.timestamp_column, cfg.timezone
+        ts, tz, unit = cfg.timestamp_column, cfg.timezone, cfg.timestamp_unit
     if isinstance(cfg, FileSourceConfig):
         return FileSource(
             cfg.path,
             format=cfg.format,
             timestamp_column=ts,
             naive_timezone=tz,
+            timestamp_unit=unit,
             batch_rows=cfg.batch_rows,
+            null_values=cfg.null_values,
         )
     timeout = monitor.source_timeout.total_seconds() if monitor.source_timeout else None
     return SqlSource(
@@ -42,6 +46,7 @@ def source_from_config(cfg: SourceConfig, monitor: MonitorConfig) -> Source:
         schema=cfg.db_schema,
         timestamp_column=ts,
         naive_timezone=tz,
+        timestamp_unit=unit,
         batch_rows=cfg.batch_rows,
         timeout_seconds=timeout,
     )

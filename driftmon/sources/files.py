@@ -5,6 +5,11 @@ Memory is bounded by the batch size, not the file size: Parquet is read with
 ``pyarrow.csv.open_csv`` block by block. With a window, Parquet row groups whose statistics
 show no row in the window are skipped; the exact filter (``driftmon.sources.timestamps``)
 then runs on every batch.
+
+Missing values in CSV: an empty field is always missing, in every column, text included;
+so is a field equal to one of the null markers (by default pyarrow's list, ``NA``, ``NULL``,
+``NaN``, ``N/A`` and the like; ``null_values`` replaces it), quoted or not. A Parquet file
+stores missing values as nulls and needs no markers.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import json
 import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,14 +33,18 @@ import pyarrow.parquet as pq
 
 from driftmon.errors import ColumnError, ConfigError, SourceError
 from driftmon.sources.base import Window, column_list
+from driftmon.sources.timespan import TimeSpan, merge_spans, span_of
 from driftmon.sources.timestamps import (
     USABLE_TYPES,
+    EpochUnit,
     bound,
     check_timezone,
+    check_unit,
     check_window,
     filter_window,
     is_usable_type,
     naive_superset,
+    to_utc,
 )
 
 FileFormat = Literal["csv", "parquet"]
@@ -48,6 +58,9 @@ _SUFFIXES: tuple[tuple[str, FileFormat], ...] = (
 _CSV_BLOCK_BYTES = 1 << 20
 _PARQUET_BUFFER_BYTES = 1 << 20
 _LOCAL = pafs.LocalFileSystem()
+
+DEFAULT_NULL_VALUES: tuple[str, ...] = tuple(pacsv.ConvertOptions().null_values)
+"""pyarrow.csv's default null markers, the empty field among them."""
 
 
 def infer_format(path: str | Path) -> FileFormat | None:
@@ -69,7 +82,9 @@ class FileSource:
         format: FileFormat | None = None,
         timestamp_column: str | None = None,
         naive_timezone: str = "UTC",
+        timestamp_unit: EpochUnit = "s",
         batch_rows: int = 65_536,
+        null_values: Sequence[str] | None = None,
     ) -> None:
         self.pattern = os.fspath(path)
         fmt = format or infer_format(self.pattern)
@@ -80,10 +95,17 @@ class FileSource:
             )
         if batch_rows < 1:
             raise ConfigError(f"batch_rows must be at least 1, got {batch_rows}")
+        if null_values is not None and fmt != "csv":
+            raise ConfigError(
+                f"{self.pattern}: null_values applies to CSV files only; "
+                "Parquet stores missing values as nulls"
+            )
         self.format: FileFormat = fmt
         self.timestamp_column = timestamp_column
         self.naive_timezone = check_timezone(naive_timezone)
+        self.timestamp_unit = check_unit(timestamp_unit)
         self.batch_rows = batch_rows
+        self.null_values = csv_null_values(null_values)
 
     def __repr__(self) -> str:
         return f"FileSource({self.pattern!r}, format={self.format!r})"
@@ -109,7 +131,8 @@ class FileSource:
         return matched
 
     def fingerprint(self) -> str:
-        """sha256 over the matched files' names, sizes and modification times (ns)."""
+        """sha256 over the matched files' names, sizes and modification times (ns), and for
+        CSV the null markers."""
         h = hashlib.sha256()
         for f in self.files():
             try:
@@ -117,6 +140,8 @@ class FileSource:
             except OSError as exc:
                 raise SourceError(f"cannot stat {f}: {exc.strerror or exc}") from exc
             h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        if self.format == "csv":  # the markers decide which values are missing
+            h.update(json.dumps(["null_values", *self.null_values]).encode())
         return h.hexdigest()
 
     def columns(self) -> list[str]:
@@ -139,40 +164,84 @@ class FileSource:
                 raise SourceError(f"{self.describe()}: a window needs a timestamp_column")
             if ts not in needed:
                 needed.append(ts)
+        checked = self._checked(needed, timestamps=window is not None)
+        for f, schema in checked:
+            raw = (
+                self._parquet_batches(f, schema, needed, window)
+                if self.format == "parquet"
+                else self._csv_batches(f, schema, needed, timestamps=window is not None)
+            )
+            for batch in _guarded(f, self.format, raw):
+                if window is not None and ts is not None:
+                    batch = filter_window(
+                        batch,
+                        ts,
+                        window,
+                        self.naive_timezone,
+                        where=f"{f} column {ts!r}",
+                        epoch_unit=self.timestamp_unit,
+                    )
+                if batch.num_rows:
+                    yield batch.select(wanted)
+
+    def timestamp_span(self) -> TimeSpan | None:
+        """Earliest and latest instant of ``timestamp_column`` over every file (None: no
+        timestamps). Reads Parquet row-group statistics where they cover integer or
+        timestamp columns, otherwise only that one column."""
+        ts = self.timestamp_column
+        if ts is None:
+            raise SourceError(f"{self.describe()}: a time range needs a timestamp_column")
+        spans: list[TimeSpan | None] = []
+        for f, schema in self._checked([ts], timestamps=True):
+            field = schema.field(ts)
+            unit = self.timestamp_unit if _is_integer(field.type) else None
+            if self.format == "parquet":
+                stats = _parquet_stats(f, field)
+                if stats is not None:
+                    extremes, rows = stats
+                    span = span_of(self._to_utc(f, extremes), unit)
+                    if span is not None:  # the extremes stand for ``rows`` values
+                        spans.append(TimeSpan(span.first_us, span.last_us, rows, unit))
+                    continue
+                raw = self._parquet_batches(f, schema, [ts], None)
+            else:
+                raw = self._csv_batches(f, schema, [ts], timestamps=True)
+            for batch in _guarded(f, self.format, raw):
+                spans.append(span_of(self._to_utc(f, batch.column(ts)), unit))
+        return merge_spans(spans)
+
+    def _to_utc(self, f: Path, values: pa.Array) -> pa.Array:
+        where = f"{f} column {self.timestamp_column!r}"
+        return to_utc(values, self.naive_timezone, where=where, epoch_unit=self.timestamp_unit)
+
+    def _checked(self, needed: list[str], *, timestamps: bool) -> list[tuple[Path, pa.Schema]]:
+        """Every matched file with its schema, once each has the ``needed`` columns (and a
+        usable timestamp column, when ``timestamps``)."""
         files = self.files()
-        schemas = [self._schema(f) for f in files]
-        for f, schema in zip(files, schemas, strict=True):
+        checked = [(f, self._schema(f)) for f in files]
+        ts = self.timestamp_column
+        for f, schema in checked:
             for name in needed:
                 if name not in schema.names:
                     raise ColumnError(
                         f"{f}: column {name!r} not found; it has {column_list(schema.names)}"
                     )
-            if ts is not None and window is not None:
+            if ts is not None and timestamps:
                 ts_type = schema.field(ts).type
                 if not is_usable_type(ts_type):
                     raise ColumnError(
                         f"{f}: timestamp column {ts!r} has type {ts_type}; expected {USABLE_TYPES}"
                     )
-        for f, schema in zip(files, schemas, strict=True):
-            raw = (
-                self._parquet_batches(f, schema, needed, window)
-                if self.format == "parquet"
-                else self._csv_batches(f, schema, needed, window)
-            )
-            for batch in _guarded(f, self.format, raw):
-                if window is not None and ts is not None:
-                    batch = filter_window(
-                        batch, ts, window, self.naive_timezone, where=f"{f} column {ts!r}"
-                    )
-                if batch.num_rows:
-                    yield batch.select(wanted)
+        return checked
 
     def _schema(self, f: Path) -> pa.Schema:
         try:
             if self.format == "parquet":
                 schema = pq.read_schema(f)
             else:
-                with pacsv.open_csv(f, read_options=_csv_read_options()) as reader:
+                with pacsv.open_csv(
+                    f, read_options=_csv_read_options(), convert_options=self._csv_convert()
+                ) as reader:
                     schema = reader.schema
             schema.names  # noqa: B018 - decodes the names: fail here, not at every later use
         except (pa.ArrowException, OSError) as exc:
@@ -219,27 +288,82 @@ class FileSource:
                 lo, hi = bound(window.start, t.unit), bound(window.end, t.unit)
             return (col >= pa.scalar(lo, t)) & (col < pa.scalar(hi, t))
         if pa.types.is_integer(t):
-            lo, hi = bound(window.start, "s"), bound(window.end, "s")
+            unit = self.timestamp_unit
+            lo, hi = bound(window.start, unit), bound(window.end, unit)
             return (col >= pa.scalar(lo, pa.int64())) & (col < pa.scalar(hi, pa.int64()))
         return None
 
     def _csv_batches(
-        self, f: Path, schema: pa.Schema, needed: list[str], window: Window | None
+        self, f: Path, schema: pa.Schema, needed: list[str], *, timestamps: bool
     ) -> Iterator[pa.RecordBatch]:
+        """Batches of ``needed``; with ``timestamps``, the timestamp column as text."""
         ts = self.timestamp_column
         # Text columns are read as bytes, so a byte that is not UTF-8 past the first block
         # (which fixed the types) can't fail the read; valid blocks become text again.
         texts = [c.name for c in schema if c.name in needed and _is_text_or_bytes(c.type)]
         types: dict[str, pa.DataType] = {n: pa.binary() for n in texts}
         # Text, not Arrow's inference from the first block, so later blocks can't disagree.
-        if window is not None and ts is not None:
+        if timestamps and ts is not None:
             types[ts] = pa.string()
-        convert = pacsv.ConvertOptions(include_columns=needed, column_types=types)
+        convert = self._csv_convert(include_columns=needed, column_types=types)
         with pacsv.open_csv(f, read_options=_csv_read_options(), convert_options=convert) as r:
             for block in r:
                 block = _as_text_where_valid(block, [n for n in texts if n != ts])
                 for start in range(0, block.num_rows, self.batch_rows):
                     yield block.slice(start, self.batch_rows)
+
+    def _csv_convert(self, **options: Any) -> pacsv.ConvertOptions:
+        """Arrow's CSV conversion with the source's null markers, for every column type."""
+        return pacsv.ConvertOptions(
+            null_values=list(self.null_values),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            **options,
+        )
+
+
+def _is_integer(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _is_integer(t.value_type)
+    return bool(pa.types.is_integer(t))
+
+
+def _parquet_stats(f: Path, field: pa.Field) -> tuple[pa.Array, int] | None:
+    """The row groups' minima and maxima of an integer, timestamp or date column, as an
+    array of the column's type, and its count of non-null values; None when some row group
+    with values has no statistics."""
+    t = field.type
+    if not (pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
+        return None
+    try:
+        meta = pq.read_metadata(f)
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(f"cannot read parquet file {f}: {_reason(exc)}") from exc
+    values: list[object] = []
+    rows = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            if chunk.path_in_schema != field.name:
+                continue
+            stats = chunk.statistics
+            if stats is None or (stats.num_values > 0 and not stats.has_min_max):
+                return None
+            if stats.num_values > 0:
+                values += [stats.min, stats.max]
+                rows += stats.num_values
+    try:
+        return pa.array(values, type=t), rows
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None  # statistics Arrow cannot hold as the column's type: read the column
+
+
+def csv_null_values(given: Sequence[str] | None) -> tuple[str, ...]:
+    """The CSV null markers: pyarrow's default list, or the empty field plus ``given``."""
+    if given is None:
+        return DEFAULT_NULL_VALUES
+    return tuple(dict.fromkeys(["", *given]))
 
 
 def _is_text_or_bytes(t: pa.DataType) -> bool:

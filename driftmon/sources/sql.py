@@ -14,8 +14,12 @@ Window rule (same result as for files, see ``driftmon.sources.timestamps``):
 - otherwise (a table, or a query without them, which is wrapped as a subquery) the database
   filters ``timestamp_column`` with bound parameters (exact for UTC; a superset covering
   the DST shifts for a local ``naive_timezone``; on SQLite through ``julianday()`` so ISO
-  text with or without offset and epoch numbers compare as instants) and the exact rule
-  runs on each batch.
+  text with or without offset and epoch numbers compare as instants; elsewhere a column
+  the driver reports as a number is compared with epoch numbers in ``timestamp_unit``) and
+  the exact rule runs on each batch.
+
+Time range: ``timestamp_span`` runs one ``SELECT count(ts), min(ts), max(ts)`` (min and max
+as the database orders the values), for the message of an empty window.
 
 Timeout: ``timeout_seconds`` bounds connecting and each database round trip (the query's
 start, and each fetch of ``batch_rows`` rows), not a whole long read. PostgreSQL (psycopg):
@@ -45,12 +49,18 @@ from sqlalchemy.exc import ArgumentError, NoSuchTableError, SQLAlchemyError
 from driftmon.errors import ColumnError, ConfigError, SourceError
 from driftmon.secrets import mask_url, scrub
 from driftmon.sources.base import Window, column_list
-from driftmon.sources.rows import rows_to_batch
+from driftmon.sources.rows import column_to_arrow, rows_to_batch
+from driftmon.sources.timespan import TimeSpan, span_of
 from driftmon.sources.timestamps import (
+    PER_SECOND,
+    EpochUnit,
+    bound,
     check_timezone,
+    check_unit,
     check_window,
     filter_window,
     naive_superset,
+    to_utc,
 )
 
 _WINDOW_PARAMS = ("start", "end")
@@ -58,6 +68,8 @@ _SUBQUERY = "driftmon_q"
 _JULIAN_UNIX_EPOCH = 2440587.5
 _QUERY_CANCELED = "57014"  # PostgreSQL SQLSTATE of statement_timeout
 _SQLITE_STEPS = 1000  # VM instructions between deadline checks
+# The window a query using :start/:end is run over to find its time range.
+_ALL_TIME = Window(datetime(1000, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
 
 
 class SqlSource:
@@ -72,6 +84,7 @@ class SqlSource:
         schema: str | None = None,
         timestamp_column: str | None = None,
         naive_timezone: str = "UTC",
+        timestamp_unit: EpochUnit = "s",
         batch_rows: int = 65_536,
         timeout_seconds: float | None = None,
     ) -> None:
@@ -95,6 +108,7 @@ class SqlSource:
         self.query = _strip_query(query) if query is not None else None
         self.timestamp_column = timestamp_column
         self.naive_timezone = check_timezone(naive_timezone)
+        self.timestamp_unit = check_unit(timestamp_unit)
         self.batch_rows = batch_rows
         self.timeout_seconds = timeout_seconds
         self.uses_window_params = False
@@ -190,7 +204,8 @@ class SqlSource:
                         f"{self.describe()}: column {name!r} not found; "
                         f"it has {column_list(available)}"
                     )
-            stmt = self._select(needed, window if by_column else None)
+            numeric = by_column and self._numeric_timestamp(conn)
+            stmt = self._select(needed, window if by_column else None, numeric=numeric)
             deadline.reset()
             result = conn.execution_options(yield_per=self.batch_rows).execute(
                 stmt, self._window_params(window)
@@ -203,9 +218,43 @@ class SqlSource:
                 batch = rows_to_batch(needed, rows, self.naive_timezone)
                 if by_column and window is not None and ts is not None:
                     where = f"{self.describe()} column {ts!r}"
-                    batch = filter_window(batch, ts, window, self.naive_timezone, where=where)
+                    batch = filter_window(
+                        batch,
+                        ts,
+                        window,
+                        self.naive_timezone,
+                        where=where,
+                        epoch_unit=self.timestamp_unit,
+                    )
                 if batch.num_rows:
                     yield batch.select(wanted)
+
+    def timestamp_span(self) -> TimeSpan | None:
+        """Earliest and latest ``timestamp_column`` value (None: no row has one), from one
+        aggregate query; a query using :start/:end is run over all of time."""
+        ts = self.timestamp_column
+        if ts is None:
+            raise SourceError(f"{self.describe()}: a time range needs a timestamp_column")
+        with self._connect("reading the time range of") as (conn, deadline):
+            available = self._columns(conn)
+            if ts not in available:
+                raise ColumnError(
+                    f"{self.describe()}: timestamp column {ts!r} not found; "
+                    f"it has {', '.join(available)}"
+                )
+            col = self._source([ts]).c[ts]
+            stmt = sa.select(sa.func.count(col), sa.func.min(col), sa.func.max(col))
+            deadline.reset()
+            rows, first, last = conn.execute(stmt, self._window_params(_ALL_TIME)).one()
+        if not rows:
+            return None
+        values = column_to_arrow([first, last], self.naive_timezone)
+        where = f"{self.describe()} column {ts!r}"
+        utc = to_utc(values, self.naive_timezone, where=where, epoch_unit=self.timestamp_unit)
+        unit = self.timestamp_unit if pa.types.is_integer(values.type) else None
+        span = span_of(utc, unit)
+        assert span is not None  # count(ts) > 0: min and max are not NULL
+        return TimeSpan(span.first_us, span.last_us, int(rows), unit)
 
     # -- statements -------------------------------------------------------------------
 
@@ -243,19 +292,48 @@ class SqlSource:
             return utc
         return utc.strftime("%Y-%m-%d %H:%M:%S" + (".%f" if utc.microsecond else ""))
 
-    def _select(self, names: Sequence[str], window: Window | None) -> sa.Select[Any]:
+    def _source(self, names: Sequence[str]) -> sa.TableClause | sa.Subquery:
+        """The table, or the query as a subquery, with ``names`` as its columns."""
         if self.table is not None:
-            source: sa.TableClause | sa.Subquery = self._table(names)
-        else:
-            textual = self._query_clause().columns(*(sa.column(n) for n in names))
-            source = textual.subquery(_SUBQUERY)
+            return self._table(names)
+        textual = self._query_clause().columns(*(sa.column(n) for n in names))
+        return textual.subquery(_SUBQUERY)
+
+    def _select(
+        self, names: Sequence[str], window: Window | None, *, numeric: bool = False
+    ) -> sa.Select[Any]:
+        source = self._source(names)
         stmt = sa.select(*(source.c[n] for n in names))
         if window is not None and self.timestamp_column is not None:
-            stmt = stmt.where(self._prefilter(source.c[self.timestamp_column], window))
+            col = source.c[self.timestamp_column]
+            stmt = stmt.where(self._prefilter(col, window, numeric=numeric))
         return stmt
 
-    def _prefilter(self, col: sa.ColumnElement[Any], window: Window) -> sa.ColumnElement[bool]:
-        """Rows possibly in the window (a superset); the exact rule runs client-side."""
+    def _numeric_timestamp(self, conn: Connection) -> bool:
+        """Whether the driver reports the timestamp column as a number (DB-API ``NUMBER``).
+
+        SQLite needs no answer: its filter tells numbers from text row by row.
+        """
+        dbapi = getattr(conn.dialect, "loaded_dbapi", None)
+        number = getattr(dbapi, "NUMBER", None)
+        if self.is_sqlite or number is None or self.timestamp_column is None:
+            return False
+        ts = self.timestamp_column
+        probe = sa.select(self._source([ts]).c[ts]).limit(0)
+        result = conn.execute(probe)
+        try:
+            description = result.cursor.description if result.cursor is not None else None
+        finally:
+            result.close()
+        return bool(description) and description[0][1] == number
+
+    def _prefilter(
+        self, col: sa.ColumnElement[Any], window: Window, *, numeric: bool = False
+    ) -> sa.ColumnElement[bool]:
+        """Rows possibly in the window (a superset); the exact rule runs client-side.
+
+        ``numeric``: the column holds epoch numbers in ``timestamp_unit`` (not SQLite).
+        """
         start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
         if self.naive_timezone != "UTC":
             # Naive local values need shifted bounds; covering UTC too keeps tz-aware
@@ -267,14 +345,28 @@ class SqlSource:
             lo, hi = start, end
         if self.is_sqlite:
             julian = sa.func.julianday(col, type_=sa.Float())
+            per_second = float(PER_SECOND[self.timestamp_unit])
+            stored_as = sa.func.typeof(col)
+            # Digits-only text is an epoch number too, as the exact rule reads it.
+            digits = sa.and_(stored_as == "text", col != "", sa.not_(col.op("GLOB")("*[^0-9]*")))
             epoch = sa.case(
-                (sa.func.typeof(col).in_(["integer", "real"]), sa.cast(col, sa.Float())),
+                (
+                    sa.or_(stored_as.in_(["integer", "real"]), digits),
+                    sa.cast(col, sa.Float()) / per_second,
+                ),
                 else_=(julian - _JULIAN_UNIX_EPOCH) * 86400.0,
             )
             # julianday() is a double (~50 µs near 2026): widen by 1 ms, stay a superset.
             return sa.and_(
                 epoch >= sa.bindparam("driftmon_lo", lo.timestamp() - 1e-3, type_=sa.Float()),
                 epoch < sa.bindparam("driftmon_hi", hi.timestamp() + 1e-3, type_=sa.Float()),
+            )
+        if numeric:
+            unit = self.timestamp_unit
+            # One unit of slack each side: a superset also for fractional values.
+            return sa.and_(
+                col >= sa.bindparam("driftmon_lo", bound(lo, unit) - 1, type_=sa.BigInteger()),
+                col < sa.bindparam("driftmon_hi", bound(hi, unit) + 1, type_=sa.BigInteger()),
             )
         if self.naive_timezone == "UTC":
             kind: sa.types.TypeEngine[Any] = sa.DateTime(timezone=True)

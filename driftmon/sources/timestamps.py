@@ -11,8 +11,9 @@ from CSV, Parquet or SQL:
   first 02:30 (summer time), and a skipped 02:30 as the last instant before the clocks
   jumped. The mapping is a function, so consecutive windows neither skip nor repeat a row;
 - ISO-8601 text, with an offset (``Z``, ``+01``, ``+0100``, ``+01:00``) is an instant;
-  without one it is a naive wall time as above; digits only are epoch seconds;
-- integers are epoch seconds (UTC);
+  without one it is a naive wall time as above; digits only are epoch numbers as below;
+- integers are epoch numbers (UTC) in the source's ``timestamp_unit``: seconds by default,
+  or milliseconds, microseconds, nanoseconds;
 - a null or empty timestamp belongs to no window.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
@@ -28,11 +30,15 @@ import pyarrow.compute as pc
 from driftmon.errors import ColumnError, ConfigError
 from driftmon.sources.base import Window
 
+EpochUnit = Literal["s", "ms", "us", "ns"]
+"""What one step of an integer timestamp means: seconds, milli-, micro- or nanoseconds."""
+EPOCH_UNITS: tuple[EpochUnit, ...] = get_args(EpochUnit)
+
 AMBIGUOUS_RULE = "earliest"
 NONEXISTENT_RULE = "earliest"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _HAS_OFFSET = r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH_DIGITS = r"^-?\d+$"
 # Real zones stay within these offsets; used for windows too long to sample hour by hour.
@@ -47,6 +53,14 @@ def check_timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"naive_timezone {name!r} is not a known IANA time zone") from exc
     return name
+
+
+def check_unit(unit: str) -> EpochUnit:
+    """``unit`` if it is one of s, ms, us, ns; ConfigError otherwise."""
+    for known in EPOCH_UNITS:
+        if unit == known:
+            return known
+    raise ConfigError(f"timestamp_unit must be one of {', '.join(EPOCH_UNITS)}, got {unit!r}")
 
 
 def check_window(window: Window) -> None:
@@ -72,18 +86,23 @@ def is_usable_type(t: pa.DataType) -> bool:
     )
 
 
-USABLE_TYPES = "timestamps, dates, ISO-8601 text or integer epoch seconds"
+USABLE_TYPES = "timestamps, dates, ISO-8601 text or integer epoch numbers"
 
 
-def to_utc(values: pa.Array, naive_timezone: str, *, where: str) -> pa.Array:
+def to_utc(
+    values: pa.Array, naive_timezone: str, *, where: str, epoch_unit: EpochUnit = "s"
+) -> pa.Array:
     """The column as ``timestamp[unit, tz=UTC]`` by the module's rules.
 
-    ``where`` names the file or query and column for error messages.
+    ``where`` names the file or query and column for error messages; ``epoch_unit`` is
+    what an integer (or digits-only text) counts since the epoch.
     Raises ColumnError for an unusable type or text that is not ISO-8601.
     """
     t = values.type
     if pa.types.is_dictionary(t):
-        return to_utc(values.dictionary_decode(), naive_timezone, where=where)
+        return to_utc(
+            values.dictionary_decode(), naive_timezone, where=where, epoch_unit=epoch_unit
+        )
     if pa.types.is_timestamp(t):
         if t.tz is not None:
             return pc.cast(values, pa.timestamp(t.unit, "UTC"))
@@ -91,11 +110,11 @@ def to_utc(values: pa.Array, naive_timezone: str, *, where: str) -> pa.Array:
     if pa.types.is_date(t):
         return _naive_to_utc(pc.cast(values, pa.timestamp("s")), naive_timezone)
     if pa.types.is_integer(t):
-        return pc.cast(pc.cast(values, pa.int64()), pa.timestamp("s", "UTC"))
+        return pc.cast(pc.cast(values, pa.int64()), pa.timestamp(epoch_unit, "UTC"))
     if pa.types.is_null(t):
         return pa.nulls(len(values), pa.timestamp("s", "UTC"))
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return _parse_text(values, naive_timezone, where=where)
+        return _parse_text(values, naive_timezone, epoch_unit, where=where)
     raise ColumnError(f"{where}: expected {USABLE_TYPES}, got Arrow type {t}")
 
 
@@ -112,7 +131,9 @@ def _naive_to_utc(values: pa.Array, naive_timezone: str) -> pa.Array:
     return pc.cast(local, pa.timestamp(unit, "UTC"))
 
 
-def _parse_text(values: pa.Array, naive_timezone: str, *, where: str) -> pa.Array:
+def _parse_text(
+    values: pa.Array, naive_timezone: str, epoch_unit: EpochUnit, *, where: str
+) -> pa.Array:
     text = pc.utf8_trim_whitespace(values)
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
     offset = pc.fill_null(pc.match_substring_regex(text, _HAS_OFFSET), False)
@@ -126,12 +147,18 @@ def _parse_text(values: pa.Array, naive_timezone: str, *, where: str) -> pa.Arra
             aware = pc.cast(pc.if_else(offset, text, null_text), pa.timestamp(unit, "UTC"))
             local = pc.cast(pc.if_else(naive, text, null_text), pa.timestamp(unit))
             epoch = pc.cast(pc.if_else(digits, text, null_text), pa.int64())
+            epoch_ts = pc.cast(
+                pc.cast(epoch, pa.timestamp(epoch_unit, "UTC")), pa.timestamp(unit, "UTC")
+            )
         except pa.ArrowInvalid as exc:
             last_error = exc
             continue
-        epoch_ts = pc.cast(pc.cast(epoch, pa.timestamp("s", "UTC")), pa.timestamp(unit, "UTC"))
         return pc.coalesce(aware, _naive_to_utc(local, naive_timezone), epoch_ts)
     detail = str(last_error).split(". If these", 1)[0]
+    if "out of bounds" in detail:
+        raise ColumnError(
+            f"{where}: epoch numbers out of range in timestamp_unit {epoch_unit!r}: {detail}"
+        ) from last_error
     raise ColumnError(f"{where}: expected ISO-8601 timestamps: {detail}") from last_error
 
 
@@ -140,7 +167,7 @@ def bound(dt: datetime, unit: str) -> int:
     micros = (dt - _EPOCH) // timedelta(microseconds=1)
     if unit == "ns":
         return micros * 1_000
-    per = 1_000_000 // _PER_SECOND[unit]
+    per = 1_000_000 // PER_SECOND[unit]
     return -(-micros // per)
 
 
@@ -159,9 +186,10 @@ def filter_window(
     naive_timezone: str,
     *,
     where: str,
+    epoch_unit: EpochUnit = "s",
 ) -> pa.RecordBatch:
     """The rows of ``batch`` in ``window``; rows with a null timestamp are dropped."""
-    ts = to_utc(batch.column(timestamp_column), naive_timezone, where=where)
+    ts = to_utc(batch.column(timestamp_column), naive_timezone, where=where, epoch_unit=epoch_unit)
     return batch.filter(window_mask(ts, window), null_selection_behavior="drop")
 
 

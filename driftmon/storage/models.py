@@ -146,6 +146,8 @@ class Run(Base):
     live_rows: Mapped[int] = mapped_column(BigInteger, nullable=False)
     reference_rows: Mapped[int] = mapped_column(BigInteger, nullable=False)
     error: Mapped[str | None] = mapped_column(SafeText(), nullable=True)
+    message: Mapped[str | None] = mapped_column(SafeText(), nullable=True)
+    """A note on a run that is not an error (why its window is empty)."""
 
 
 class FeatureResultRow(Base):

@@ -29,6 +29,7 @@ def run_values(run: RunResult, monitor_id: int) -> dict[str, Any]:
         "live_rows": int(run.live_rows),
         "reference_rows": int(run.reference_rows),
         "error": run.error,
+        "message": run.message,
     }
 
 
@@ -98,6 +99,7 @@ RUN_COLUMNS = (
     Run.live_rows,
     Run.reference_rows,
     Run.error,
+    Run.message,
 )
 
 
@@ -190,7 +192,7 @@ def features_by_run(rows: Sequence[AnyRow]) -> dict[int, tuple[FeatureResult, ..
 
 def run_from_row(row: AnyRow, features: Mapping[int, tuple[FeatureResult, ...]]) -> RunResult:
     """Rebuild a RunResult from a ``select_runs`` row and its features."""
-    (run_id, name, w_start, w_end, started, finished, status, live, ref, error) = row
+    (run_id, name, w_start, w_end, started, finished, status, live, ref, error, message) = row
     return RunResult(
         monitor=name,
         window_start=w_start,
@@ -202,4 +204,5 @@ def run_from_row(row: AnyRow, features: Mapping[int, tuple[FeatureResult, ...]])
         reference_rows=ref,
         features=features.get(run_id, ()),
         error=error,
+        message=message,
     )

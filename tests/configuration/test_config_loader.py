@@ -301,3 +301,25 @@ def test_json_schema_describes_only_what_users_write() -> None:
     schema = Config.model_json_schema()
     assert set(schema["properties"]) == {"database", "server", "retention", "log", "monitors"}
     assert schema["required"] == ["monitors"]
+
+
+def test_timestamp_unit_defaults_to_seconds_and_accepts_ms(load: Loader) -> None:
+    assert load(with_monitor()).monitors[0].live.timestamp_unit == "s"
+    live = {"path": "l.csv", "timestamp_column": "ts", "window": "1h", "timestamp_unit": "ms"}
+    assert load(with_monitor(live=live)).monitors[0].live.timestamp_unit == "ms"
+
+
+def test_an_unknown_timestamp_unit_names_the_key(load_error: ErrorLoader) -> None:
+    message = load_error(with_monitor(live={"path": "l.csv", "timestamp_unit": "min"}))
+    assert "live.timestamp_unit" in message
+    assert "'s', 'ms', 'us' or 'ns'" in message
+
+
+def test_null_values_on_a_parquet_source_names_the_key(load_error: ErrorLoader) -> None:
+    message = load_error(with_monitor(reference={"path": "r.parquet", "null_values": ["NA"]}))
+    assert "reference: 'null_values' applies to CSV files only" in message
+
+
+def test_null_values_must_be_a_list_of_strings(load_error: ErrorLoader) -> None:
+    message = load_error(with_monitor(reference={"path": "r.csv", "null_values": ["NA", 1]}))
+    assert "reference.null_values[1]" in message

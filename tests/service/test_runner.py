@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from driftmon.config import Config, MonitorConfig
 from driftmon.core.status import Status
+from driftmon.errors import SourceError
 from driftmon.results import RunResult
 from driftmon.service.runner import MonitorRunner, default_source_factory
 from driftmon.sources.base import Source, Window
@@ -479,3 +480,89 @@ def test_live_int64_beyond_2_53_is_binned_as_the_nearest_floats(data: Path, stor
     assert (f["x"].live_counts[0], f["x"].live_counts[-2]) == (300, 300)
     assert f["y"].status == Status.OK
     assert store.runs("m")[0] == result
+
+
+# -- empty windows ------------------------------------------------------------------------
+
+
+def _epoch_ms_live(data: Path) -> None:
+    """live.parquet with ts as integer epoch milliseconds (the 3 h before END)."""
+    cols = live_columns()
+    cols["ts"] = pa.array([int(t.timestamp() * 1000) for t in cols["ts"].to_pylist()], pa.int64())
+    write_parquet(data / "live.parquet", cols)
+
+
+def test_epoch_milliseconds_read_as_seconds_say_which_range_the_source_spans(
+    data: Path, store: Store
+) -> None:
+    """The issue's case: the run is insufficient_data with a stored note naming the window
+    read, the year the timestamps were read as, and timestamp_unit."""
+    _epoch_ms_live(data)
+    cfg = config(data, store, live=WINDOWED)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert (result.status, result.live_rows, result.error) == (Status.INSUFFICIENT_DATA, 0, None)
+    assert result.message is not None
+    assert result.message.startswith(
+        "no rows in the window [2026-03-01T11:00:00Z, 2026-03-01T12:00:00Z), but the "
+        "source's 600 timestamp(s) in column 'ts' span about the year 58,"
+    )
+    assert "integers read as epoch seconds; set timestamp_unit" in result.message
+    (stored,) = store.runs("m")
+    assert stored.message == result.message
+
+
+def test_timestamp_unit_ms_scores_the_same_file(data: Path, store: Store) -> None:
+    _epoch_ms_live(data)
+    cfg = config(data, store, live={**WINDOWED, "timestamp_unit": "ms"})
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    assert (result.status, result.live_rows, result.message) == (Status.OK, 200, None)
+
+
+def test_an_empty_window_of_old_data_names_the_range_in_iso_form(data: Path, store: Store) -> None:
+    cfg = config(data, store, live=WINDOWED)
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END + timedelta(days=1))
+    assert result.message == (
+        "no rows in the window [2026-03-02T11:00:00Z, 2026-03-02T12:00:00Z), but the "
+        "source's 600 timestamp(s) in column 'ts' span 2026-03-01T09:00:00Z to "
+        "2026-03-01T11:59:42Z"
+    )
+
+
+def test_a_window_with_rows_reads_no_time_range(data: Path, store: Store) -> None:
+    """The range is read only for an empty window: a run with rows has no note."""
+
+    class NoSpans(CountingSources):
+        def __call__(self, cfg: Any, monitor: MonitorConfig) -> Source:
+            source = super().__call__(cfg, monitor)
+
+            def refuse() -> None:
+                raise AssertionError("time range read for a window with rows")
+
+            source.timestamp_span = refuse  # type: ignore[attr-defined]
+            return source
+
+    cfg = config(data, store, live=WINDOWED)
+    result = runner_for(cfg, store, NoSpans()).run(cfg.monitors[0], END)
+    assert (result.live_rows, result.message) == (200, None)
+
+
+def test_an_unreadable_time_range_is_reported_in_the_note(data: Path, store: Store) -> None:
+    """Reading the range fails: the run keeps its status, the note says why."""
+
+    class FailingSpans(CountingSources):
+        def __call__(self, cfg: Any, monitor: MonitorConfig) -> Source:
+            source = super().__call__(cfg, monitor)
+
+            def fail() -> None:
+                raise SourceError("the disk went away")
+
+            source.timestamp_span = fail  # type: ignore[attr-defined]
+            return source
+
+    cfg = config(data, store, live=WINDOWED)
+    result = runner_for(cfg, store, FailingSpans()).run(cfg.monitors[0], END + timedelta(days=1))
+    assert result.status == Status.INSUFFICIENT_DATA
+    assert result.message is not None
+    assert result.message.endswith(
+        "the time range of the source's column 'ts' could not be read: the disk went away"
+    )

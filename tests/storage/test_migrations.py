@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 import driftmon
 from driftmon.storage import DURATION_BUCKETS, Store
@@ -20,6 +21,7 @@ from driftmon.storage.migrate import (
 )
 from driftmon.storage.models import Base
 
+T = datetime(2026, 1, 1, tzinfo=UTC)
 TABLES = {"monitors", "reference_profiles", "runs", "feature_results", "monitor_stats"}
 
 
@@ -27,7 +29,7 @@ def test_upgrade_from_empty_database_reaches_head(empty_store: Store) -> None:
     assert empty_store.current_revision() is None
     assert empty_store.needs_upgrade()
     assert empty_store.upgrade() == (None, head_revision())  # the revisions before and after
-    assert empty_store.current_revision() == head_revision() == "0002"
+    assert empty_store.current_revision() == head_revision() == "0003"
     assert not empty_store.needs_upgrade()
     assert TABLES | {"alembic_version"} <= set(inspect(empty_store.engine).get_table_names())
 
@@ -66,6 +68,26 @@ def test_migrated_schema_has_the_constraints_and_indexes(store: Store) -> None:
     ]
 
 
+def test_upgrade_from_0001_keeps_runs_and_adds_an_empty_message(empty_store: Store) -> None:
+    """A database at the first schema with runs in it gains runs.message as NULL."""
+    with empty_store.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(
+            text("INSERT INTO monitors (id, name, created_at) VALUES (1, 'm', :t)"), {"t": T}
+        )
+        conn.execute(
+            text(
+                "INSERT INTO runs (monitor_id, window_end, started_at, finished_at, status, "
+                "live_rows, reference_rows) VALUES (1, :t, :t, :t, 'ok', 5, 7)"
+            ),
+            {"t": T},
+        )
+    empty_store.upgrade()
+    assert empty_store.current_revision() == head_revision()
+    (run,) = empty_store.runs("m")
+    assert (run.live_rows, run.reference_rows, run.message) == (5, 7, None)
+
+
 def test_downgrade_to_base_removes_every_table(store: Store) -> None:
     with store.engine.begin() as conn:
         command.downgrade(alembic_config(conn), "base")
@@ -93,7 +115,7 @@ def test_upgrading_from_0001_keeps_the_counters_and_adds_partial_as_zero(
             f"VALUES (1, 5, 2, 1, 0.0, 8, '{json.dumps([8] * len(DURATION_BUCKETS))}')"
         )
     empty_store.upgrade()
-    assert empty_store.current_revision() == "0002"
+    assert empty_store.current_revision() == head_revision()
     (snap,) = empty_store.snapshot()
     assert snap.runs_by_outcome == {
         "success": 5,

@@ -76,6 +76,17 @@ def test_run_without_window_start_or_features_round_trips(store: Store, make_run
     assert store.runs("orders") == [original]
 
 
+def test_a_runs_note_round_trips(store: Store, make_run: MakeRun) -> None:
+    """The note of an empty window (runs.message, revision 0002) is stored and read back."""
+    original = make_run(
+        status=Status.INSUFFICIENT_DATA, live_rows=0, features=(), message="no rows in the window"
+    )
+    store.save_run(original)
+    (stored,) = store.runs("orders")
+    assert stored.message == "no rows in the window"
+    assert stored == original
+
+
 def test_datetimes_come_back_timezone_aware_utc(store: Store, make_run: MakeRun) -> None:
     """Offsets are converted to UTC; naive datetimes are taken as UTC."""
     plus2 = timezone(timedelta(hours=2))
