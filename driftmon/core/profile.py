@@ -202,7 +202,7 @@ def _no_finite_value(x: npt.NDArray[np.float64]) -> str:
         )
         if n
     ]
-    return f"no finite value in its {x.size} rows ({', '.join(parts)}); numeric bins need one"
+    return f"no finite value in its {x.size} rows ({', '.join(parts)}) to compare live data with"
 
 
 def accumulate(bins: Bins, batches: Iterable[Any]) -> Histogram:
