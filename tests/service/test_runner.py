@@ -578,7 +578,7 @@ def test_text_against_a_numeric_reference_and_back_is_a_feature_error_naming_bot
     f = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))
     live_kind, ref_kind = kinds
     assert f["v"].status == Status.ERROR
-    assert f"its values are {live_kind}" in (f["v"].message or "")
+    assert f" {live_kind} (Arrow " in (f["v"].message or "")
     assert f"the reference's are {ref_kind}" in (f["v"].message or "")
     assert f["y"].status == Status.OK
 
