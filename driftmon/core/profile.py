@@ -145,7 +145,7 @@ class ReferenceProfile:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
         version = data.get("format")
-        if version not in _READABLE_FORMATS:
+        if type(version) is not int or version not in _READABLE_FORMATS:
             raise ValueError(f"unsupported profile format {version!r}")
         return cls(
             features=tuple(FeatureProfile.from_dict(f) for f in data["features"]),

@@ -256,3 +256,10 @@ def test_a_reference_without_rows_has_an_empty_profile_of_unknown_kind(spec: Fea
     fp = build_feature_profile(pa.array([], pa.float64()), spec)
     assert fp.reference_rows == 0
     assert fp.column_kind is None
+
+
+@pytest.mark.parametrize("version", [True, 1.5, "2", 3, None])
+def test_only_profile_formats_1_and_2_load(version: Any) -> None:
+    data = ReferenceProfile((), rows=0).to_dict()
+    with pytest.raises(ValueError, match="unsupported profile format"):
+        ReferenceProfile.from_dict({**data, "format": version})
