@@ -439,6 +439,27 @@ def test_check_shows_why_a_window_is_empty_in_text_and_json(
     assert "set timestamp_unit" in run["message"]
 
 
+def test_check_shows_a_column_kind_change_of_a_scored_feature_in_text_and_json(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bool reference column arriving as 0/1 integers is scored, and says so (issue 9)."""
+    rng = np.random.default_rng(0)
+    write(workdir / "reference.parquet", {**columns(2000, 0), "flag": rng.random(2000) < 0.3})
+    live_flags = (rng.random(1000) < 0.3).astype(np.int64)
+    write(workdir / "live.parquet", {**columns(1000, 1), "flag": live_flags})
+    cfg = config_file(workdir, monitor(features=[{"name": "flag", "type": "categorical"}]))
+    note = "flag: column kind changed: reference bool, live integer"
+
+    code, out, _ = run_main(capsys, "check", "-c", cfg)
+    assert code == 0, out
+    assert f"  {note}" in out
+    code, out, _ = run_main(capsys, "check", "-c", cfg, "--json")
+    (flag,) = json.loads(out)[0]["features"]
+    assert flag["status"] == "ok"
+    assert isinstance(flag["kl_divergence"], float)
+    assert flag["message"].startswith(note.removeprefix("flag: "))
+
+
 # -- validate, db upgrade, reference rebuild ------------------------------------------------
 
 

@@ -2,6 +2,10 @@
 
 A profile is built once from the reference data, stored (``to_dict`` gives JSON-ready
 data) and reused to score every live window without touching the reference again.
+
+Format 2 records each reference column's kind (``driftmon.core.kinds``); a format-1
+profile loads with every kind unknown (None), and ``ReferenceProfile.format`` tells the
+caller to rebuild it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from driftmon.core.bins import (
     Bins,
@@ -27,9 +32,22 @@ from driftmon.core.histogram import (
     histogram,
     numeric_values,
 )
+from driftmon.core.kinds import (
+    COLUMN_KINDS,
+    ColumnKind,
+    kind_note,
+    kind_of,
+    to_reference_kind,
+)
 
 FeatureKind = Literal["numeric", "categorical"]
-PROFILE_FORMAT = 1
+PROFILE_FORMAT = 2
+_READABLE_FORMATS = (1, 2)
+
+
+class ReferenceValuesError(ValueError):
+    """A reference column with rows but no value to fit bins to (all missing, or no finite
+    number in a numeric feature)."""
 
 
 @dataclass(frozen=True)
@@ -46,11 +64,13 @@ class FeatureSpec:
 
 @dataclass(frozen=True)
 class FeatureProfile:
-    """One feature's fixed bins and its reference histogram over them."""
+    """One feature's fixed bins, its reference histogram over them, and the reference
+    column's kind (None: unknown, for a profile of format 1 or a reference without rows)."""
 
     name: str
     bins: Bins
     reference: Histogram
+    column_kind: ColumnKind | None = None
 
     def __post_init__(self) -> None:
         if self.reference.counts.size != self.bins.n_bins:
@@ -68,18 +88,33 @@ class FeatureProfile:
         return self.reference.total
 
     def live_histogram(self, values: Any) -> Histogram:
-        """Histogram of live values on this profile's bins."""
-        return histogram(values, self.bins)
+        """Histogram of live values on this profile's bins, after the lossless mapping onto
+        the reference's column kind (``KindMismatch`` when there is none)."""
+        numeric = self.kind == "numeric"
+        return histogram(to_reference_kind(values, self.column_kind, numeric=numeric), self.bins)
+
+    def kind_note(self, live_kinds: Iterable[ColumnKind]) -> str | None:
+        """What to tell about live batches of other kinds than the reference's (None: same)."""
+        return kind_note(self.column_kind, live_kinds, numeric=self.kind == "numeric")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "bins": self.bins.to_dict(), "counts": self.reference.to_list()}
+        return {
+            "name": self.name,
+            "bins": self.bins.to_dict(),
+            "counts": self.reference.to_list(),
+            "column_kind": self.column_kind,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureProfile:
+        kind = data.get("column_kind")
+        if kind is not None and kind not in COLUMN_KINDS:
+            raise ValueError(f"feature {data.get('name')!r}: unknown column kind {kind!r}")
         return cls(
             name=str(data["name"]),
             bins=bins_from_dict(dict(data["bins"])),
             reference=Histogram(np.asarray(data["counts"], dtype=np.int64)),
+            column_kind=kind,
         )
 
 
@@ -90,6 +125,8 @@ class ReferenceProfile:
     features: tuple[FeatureProfile, ...]
     rows: int
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    format: int = PROFILE_FORMAT
+    """The format it was stored in; below PROFILE_FORMAT its column kinds are unknown."""
 
     def feature(self, name: str) -> FeatureProfile:
         for f in self.features:
@@ -99,7 +136,7 @@ class ReferenceProfile:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": PROFILE_FORMAT,
+            "format": self.format,
             "rows": self.rows,
             "metadata": dict(self.metadata),
             "features": [f.to_dict() for f in self.features],
@@ -107,12 +144,14 @@ class ReferenceProfile:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
-        if data.get("format") != PROFILE_FORMAT:
-            raise ValueError(f"unsupported profile format {data.get('format')!r}")
+        version = data.get("format")
+        if type(version) is not int or version not in _READABLE_FORMATS:
+            raise ValueError(f"unsupported profile format {version!r}")
         return cls(
             features=tuple(FeatureProfile.from_dict(f) for f in data["features"]),
             rows=int(data["rows"]),
             metadata=dict(data.get("metadata", {})),
+            format=int(version),
         )
 
 
@@ -131,16 +170,39 @@ def build_feature_profile(values: Any, spec: FeatureSpec) -> FeatureProfile:
 
     Categorical columns are tallied once: the same category counts fix the kept categories
     and give the reference histogram (kept categories, then "other", then missing).
+    A column with rows but no value to fit (``ReferenceValuesError``) has no profile; one
+    without rows has an empty profile of unknown kind.
     """
+    kind = kind_of(values) if len(values) else None
     if spec.kind == "categorical":
         tally, n_missing = category_value_counts(values)
+        if n_missing and not any(tally.values()):
+            raise ReferenceValuesError(f"all {n_missing} rows are missing")
         cats = fit_categorical_bins(tally, spec.max_categories)
         kept = [tally[c] for c in cats.categories]
         other = sum(tally.values()) - sum(kept)
         counts = np.array([*kept, other, n_missing], dtype=np.int64)
-        return FeatureProfile(spec.name, cats, Histogram(counts))
-    bins = fit_bins(values, spec)
-    return FeatureProfile(spec.name, bins, histogram(values, bins))
+        return FeatureProfile(spec.name, cats, Histogram(counts), kind)
+    x = numeric_values(values)
+    if x.size and not np.isfinite(x).any():
+        raise ReferenceValuesError(_no_finite_value(x))
+    bins = explicit_numeric_bins(spec.edges) if spec.edges is not None else None
+    if bins is None:
+        bins = fit_numeric_bins(x, spec.bins, spec.strategy)
+    return FeatureProfile(spec.name, bins, histogram(x, bins), kind)
+
+
+def _no_finite_value(x: npt.NDArray[np.float64]) -> str:
+    parts = [
+        f"{n} {label}"
+        for n, label in (
+            (int(np.count_nonzero(x == np.inf)), "+inf"),
+            (int(np.count_nonzero(x == -np.inf)), "-inf"),
+            (int(np.count_nonzero(np.isnan(x))), "missing"),
+        )
+        if n
+    ]
+    return f"no finite value in its {x.size} rows ({', '.join(parts)}) to compare live data with"
 
 
 def accumulate(bins: Bins, batches: Iterable[Any]) -> Histogram:

@@ -24,7 +24,13 @@ from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, FeatureConfig, MonitorConfig
 from driftmon.core.drift import score
 from driftmon.core.histogram import ColumnTypeError, Histogram
-from driftmon.core.profile import FeatureProfile, ReferenceProfile, build_feature_profile
+from driftmon.core.kinds import ColumnKind, kind_of
+from driftmon.core.profile import (
+    PROFILE_FORMAT,
+    FeatureProfile,
+    ReferenceProfile,
+    build_feature_profile,
+)
 from driftmon.core.status import Status, worst
 from driftmon.core.thresholds import CalibratedPolicy, PolicyInput, StaticPolicy, decide
 from driftmon.errors import ColumnError, DriftmonError, SourceError
@@ -73,7 +79,8 @@ class MonitorRunner:
     def reference_profile(
         self, monitor: MonitorConfig, *, rebuild: bool = False
     ) -> ReferenceProfile:
-        """The monitor's stored profile, rebuilt when asked, missing or stale."""
+        """The monitor's stored profile, rebuilt when asked, missing or stale (other data,
+        other binning, or an older format that lacks the column kinds)."""
         with _opened(self.source_factory, monitor.reference, monitor) as source:
             fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
             if not rebuild:
@@ -81,7 +88,11 @@ class MonitorRunner:
                 if cached and cached[0] == fingerprint:
                     return cached[1]
                 stored = self.store.load_profile(monitor.name)
-                if stored is not None and stored.fingerprint == fingerprint:
+                if (
+                    stored is not None
+                    and stored.fingerprint == fingerprint
+                    and stored.profile.format == PROFILE_FORMAT
+                ):
                     self._profiles[monitor.name] = (fingerprint, stored.profile)
                     return stored.profile
             profile = build_reference_profile(monitor, source, self.progress, self.abandon)
@@ -155,6 +166,7 @@ class MonitorRunner:
                     counting[feature.name] = (feature, by_feature[feature.name])
 
             hists = {name: Histogram.empty(fp.bins.n_bins) for name, (_, fp) in counting.items()}
+            live_kinds: dict[str, set[ColumnKind]] = {name: set() for name in counting}
             rows = 0
             deadline = _deadline(monitor)
             columns = sorted({f.source_column for f, _ in counting.values()})
@@ -163,8 +175,11 @@ class MonitorRunner:
                 rows += batch.num_rows
                 for name in list(counting):
                     feature, fp = counting[name]
+                    column = _column(batch, feature)
+                    if (kind := kind_of(column)) is not None:
+                        live_kinds[name].add(kind)
                     try:
-                        hists[name] = hists[name] + fp.live_histogram(_column(batch, feature))
+                        hists[name] = hists[name] + fp.live_histogram(column)
                     except (ColumnTypeError, ValueError) as exc:  # as for the reference
                         errors[name] = f"column {feature.source_column!r} in live data: {exc}"
                         del counting[name]
@@ -172,8 +187,15 @@ class MonitorRunner:
             message = None
             if window is not None and rows == 0 and monitor.live.timestamp_column is not None:
                 message = explain_empty_window(source, window, monitor.live.timestamp_column)
+            # Scored features whose live kind differs from the reference's say so.
+            notes = {
+                name: note
+                for name, (_, fp) in counting.items()
+                if (note := fp.kind_note(live_kinds[name])) is not None
+            }
 
         features = self._evaluate(monitor, profile, hists, errors, rows)
+        features = tuple(_noted(f, notes.get(f.feature)) for f in features)
         if rows < monitor.live.min_rows:
             status = Status.INSUFFICIENT_DATA
         else:
@@ -382,6 +404,14 @@ def _profile_fingerprint(source_fingerprint: str, monitor: MonitorConfig) -> str
     specs = [{"spec": repr(f.feature_spec()), "column": f.source_column} for f in monitor.features]
     blob = json.dumps({"source": source_fingerprint, "features": specs}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _noted(result: FeatureResult, note: str | None) -> FeatureResult:
+    """``result`` with ``note`` leading its message."""
+    if note is None:
+        return result
+    message = note if result.message is None else f"{note}; {result.message}"
+    return replace(result, message=message)
 
 
 def _column(batch: pa.RecordBatch, feature: FeatureConfig) -> pa.Array:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from driftmon.core.bins import BinningError, CategoricalBins, NumericBins
@@ -99,6 +100,8 @@ def test_any_feature_profile_round_trips_through_json(
     values: list[Any], n_bins: int, strategy: str
 ) -> None:
     numeric = all(v is None or isinstance(v, float) for v in values)
+    fittable = [v for v in values if v is not None and not (numeric and not math.isfinite(v))]
+    assume(fittable or not values)  # else ReferenceValuesError, tested below
     spec = FeatureSpec(
         "f",
         kind="numeric" if numeric else "categorical",
@@ -232,6 +235,7 @@ def test_categorical_profile_counts_equal_counting_the_column_on_its_bins(
     """The single tally that fixes the categories gives the same counts as a second pass."""
     from driftmon.core.histogram import categorical_histogram
 
+    assume(not cells or any(c is not None for c in cells))  # else no profile (issue 9)
     column = pd.Series(cells, dtype=object)
     fp = build_feature_profile(column, FeatureSpec("c", kind="categorical", max_categories=keep))
     assert isinstance(fp.bins, CategoricalBins)

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from driftmon.config import Config, MonitorConfig
+from driftmon.core.profile import PROFILE_FORMAT, ReferenceProfile
 from driftmon.core.status import Status
 from driftmon.errors import SourceError
 from driftmon.results import RunResult
@@ -566,3 +568,205 @@ def test_an_unreadable_time_range_is_reported_in_the_note(data: Path, store: Sto
     assert result.message.endswith(
         "the time range of the source's column 'ts' could not be read: the disk went away"
     )
+
+
+# -- column kinds (issue 9) ---------------------------------------------------------------
+
+
+def _flags(n: int, seed: int) -> npt.NDArray[np.bool_]:
+    return np.random.default_rng(seed).random(n) < 0.3
+
+
+def _with(columns: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {**columns, **extra}
+
+
+@pytest.mark.parametrize("binning", ["categorical", "numeric"])
+def test_live_0_1_integers_against_a_bool_reference_are_scored_as_booleans_with_a_note(
+    data: Path, store: Store, binning: str
+) -> None:
+    """A bool column arriving as 0/1 integers scores exactly as the same booleans would,
+    and says that the kind changed (it used to land in "other": KL 11.5, critical)."""
+    write_parquet(data / "reference.parquet", _with(reference_columns(), flag=_flags(2000, 0)))
+    flags = _flags(600, 1)
+    features = [{"name": "flag", "type": binning}]
+    cfg = config(data, store, features=features)
+
+    write_parquet(data / "live.parquet", _with(live_columns(), flag=flags))
+    as_bool = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))["flag"]
+    write_parquet(data / "live.parquet", _with(live_columns(), flag=flags.astype(np.int64)))
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    flag = by_name(result)["flag"]
+
+    assert as_bool.message is None
+    assert flag.status == as_bool.status == Status.OK
+    assert flag.scores == as_bool.scores
+    assert flag.live_counts == as_bool.live_counts
+    assert flag.message is not None
+    assert "reference bool, live integer" in flag.message
+    assert by_name(store.runs("m")[0])["flag"].message == flag.message
+
+
+@pytest.mark.parametrize("binning", ["categorical", "numeric"])
+def test_live_integers_beyond_0_1_against_a_bool_reference_are_a_feature_error(
+    data: Path, store: Store, binning: str
+) -> None:
+    write_parquet(data / "reference.parquet", _with(reference_columns(), flag=_flags(2000, 0)))
+    write_parquet(data / "live.parquet", _with(live_columns(), flag=np.arange(600) % 3))
+    cfg = config(data, store, features=[{"name": "flag", "type": binning}, {"name": "x"}])
+    f = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))
+    assert f["flag"].status == Status.ERROR
+    assert f["flag"].scores is None
+    message = f["flag"].message or ""
+    assert "'flag'" in message
+    assert "integer" in message
+    assert "bool" in message
+    assert "such as 2" in message
+    assert f["x"].status == Status.OK
+
+
+def test_a_float_reference_and_integer_live_values_are_compared_as_numbers_with_a_note(
+    data: Path, store: Store
+) -> None:
+    """Numeric features read integers and floats alike: same counts, plus the note."""
+    ref = reference_columns()
+    write_parquet(data / "reference.parquet", _with(ref, n=np.round(ref["x"] * 3)))
+    whole = np.round(live_columns()["x"] * 3)
+    cfg = config(data, store, features=[{"name": "n", "bins": 6}])
+
+    write_parquet(data / "live.parquet", _with(live_columns(), n=whole))
+    as_float = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))["n"]
+    write_parquet(data / "live.parquet", _with(live_columns(), n=whole.astype(np.int64)))
+    n = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))["n"]
+
+    assert as_float.message is None
+    assert n.scores == as_float.scores
+    assert n.status == as_float.status == Status.OK
+    assert "reference float, live integer" in (n.message or "")
+
+
+def test_integral_floats_against_an_integer_categorical_reference_are_read_as_integers(
+    data: Path, store: Store
+) -> None:
+    """1e20 spells "1e+20" as a float: without the mapping it would miss its category."""
+    codes = np.array([1, 2, 3, 10**20 // 10**3], dtype=np.int64)
+    rng = np.random.default_rng(0)
+    write_parquet(data / "reference.parquet", _with(reference_columns(), k=rng.choice(codes, 2000)))
+    live_codes = rng.choice(codes, 600)
+    cfg = config(data, store, features=[{"name": "k", "type": "categorical"}])
+
+    write_parquet(data / "live.parquet", _with(live_columns(), k=live_codes))
+    as_int = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))["k"]
+    write_parquet(data / "live.parquet", _with(live_columns(), k=live_codes.astype(np.float64)))
+    k = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))["k"]
+
+    assert k.live_counts == as_int.live_counts
+    assert k.live_counts[-2] == 0  # nothing in "other"
+    assert k.scores == as_int.scores
+    assert "reference integer, live float" in (k.message or "")
+
+
+def test_fractional_floats_against_an_integer_categorical_reference_are_a_feature_error(
+    data: Path, store: Store
+) -> None:
+    k = np.random.default_rng(0).integers(0, 4, 2000)
+    write_parquet(data / "reference.parquet", _with(reference_columns(), k=k))
+    write_parquet(data / "live.parquet", _with(live_columns(), k=np.tile([1.0, 2.5], 300)))
+    cfg = config(data, store, features=[{"name": "k", "type": "categorical"}])
+    k_result = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))["k"]
+    assert k_result.status == Status.ERROR
+    assert "such as 2.5" in (k_result.message or "")
+    assert "float" in (k_result.message or "")
+
+
+@pytest.mark.parametrize(
+    ("feature", "reference", "live", "kinds"),
+    [
+        (
+            {"name": "v"},
+            np.arange(2000.0),
+            np.array(["1.5", "2"] * 300, dtype=object),
+            ("text", "float"),
+        ),
+        (
+            {"name": "v", "type": "categorical"},
+            np.array(["a", "b"] * 1000, dtype=object),
+            np.arange(600.0),
+            ("float", "text"),
+        ),
+    ],
+    ids=["float-reference-text-live", "text-reference-float-live"],
+)
+def test_text_against_a_numeric_reference_and_back_is_a_feature_error_naming_both_kinds(
+    data: Path,
+    store: Store,
+    feature: dict[str, Any],
+    reference: Any,
+    live: Any,
+    kinds: tuple[str, str],
+) -> None:
+    write_parquet(data / "reference.parquet", _with(reference_columns(), v=reference))
+    write_parquet(data / "live.parquet", _with(live_columns(), v=live))
+    cfg = config(data, store, features=[feature, {"name": "y"}])
+    f = by_name(MonitorRunner(cfg, store).run(cfg.monitors[0], END))
+    live_kind, ref_kind = kinds
+    assert f["v"].status == Status.ERROR
+    assert f" {live_kind} (Arrow " in (f["v"].message or "")
+    assert f"the reference's are {ref_kind}" in (f["v"].message or "")
+    assert f["y"].status == Status.OK
+
+
+@pytest.mark.parametrize(
+    ("feature", "values", "reason"),
+    [
+        (
+            {"name": "v"},
+            np.full(2000, np.inf),
+            "no finite value in its 2000 rows (2000 +inf) to compare live data with",
+        ),
+        (
+            {"name": "v", "edges": [0.0, 1.0]},
+            np.r_[np.full(1000, -np.inf), np.full(1000, np.nan)],
+            "no finite value in its 2000 rows (1000 -inf, 1000 missing) to compare live data with",
+        ),
+        ({"name": "v", "type": "categorical"}, [None] * 2000, "all 2000 rows are missing"),
+    ],
+    ids=["all-inf", "inf-and-nan-with-edges", "all-null-categories"],
+)
+def test_a_reference_column_without_a_value_to_fit_is_a_feature_error_with_its_reason(
+    data: Path, store: Store, feature: dict[str, Any], values: Any, reason: str
+) -> None:
+    """Such a column used to give an empty profile, and finite live data then scored KL 0."""
+    write_parquet(data / "reference.parquet", _with(reference_columns(), v=values))
+    write_parquet(data / "live.parquet", _with(live_columns(), v=np.arange(600.0)))
+    cfg = config(data, store, features=[feature, {"name": "x"}])
+    result = MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    f = by_name(result)
+    assert f["v"].status == Status.ERROR
+    assert f["v"].message == f"column 'v' in reference data: {reason}"
+    assert f["x"].status == Status.OK
+    assert by_name(store.runs("m")[0])["v"].message == f["v"].message
+
+
+def test_a_profile_stored_without_column_kinds_is_rebuilt(data: Path, store: Store) -> None:
+    """A profile stored before kinds were recorded (format 1) would skip the kind check."""
+    write_parquet(data / "reference.parquet", _with(reference_columns(), flag=_flags(2000, 0)))
+    write_parquet(data / "live.parquet", _with(live_columns(), flag=np.arange(600) % 3))
+    cfg = config(data, store, features=[{"name": "flag", "type": "categorical"}])
+    MonitorRunner(cfg, store).run(cfg.monitors[0], END)
+    stored = store.load_profile("m")
+    assert stored is not None
+    old = stored.profile.to_dict()
+    old["format"] = 1
+    for f in old["features"]:
+        del f["column_kind"]
+    store.save_profile("m", stored.fingerprint, ReferenceProfile.from_dict(old))
+
+    sources = CountingSources()
+    result = runner_for(cfg, store, sources).run(cfg.monitors[0], END)
+    assert sources.reads["reference"] == 1
+    assert by_name(result)["flag"].status == Status.ERROR
+    rebuilt = store.load_profile("m")
+    assert rebuilt is not None
+    assert rebuilt.profile.format == PROFILE_FORMAT
+    assert rebuilt.profile.feature("flag").column_kind == "bool"
