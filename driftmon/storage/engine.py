@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from driftmon.errors import StorageError
-from driftmon.secrets import mask_url, scrub
+from driftmon.secrets import mask_url, scrub, url_secrets
 
 # Execution option naming how a SQLite transaction begins (DEFERRED or IMMEDIATE).
 SQLITE_BEGIN = "driftmon_sqlite_begin"
@@ -102,7 +101,7 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 
 def storage_error(operation: str, url: str, exc: BaseException) -> StorageError:
     """A StorageError naming the operation and the masked URL; no password in its text."""
-    secrets = _password_forms(url)
+    secrets = url_secrets(url)
     cause: BaseException = exc
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         cause = exc.orig  # the driver's message, without SQLAlchemy's SQL echo and links
@@ -111,15 +110,3 @@ def storage_error(operation: str, url: str, exc: BaseException) -> StorageError:
         text = text[:_MAX_ERROR_TEXT] + "…"
     detail = scrub(f"{type(cause).__name__}: {text}" if text else type(cause).__name__, secrets)
     return StorageError(f"{operation} failed on {mask_url(url)}: {detail}")
-
-
-def _password_forms(url: str) -> tuple[str, ...]:
-    """The URL's password as given, decoded and re-encoded: every form text may show."""
-    try:
-        password = make_url(url).password
-    except (ArgumentError, ValueError):
-        return ()
-    if not password:
-        return ()
-    pw = str(password)
-    return tuple(sorted({pw, quote(pw, safe=""), quote_plus(pw)}, key=len, reverse=True))
