@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +18,16 @@ from driftmon.secrets import mask_url, scrub, url_secrets
 # Execution option naming how a SQLite transaction begins (DEFERRED or IMMEDIATE).
 SQLITE_BEGIN = "driftmon_sqlite_begin"
 
-CONNECT_TIMEOUT_SECONDS = 5
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_SECONDS = 5.0
+"""Default longest wait for a new connection to the results database (its handshake too)."""
+STATEMENT_TIMEOUT_SECONDS = 30.0
+"""Default longest a statement on the results database may run (SQLite: wait for a lock)."""
 POOL_RECYCLE_SECONDS = 1800
+# TCP keepalives on PostgreSQL connections: a server that vanished (host down, network
+# partition) is noticed after about a minute instead of the kernel's two hours.
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
+_KEEPALIVES_COUNT = 3
+_TCP_USER_TIMEOUT_MS = 60_000
 _MAX_ERROR_TEXT = 500
 
 
@@ -46,12 +54,20 @@ def _is_memory_sqlite(url: URL) -> bool:
     return db in ("", ":memory:") or url.query.get("mode") == "memory"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    statement_timeout: float | None = STATEMENT_TIMEOUT_SECONDS,
+) -> Engine:
     """An engine that fails fast when the server is down and reconnects when it is back.
 
-    PostgreSQL: pre-ping on checkout, recycled connections, a connect timeout.
-    SQLite: foreign keys on, WAL for files, a busy timeout, and SQLAlchemy (not the
-    sqlite3 module) emitting BEGIN, so transactions and DDL are really transactional.
+    PostgreSQL: pre-ping on checkout, recycled connections, a connect timeout, a
+    server-side ``statement_timeout`` (None: none) and TCP keepalives, unless the URL sets
+    them itself. SQLite: foreign keys on, WAL for files, a busy timeout of
+    ``statement_timeout`` (None: none), and SQLAlchemy (not the sqlite3 module) emitting
+    BEGIN, so transactions and DDL are really transactional.
     """
     u = make_url(url)
     kwargs: dict[str, Any] = {
@@ -66,24 +82,48 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             kwargs["poolclass"] = StaticPool
             kwargs["connect_args"] = {"check_same_thread": False}
         engine = create_engine(u, **kwargs)
-        _configure_sqlite(engine, wal=not _is_memory_sqlite(u))
+        busy_ms = 0 if statement_timeout is None else math.ceil(statement_timeout * 1000)
+        _configure_sqlite(engine, wal=not _is_memory_sqlite(u), busy_timeout_ms=busy_ms)
         return engine
     kwargs["pool_recycle"] = POOL_RECYCLE_SECONDS
     kwargs["pool_timeout"] = 10
-    libpq = u.get_driver_name() in ("psycopg", "psycopg2")
-    if u.get_backend_name() == "postgresql" and libpq and "connect_timeout" not in u.query:
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    if u.get_backend_name() == "postgresql" and u.get_driver_name() in ("psycopg", "psycopg2"):
+        kwargs["connect_args"] = libpq_connect_args(u, connect_timeout, statement_timeout)
     return create_engine(u, **kwargs)
 
 
-def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+def libpq_connect_args(
+    url: URL, connect_timeout: float, statement_timeout: float | None
+) -> dict[str, Any]:
+    """libpq connection parameters bounding every wait on the server; the URL's own win.
+
+    libpq counts ``connect_timeout`` in whole seconds (at least 2); ``statement_timeout``
+    is sent as a server setting in ``options``, after the URL's own ``options``.
+    """
+    args: dict[str, Any] = {
+        "connect_timeout": max(2, math.ceil(connect_timeout)),
+        **_KEEPALIVES,
+        "keepalives_count": _KEEPALIVES_COUNT,
+        "tcp_user_timeout": _TCP_USER_TIMEOUT_MS,
+    }
+    args = {k: v for k, v in args.items() if k not in url.query}
+    given = url.query.get("options")
+    options = [given] if isinstance(given, str) and given else []
+    if statement_timeout is not None and "statement_timeout" not in " ".join(options):
+        options.append(f"-c statement_timeout={math.ceil(statement_timeout * 1000)}")
+    if options:
+        args["options"] = " ".join(options)
+    return args
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cur = dbapi_connection.cursor()
         try:
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             if wal:
                 cur.execute("PRAGMA journal_mode=WAL")
         finally:
