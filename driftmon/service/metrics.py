@@ -43,9 +43,10 @@ class _Cached:
 class SnapshotCache:
     """The latest results snapshot, refreshed lazily; survives database outages.
 
-    A refresh runs in its own thread and a scrape waits for it at most ``refresh_timeout``
-    seconds: a results database that accepts connections but never answers cannot hang
-    ``/metrics``; the scrape serves the last snapshot and counts an error instead.
+    A refresh runs in its own thread, one at a time, and callers wait for it until
+    ``refresh_timeout`` seconds after it started, however many of them wait and however
+    often one calls: a results database that accepts connections but never answers cannot
+    hang ``/metrics``; scrapes serve the last snapshot and one error is counted instead.
     """
 
     def __init__(self, store: Store, max_age: float = 5.0, refresh_timeout: float = 3.0) -> None:
@@ -56,6 +57,7 @@ class SnapshotCache:
         self._cached: _Cached | None = None
         self._dirty = True
         self._refresh: threading.Thread | None = None
+        self._refresh_deadline = 0.0
         self._timed_out: threading.Thread | None = None
         self.errors_total = 0
         self.version = 0
@@ -79,10 +81,13 @@ class SnapshotCache:
                 self._refresh = threading.Thread(
                     target=self._do_refresh, name="driftmon-snapshot", daemon=True
                 )
+                self._refresh_deadline = now + self._refresh_timeout
                 self._refresh.start()
-            refresh = self._refresh
+            refresh, deadline = self._refresh, self._refresh_deadline
         if refresh is not None and refresh.is_alive():
-            refresh.join(self._refresh_timeout)
+            # Until the refresh's own deadline: a second call in the same scrape, or a
+            # scraper arriving late, does not wait another refresh_timeout for it.
+            refresh.join(max(0.0, deadline - time.monotonic()))
             with self._lock:
                 # Count a hung refresh once, not once per waiting scraper.
                 if refresh.is_alive() and self._timed_out is not refresh:

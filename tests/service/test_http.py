@@ -20,7 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from driftmon import __version__
 from driftmon.config import ServerConfig
 from driftmon.service.daemon import Daemon
-from driftmon.service.http import HttpServer, make_app
+from driftmon.service.http import make_app
+from driftmon.service.http_server import HttpServer
 from driftmon.storage import Store
 
 from .conftest import live_columns, make_config, monitor_dict, reference_columns, write_parquet
@@ -128,7 +129,7 @@ def test_head_answers_without_a_body(served: Served) -> None:
 def test_the_server_binds_loopback_by_default_and_stop_closes_the_port() -> None:
     assert ServerConfig().host == "127.0.0.1"
     server = Served().server
-    host, port = server._server.server_address[:2]
+    host, port = server._listener.getsockname()[:2]
     assert host == "127.0.0.1"
     assert request(f"http://127.0.0.1:{port}/")[0] == 200
     server.stop()
