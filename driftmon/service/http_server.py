@@ -108,6 +108,7 @@ class HttpServer:
         self._max_queued = max_queued
         self._listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
         self._listener.setblocking(False)
+        self._port = int(self._listener.getsockname()[1])
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._stopping = threading.Event()
@@ -126,7 +127,7 @@ class HttpServer:
 
     @property
     def port(self) -> int:
-        return int(self._listener.getsockname()[1])
+        return self._port
 
     @property
     def listen_backlog(self) -> int:
