@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.openmetrics.parser import (
-    text_string_to_metric_families as openmetrics_families,
-)
+from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
@@ -32,6 +30,11 @@ from driftmon.storage import Store
 from .conftest import live_columns, make_config, monitor_dict, reference_columns, write_parquet
 
 Reply = tuple[int, dict[str, str], bytes]
+
+
+def openmetrics_families(text: str) -> list[Metric]:
+    """The families of an OpenMetrics exposition (the parser has no type hints)."""
+    return list(openmetrics_parser.text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
 
 
 def request(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
