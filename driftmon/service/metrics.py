@@ -47,6 +47,8 @@ class SnapshotCache:
     ``refresh_timeout`` seconds after it started, however many of them wait and however
     often one calls: a results database that accepts connections but never answers cannot
     hang ``/metrics``; scrapes serve the last snapshot and one error is counted instead.
+    A refresh, failed or not, is tried again after ``max_age`` seconds or once a run was
+    stored (``invalidate``), so one scrape waits for at most one refresh.
     """
 
     def __init__(self, store: Store, max_age: float = 5.0, refresh_timeout: float = 3.0) -> None:
@@ -55,7 +57,8 @@ class SnapshotCache:
         self._refresh_timeout = refresh_timeout
         self._lock = threading.Lock()
         self._cached: _Cached | None = None
-        self._dirty = True
+        self._generation = 0  # rises with every invalidate()
+        self._tried: tuple[int, float] | None = None  # generation and start of last refresh
         self._refresh: threading.Thread | None = None
         self._refresh_deadline = 0.0
         self._timed_out: threading.Thread | None = None
@@ -67,19 +70,23 @@ class SnapshotCache:
 
     def invalidate(self) -> None:
         """Called after a run is stored so the next scrape shows it."""
-        self._dirty = True
+        with self._lock:
+            self._generation += 1
 
     def get(self) -> Sequence[MonitorSnapshot]:
         with self._lock:
             now = time.monotonic()
             fresh = (
-                self._cached is not None
-                and not self._dirty
-                and now - self._cached.taken_at < self._max_age
+                self._tried is not None
+                and self._tried[0] == self._generation
+                and now - self._tried[1] < self._max_age
             )
             if not fresh and (self._refresh is None or not self._refresh.is_alive()):
                 self._refresh = threading.Thread(
-                    target=self._do_refresh, name="driftmon-snapshot", daemon=True
+                    target=self._do_refresh,
+                    args=(self._generation,),
+                    name="driftmon-snapshot",
+                    daemon=True,
                 )
                 self._refresh_deadline = now + self._refresh_timeout
                 self._refresh.start()
@@ -98,17 +105,18 @@ class SnapshotCache:
         with self._lock:
             return self._cached.snapshots if self._cached else ()
 
-    def _do_refresh(self) -> None:
+    def _do_refresh(self, generation: int) -> None:
         started = time.monotonic()
         try:
             snapshots = self._store.snapshot()
         except StorageError as exc:
             with self._lock:
+                self._tried = (generation, started)
                 self._fail(str(exc))
             return
         with self._lock:
+            self._tried = (generation, started)
             self._cached = _Cached(snapshots, started)
-            self._dirty = False
             self.last_error = None
             self.version += 1
 
