@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
+import shutil
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -333,3 +336,27 @@ def test_process_metrics_are_fresh_on_every_scrape_while_the_rest_is_cached(
         assert counting.collects == 1
     finally:
         server.stop()
+
+
+def test_promtool_accepts_the_text_exposition_with_the_process_metrics() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is missing (Debian package: prometheus)")
+        pytest.skip("promtool is missing (apt-get install prometheus)")
+    registry = CollectorRegistry(auto_describe=True)
+    Gauge("driftmon_test_value", "A test gauge.", registry=registry).set(1.0)
+    process = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=process)
+    server = HttpServer("127.0.0.1", 0, make_app(registry, dict, fresh=process))
+    server.start()
+    try:
+        status, _, body = request(f"http://127.0.0.1:{server.port}/metrics")
+    finally:
+        server.stop()
+    assert status == 200
+    assert b"process_resident_memory_bytes" in body
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
