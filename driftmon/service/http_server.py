@@ -147,7 +147,7 @@ class HttpServer:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self._listener.close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=False)  # queued requests are still answered
         self._wake_r.close()
         self._wake_w.close()
 
