@@ -168,8 +168,14 @@ class HttpServer:
                     assert isinstance(sock, socket.socket)
                     if sock is self._listener:
                         self._accept(selector, waiting)
-                    elif sock is not self._wake_r:
-                        self._read(selector, waiting, sock)
+                    elif sock is not self._wake_r and sock in waiting:
+                        try:
+                            self._read(selector, waiting, sock)
+                        except Exception:
+                            # One connection's trouble must not stop the server.
+                            log.exception("http.connection_error")
+                            if sock in waiting:
+                                self._drop(selector, waiting, sock)
                 self._expire(selector, waiting)
             for sock in list(waiting):
                 self._drop(selector, waiting, sock)
@@ -183,13 +189,14 @@ class HttpServer:
             except BlockingIOError:
                 return
             except OSError as exc:
-                if exc.errno not in _OUT_OF_FDS:
-                    raise
-                # Out of file descriptors: free one, the oldest idle connection.
-                if waiting:
-                    self._drop(selector, waiting, next(iter(waiting)))
-                else:
-                    time.sleep(0.05)
+                if exc.errno in _OUT_OF_FDS:
+                    # Out of file descriptors: free one, the oldest idle connection.
+                    log.warning("http.accept_failed", extra={"error": str(exc)})
+                    if waiting:
+                        self._drop(selector, waiting, next(iter(waiting)))
+                    else:
+                        time.sleep(0.05)
+                # Anything else (a client that reset before accept) concerns that client.
                 return
             if len(waiting) >= self._max_waiting:
                 self._drop(selector, waiting, next(iter(waiting)))
