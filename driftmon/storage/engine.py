@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from datetime import datetime
@@ -23,11 +24,13 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 STATEMENT_TIMEOUT_SECONDS = 30.0
 """Default longest a statement on the results database may run (SQLite: wait for a lock)."""
 POOL_RECYCLE_SECONDS = 1800
-# TCP keepalives on PostgreSQL connections: a server that vanished (host down, network
-# partition) is noticed after about a minute instead of the kernel's two hours.
+# TCP keepalives on PostgreSQL connections, and a bound on unacknowledged sends (libpq 12
+# and later): a server that vanished (host down, network partition) is noticed after about
+# a minute instead of the kernel's two hours (or 15 minutes of retransmits).
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
 _KEEPALIVES_COUNT = 3
 _TCP_USER_TIMEOUT_MS = 60_000
+_TCP_USER_TIMEOUT_SINCE = 120_000  # libpq version number of 12.0
 _MAX_ERROR_TEXT = 500
 
 
@@ -87,25 +90,30 @@ def make_engine(
         return engine
     kwargs["pool_recycle"] = POOL_RECYCLE_SECONDS
     kwargs["pool_timeout"] = 10
-    if u.get_backend_name() == "postgresql" and u.get_driver_name() in ("psycopg", "psycopg2"):
-        kwargs["connect_args"] = libpq_connect_args(u, connect_timeout, statement_timeout)
+    driver = u.get_driver_name()
+    if u.get_backend_name() == "postgresql" and driver in ("psycopg", "psycopg2"):
+        kwargs["connect_args"] = libpq_connect_args(
+            u, connect_timeout, statement_timeout, libpq_version=_libpq_version(driver)
+        )
     return create_engine(u, **kwargs)
 
 
 def libpq_connect_args(
-    url: URL, connect_timeout: float, statement_timeout: float | None
+    url: URL, connect_timeout: float, statement_timeout: float | None, *, libpq_version: int
 ) -> dict[str, Any]:
     """libpq connection parameters bounding every wait on the server; the URL's own win.
 
     libpq counts ``connect_timeout`` in whole seconds (at least 2); ``statement_timeout``
     is sent as a server setting in ``options``, after the URL's own ``options``.
+    ``tcp_user_timeout`` is left out for a libpq older than 12, which would refuse it.
     """
     args: dict[str, Any] = {
         "connect_timeout": max(2, math.ceil(connect_timeout)),
         **_KEEPALIVES,
         "keepalives_count": _KEEPALIVES_COUNT,
-        "tcp_user_timeout": _TCP_USER_TIMEOUT_MS,
     }
+    if libpq_version >= _TCP_USER_TIMEOUT_SINCE:
+        args["tcp_user_timeout"] = _TCP_USER_TIMEOUT_MS
     args = {k: v for k, v in args.items() if k not in url.query}
     given = url.query.get("options")
     options = [given] if isinstance(given, str) and given else []
@@ -114,6 +122,20 @@ def libpq_connect_args(
     if options:
         args["options"] = " ".join(options)
     return args
+
+
+def _libpq_version(driver: str) -> int:
+    """The version number (170002 for 17.2) of the libpq the driver uses; 0 if unknown."""
+    try:
+        if driver == "psycopg":
+            import psycopg
+
+            return int(psycopg.pq.version())
+        # Not a dependency (driftmon ships psycopg 3): looked up by name, untyped.
+        extensions = importlib.import_module("psycopg2.extensions")
+        return int(extensions.libpq_version())
+    except ImportError:
+        return 0  # create_engine reports the missing driver itself
 
 
 def _configure_sqlite(engine: Engine, *, wal: bool, busy_timeout_ms: int) -> None:

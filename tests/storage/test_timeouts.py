@@ -73,18 +73,23 @@ def test_libpq_parameters_bound_connect_and_statements_and_the_url_wins() -> Non
         make_url("postgresql+psycopg://u@h/db?keepalives_idle=5&options=-c%20search_path%3Dx"),
         connect_timeout=0.5,
         statement_timeout=2.5,
+        libpq_version=170_002,
     )
     assert args["connect_timeout"] == 2  # libpq's minimum; whole seconds
     assert "keepalives_idle" not in args  # the URL's own value is used
     assert args["keepalives_count"] == 3
+    assert args["tcp_user_timeout"] == 60_000
     assert args["options"] == "-c search_path=x -c statement_timeout=2500"
     unbounded = libpq_connect_args(
-        make_url("postgresql+psycopg://u@h/db?connect_timeout=9"), 5.0, None
+        make_url("postgresql+psycopg://u@h/db?connect_timeout=9"), 5.0, None, libpq_version=0
     )
     assert "connect_timeout" not in unbounded
     assert "options" not in unbounded
+    assert "tcp_user_timeout" not in unbounded  # an old libpq would refuse to connect
     own = make_url("postgresql+psycopg://u@h/db?options=-c%20statement_timeout%3D0")
-    assert libpq_connect_args(own, 5.0, 1.0)["options"] == "-c statement_timeout=0"
+    assert libpq_connect_args(own, 5.0, 1.0, libpq_version=0)["options"] == (
+        "-c statement_timeout=0"
+    )
 
 
 def test_a_server_that_never_answers_the_handshake_fails_within_the_connect_timeout(
