@@ -20,7 +20,7 @@ from driftmon import __version__
 from driftmon.config import Config
 from driftmon.core.drift import DriftScores
 from driftmon.core.status import Status, Thresholds
-from driftmon.errors import ConfigError
+from driftmon.errors import ConfigError, StorageError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.service.daemon import Daemon
 from driftmon.service.http import make_app
@@ -573,3 +573,34 @@ def test_ten_concurrent_scrapes_of_a_database_that_never_answers_each_end_within
     finally:
         store.release.set()
         server.stop()
+
+
+class _FailingStore:
+    """A results store whose snapshot fails after ``delay`` seconds, every time."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+
+    def snapshot(self) -> list[Any]:
+        self.calls += 1
+        time.sleep(self.delay)
+        raise StorageError("reading the snapshot failed on postgresql://db/results: refused")
+
+
+def test_a_failed_refresh_is_retried_after_max_age_or_a_stored_run_not_on_every_call() -> None:
+    """Otherwise one scrape (version, then collect) waited for one failing refresh after
+    another: three connect timeouts in a row."""
+    store = _FailingStore(delay=0.3)
+    cache = SnapshotCache(store, max_age=60.0, refresh_timeout=3.0)  # type: ignore[arg-type]
+    assert list(cache.get()) == []
+    assert store.calls == 1
+    started = time.monotonic()
+    for _ in range(3):
+        assert list(cache.get()) == []
+    assert time.monotonic() - started < 0.2
+    assert store.calls == 1
+    assert cache.errors_total == 1
+    cache.invalidate()  # a run was stored: worth another try
+    cache.get()
+    assert store.calls == 2
