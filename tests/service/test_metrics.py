@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftmon import __version__
@@ -23,7 +24,7 @@ from driftmon.core.status import Status, Thresholds
 from driftmon.errors import ConfigError, StorageError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.service.daemon import Daemon
-from driftmon.service.http import make_app
+from driftmon.service.http import MetricsEndpoint, make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache, _Families
 from driftmon.storage import DURATION_BUCKETS, Store
@@ -604,3 +605,29 @@ def test_a_failed_refresh_is_retried_after_max_age_or_a_stored_run_not_on_every_
     cache.invalidate()  # a run was stored: worth another try
     cache.get()
     assert store.calls == 2
+
+
+def test_the_openmetrics_exposition_of_every_family_parses_with_awkward_names(
+    tmp_path: Path, store: Store, db_url: str
+) -> None:
+    """What Prometheus now negotiates: the strict OpenMetrics parser reads every family."""
+    features = [{"name": n, "column": f"col{i}"} for i, n in enumerate(AWKWARD_FEATURES)]
+    config = make_config(tmp_path, db_url, monitor_dict(AWKWARD_MONITOR, features=features))
+    store.save_run(
+        run(
+            Status.CRITICAL,
+            tuple(feature(n, Status.CRITICAL, 0.5) for n in AWKWARD_FEATURES),
+            monitor=AWKWARD_MONITOR,
+        )
+    )
+    registry, _ = collector_registry(config, store)
+    endpoint = MetricsEndpoint(registry, lambda: 1)
+    text = endpoint.body(gzip_ok=False, openmetrics=True).decode()
+    parsed = {
+        m.name: m
+        for m in openmetrics_parser.text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
+    }
+    assert set(parsed) == ALL_FAMILIES
+    kl = {s.labels["feature"]: s.value for s in parsed["driftmon_feature_kl_divergence"].samples}
+    assert kl == dict.fromkeys(AWKWARD_FEATURES, 0.5)
+    assert text.endswith("# EOF\n")
