@@ -198,7 +198,13 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _store(config: Config) -> Store:
-    return Store(config.database.url, echo=config.database.echo)
+    db = config.database
+    return Store(
+        db.url,
+        echo=db.echo,
+        connect_timeout=db.connect_timeout.total_seconds(),
+        statement_timeout=db.statement_timeout.total_seconds() if db.statement_timeout else None,
+    )
 
 
 def _selected(config: Config, names: list[str] | None) -> list[MonitorConfig]:

@@ -207,6 +207,15 @@ class DatabaseConfig(ConfigModel):
         description="SQLAlchemy URL; a relative SQLite file is relative to the config file.",
     )
     echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
+    connect_timeout: Duration = Field(
+        default=timedelta(seconds=5),
+        description="Longest wait for a new connection, handshake included (PostgreSQL).",
+    )
+    statement_timeout: Duration | None = Field(
+        default=timedelta(seconds=30),
+        description="Longest a statement may run (PostgreSQL) or wait for a lock (SQLite); "
+        "schema upgrades are not bounded; null: no limit.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -17,7 +17,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from driftmon import __version__
 from driftmon.clock import as_utc, floor_time, utcnow
@@ -26,7 +26,8 @@ from driftmon.core.status import Status
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url, scrub
-from driftmon.service.http import HttpServer, make_app
+from driftmon.service.http import make_app
+from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
 from driftmon.service.runner import MonitorRunner, RunAbandoned
 from driftmon.storage import Store
@@ -131,6 +132,10 @@ class Daemon:
         self.cache = SnapshotCache(store)
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(DriftCollector(config, self.cache))
+        # The standard process_* metrics change on every scrape: rendered for each one,
+        # apart from the drift metrics, whose rendering is cached per snapshot version.
+        self.process_registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.process_registry)
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             executors={
@@ -154,9 +159,10 @@ class Daemon:
         if self.upgrade:
             self.store.upgrade()
         server = self.config.server
-        self.http = HttpServer(
-            server.host, server.port, make_app(self.registry, self.health, self._exposition_version)
+        app = make_app(
+            self.registry, self.health, self._exposition_version, fresh=self.process_registry
         )
+        self.http = HttpServer(server.host, server.port, app)
         self.http.start()
         now = utcnow()
         for monitor in self.config.monitors:

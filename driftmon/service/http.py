@@ -1,96 +1,224 @@
-"""The daemon's read-only HTTP endpoints: ``/metrics``, ``/healthz`` and an index at ``/``."""
+"""The daemon's read-only HTTP endpoints: ``/metrics``, ``/healthz`` and an index at ``/``.
+
+The WSGI app only; ``driftmon.service.http_server`` serves it.
+"""
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
+import math
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
+from dataclasses import dataclass
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
 from driftmon import __version__
 
 Health = Callable[[], dict[str, Any]]
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
+App = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+OPENMETRICS_EOF = b"# EOF\n"
+_GZIP_LEVEL = 5
+_GZIP_WBITS = 31  # zlib's gzip container
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default listen backlog is 5: with more concurrent scrapers the kernel
-    # drops SYNs and clients wait for TCP retransmits (a second or more) to be served.
-    request_queue_size = 128
+def accepted(header: str) -> dict[str, float]:
+    """An ``Accept``-style header as {lower-case token without parameters: its q-value}.
+
+    A token listed twice keeps its highest q; a missing q is 1; an unreadable or
+    out-of-range q is 0 (not acceptable).
+    """
+    prefs: dict[str, float] = {}
+    for item in header.split(","):
+        token, *params = item.split(";")
+        token = token.strip().lower()
+        if not token:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+                if not 0.0 <= q <= 1.0:  # also NaN
+                    q = 0.0
+        prefs[token] = max(prefs.get(token, 0.0), q)
+    return prefs
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
+def gzip_accepted(header: str) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip (``gzip;q=0`` forbids it)."""
+    prefs = accepted(header)
+    for token in ("gzip", "x-gzip"):
+        if token in prefs:
+            return prefs[token] > 0
+    return prefs.get("*", 0.0) > 0
+
+
+def openmetrics_preferred(header: str) -> bool:
+    """Whether ``Accept`` ranks OpenMetrics above the Prometheus text format.
+
+    Without an ``Accept`` header, or on a tie, the text format is served.
+    """
+    prefs = accepted(header)
+    om = prefs.get("application/openmetrics-text", 0.0)
+    text = prefs.get("text/plain", prefs.get("text/*", prefs.get("*/*", 0.0)))
+    return om > 0 and om > text
+
+
+@dataclass(frozen=True)
+class _Rendering:
+    """One rendering of the registry in one format: the bytes and a gzip stream of them.
+
+    ``compressor`` holds the gzip stream's state after ``body``, unflushed: each scrape
+    copies it to append its fresh tail, so the cached part is never compressed again.
+    """
+
+    key: object
+    body: bytes
+    gzip_head: bytes
+    compressor: Any  # zlib.Compress (no public name to annotate with)
+
+    @classmethod
+    def of(cls, key: object, body: bytes) -> _Rendering:
+        compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+        return cls(key, body, compressor.compress(body), compressor)
+
+    def complete(self, tail: bytes, gzip_ok: bool) -> bytes:
+        if not gzip_ok:
+            return self.body + tail
+        compressor = self.compressor.copy()
+        out: bytes = self.gzip_head + compressor.compress(tail) + compressor.flush()
+        return out
 
 
 class MetricsEndpoint:
-    """Renders the registry once per snapshot version and serves the cached bytes.
+    """Serves the registry rendered once per snapshot version, in the format asked for.
 
     With tens of thousands of series, rendering costs far more than serving; concurrent
     scrapers of an unchanged snapshot share one rendering (plain and gzip-compressed).
-    ``version`` returns a value that changes whenever the exposition may have changed.
+    ``version`` returns a value that changes whenever the exposition may have changed; it
+    may wait a bounded time for a snapshot refresh, and is called with no lock held, so
+    concurrent scrapers wait side by side, never one behind another. One scraper renders
+    a new version while the others get the previous rendering.
+
     Renders take at most ``RENDER_SHARE`` of the time: after a render of r seconds the
     next new version is rendered r / RENDER_SHARE seconds after the last one started at
     the earliest (about 4-6 s for 70k series; immediate for small ones), and scrapes in
     between get the previous rendering. Otherwise, with many monitors whose runs end one
     after another, every scrape re-rendered and the renders took the process's GIL.
+
+    ``fresh`` (the process metrics) is cheap and changes on every scrape: it is rendered
+    for each scrape and appended to the cached rendering.
     """
 
     RENDER_SHARE = 0.25
 
-    def __init__(self, registry: CollectorRegistry, version: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        version: Callable[[], object],
+        fresh: CollectorRegistry | None = None,
+    ) -> None:
         self._registry = registry
         self._version = version
-        self._lock = threading.Lock()
-        self._key: object = None
-        self._plain = b""
-        self._gzip = b""
-        self._next_render = 0.0
+        self._fresh = fresh
+        self._state = threading.Lock()  # guards the two dicts; held only for moments
+        self._render = threading.Lock()  # one render at a time
+        self._renderings: dict[bool, _Rendering] = {}  # by "is OpenMetrics"
+        self._next_render: dict[bool, float] = {}
         self._clock: Callable[[], float] = time.monotonic
 
-    def body(self, gzip_ok: bool) -> bytes:
-        with self._lock:
-            key = self._version()
+    def body(self, gzip_ok: bool, openmetrics: bool = False) -> bytes:
+        """The exposition (gzip-compressed if ``gzip_ok``), OpenMetrics or text format."""
+        key = self._version()
+        rendering = self._rendering(key, openmetrics)
+        tail = self._fresh_tail(openmetrics)
+        return rendering.complete(tail, gzip_ok)
+
+    def _rendering(self, key: object, om: bool) -> _Rendering:
+        with self._state:
+            last = self._renderings.get(om)
+            due = last is None or (
+                key != last.key and self._clock() >= self._next_render.get(om, -math.inf)
+            )
+        if not due:
+            assert last is not None
+            return last
+        # The first rendering is waited for; later, whoever renders, the others go on
+        # with the previous one rather than queue behind the render.
+        if not self._render.acquire(blocking=last is None):
+            assert last is not None
+            return last
+        try:
+            with self._state:
+                current = self._renderings.get(om)
+            if current is not None and current is not last:
+                return current  # rendered by another scraper meanwhile
             started = self._clock()
-            if not self._plain or (key != self._key and started >= self._next_render):
-                self._plain = generate_latest(self._registry)
-                self._gzip = gzip.compress(self._plain, compresslevel=5)
-                # The version may move while collecting (a refresh inside collect()).
-                self._key = self._version()
-                took = self._clock() - started
-                self._next_render = started + took / self.RENDER_SHARE
-            return self._gzip if gzip_ok else self._plain
+            if om:
+                body = _openmetrics(self._registry).removesuffix(OPENMETRICS_EOF)
+            else:
+                body = generate_latest(self._registry)
+            # The version may move while collecting (a refresh inside collect()).
+            rendering = _Rendering.of(self._version(), body)
+            took = self._clock() - started
+            with self._state:
+                self._renderings[om] = rendering
+                self._next_render[om] = started + took / self.RENDER_SHARE
+            return rendering
+        finally:
+            self._render.release()
+
+    def _fresh_tail(self, om: bool) -> bytes:
+        if om:
+            fresh = b"" if self._fresh is None else _openmetrics(self._fresh)
+            return fresh.removesuffix(OPENMETRICS_EOF) + OPENMETRICS_EOF
+        return b"" if self._fresh is None else generate_latest(self._fresh)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        gzip_ok = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
-        body = self.body(gzip_ok)
-        extra = [("Content-Encoding", "gzip")] if gzip_ok else []
-        return _reply(start_response, "200 OK", body, CONTENT_TYPE_LATEST, extra=extra)
+        gzip_ok = gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
+        om = openmetrics_preferred(environ.get("HTTP_ACCEPT", ""))
+        body = self.body(gzip_ok, om)
+        content_type = openmetrics.CONTENT_TYPE_LATEST if om else CONTENT_TYPE_LATEST
+        extra = [("Vary", "Accept, Accept-Encoding")]
+        if gzip_ok:
+            extra.append(("Content-Encoding", "gzip"))
+        return _reply(start_response, "200 OK", body, content_type, extra=extra)
+
+
+def _openmetrics(registry: CollectorRegistry) -> bytes:
+    # prometheus_client's OpenMetrics module has no type hints (its text one has).
+    body: bytes = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
+    return body
 
 
 def make_app(
-    registry: CollectorRegistry, health: Health, version: Callable[[], object] | None = None
-) -> Callable[..., Iterable[bytes]]:
+    registry: CollectorRegistry,
+    health: Health,
+    version: Callable[[], object] | None = None,
+    fresh: CollectorRegistry | None = None,
+) -> App:
     """WSGI app: only GET and HEAD, only the three paths; everything else is refused.
 
     Without ``version`` every scrape renders afresh (tests); the daemon passes the
-    snapshot cache's version so unchanged snapshots are served from memory.
+    snapshot cache's version so unchanged snapshots are served from memory. ``fresh``
+    is rendered on every scrape (the process metrics). HEAD gets GET's headers, no body.
     """
     counter = itertools.count()
-    metrics_app = MetricsEndpoint(registry, version or (lambda: next(counter)))
+    metrics_app = MetricsEndpoint(registry, version or (lambda: next(counter)), fresh)
 
-    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    def route(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/")
         if method not in ("GET", "HEAD"):
@@ -116,6 +244,10 @@ def make_app(
             return _reply(start_response, "200 OK", body)
         return _reply(start_response, "404 Not Found", b"not found\n")
 
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        result = route(environ, start_response)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else result
+
     return app
 
 
@@ -134,27 +266,3 @@ def _reply(
     ]
     start_response(status, headers)
     return [body]
-
-
-class HttpServer:
-    """The WSGI app served from a background thread; ``stop()`` closes the socket."""
-
-    def __init__(self, host: str, port: int, app: Callable[..., Iterable[bytes]]) -> None:
-        self._server = make_server(
-            host, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="driftmon-http", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)

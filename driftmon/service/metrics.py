@@ -43,9 +43,12 @@ class _Cached:
 class SnapshotCache:
     """The latest results snapshot, refreshed lazily; survives database outages.
 
-    A refresh runs in its own thread and a scrape waits for it at most ``refresh_timeout``
-    seconds: a results database that accepts connections but never answers cannot hang
-    ``/metrics``; the scrape serves the last snapshot and counts an error instead.
+    A refresh runs in its own thread, one at a time, and callers wait for it until
+    ``refresh_timeout`` seconds after it started, however many of them wait and however
+    often one calls: a results database that accepts connections but never answers cannot
+    hang ``/metrics``; scrapes serve the last snapshot and one error is counted instead.
+    A refresh, failed or not, is tried again after ``max_age`` seconds or once a run was
+    stored (``invalidate``), so one scrape waits for at most one refresh.
     """
 
     def __init__(self, store: Store, max_age: float = 5.0, refresh_timeout: float = 3.0) -> None:
@@ -54,8 +57,10 @@ class SnapshotCache:
         self._refresh_timeout = refresh_timeout
         self._lock = threading.Lock()
         self._cached: _Cached | None = None
-        self._dirty = True
+        self._generation = 0  # rises with every invalidate()
+        self._tried: tuple[int, float] | None = None  # generation and start of last refresh
         self._refresh: threading.Thread | None = None
+        self._refresh_deadline = 0.0
         self._timed_out: threading.Thread | None = None
         self.errors_total = 0
         self.version = 0
@@ -65,24 +70,31 @@ class SnapshotCache:
 
     def invalidate(self) -> None:
         """Called after a run is stored so the next scrape shows it."""
-        self._dirty = True
+        with self._lock:
+            self._generation += 1
 
     def get(self) -> Sequence[MonitorSnapshot]:
         with self._lock:
             now = time.monotonic()
             fresh = (
-                self._cached is not None
-                and not self._dirty
-                and now - self._cached.taken_at < self._max_age
+                self._tried is not None
+                and self._tried[0] == self._generation
+                and now - self._tried[1] < self._max_age
             )
             if not fresh and (self._refresh is None or not self._refresh.is_alive()):
                 self._refresh = threading.Thread(
-                    target=self._do_refresh, name="driftmon-snapshot", daemon=True
+                    target=self._do_refresh,
+                    args=(self._generation,),
+                    name="driftmon-snapshot",
+                    daemon=True,
                 )
+                self._refresh_deadline = now + self._refresh_timeout
                 self._refresh.start()
-            refresh = self._refresh
+            refresh, deadline = self._refresh, self._refresh_deadline
         if refresh is not None and refresh.is_alive():
-            refresh.join(self._refresh_timeout)
+            # Until the refresh's own deadline: a second call in the same scrape, or a
+            # scraper arriving late, does not wait another refresh_timeout for it.
+            refresh.join(max(0.0, deadline - time.monotonic()))
             with self._lock:
                 # Count a hung refresh once, not once per waiting scraper.
                 if refresh.is_alive() and self._timed_out is not refresh:
@@ -93,17 +105,18 @@ class SnapshotCache:
         with self._lock:
             return self._cached.snapshots if self._cached else ()
 
-    def _do_refresh(self) -> None:
+    def _do_refresh(self, generation: int) -> None:
         started = time.monotonic()
         try:
             snapshots = self._store.snapshot()
         except StorageError as exc:
             with self._lock:
+                self._tried = (generation, started)
                 self._fail(str(exc))
             return
         with self._lock:
+            self._tried = (generation, started)
             self._cached = _Cached(snapshots, started)
-            self._dirty = False
             self.last_error = None
             self.version += 1
 

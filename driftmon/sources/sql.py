@@ -47,7 +47,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchTableError, SQLAlchemyError
 
 from driftmon.errors import ColumnError, ConfigError, SourceError
-from driftmon.secrets import mask_url, scrub
+from driftmon.secrets import mask_url, scrub, url_secrets
 from driftmon.sources.base import Window, column_list
 from driftmon.sources.rows import column_to_arrow, rows_to_batch
 from driftmon.sources.timespan import TimeSpan, span_of
@@ -92,7 +92,7 @@ class SqlSource:
             parsed = make_url(url)
         except (ArgumentError, ValueError) as exc:
             raise ConfigError(f"invalid database URL {scrub(url)!r}") from exc
-        self._secrets = tuple(s for s in (parsed.password,) if isinstance(s, str) and s)
+        self._secrets = url_secrets(url)
         self.masked_url = mask_url(url)
         if (query is None) == (table is None):
             raise ConfigError(f"{self.masked_url}: give exactly one of query or table")

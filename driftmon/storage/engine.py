@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import math
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from driftmon.errors import StorageError
-from driftmon.secrets import mask_url, scrub
+from driftmon.secrets import mask_url, scrub, url_secrets
 
 # Execution option naming how a SQLite transaction begins (DEFERRED or IMMEDIATE).
 SQLITE_BEGIN = "driftmon_sqlite_begin"
 
-CONNECT_TIMEOUT_SECONDS = 5
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_SECONDS = 5.0
+"""Default longest wait for a new connection to the results database (its handshake too)."""
+STATEMENT_TIMEOUT_SECONDS = 30.0
+"""Default longest a statement on the results database may run (SQLite: wait for a lock)."""
 POOL_RECYCLE_SECONDS = 1800
+# TCP keepalives on PostgreSQL connections, and a bound on unacknowledged sends (libpq 12
+# and later): a server that vanished (host down, network partition) is noticed after about
+# a minute instead of the kernel's two hours (or 15 minutes of retransmits).
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
+_KEEPALIVES_COUNT = 3
+_TCP_USER_TIMEOUT_MS = 60_000
+_TCP_USER_TIMEOUT_SINCE = 120_000  # libpq version number of 12.0
 _MAX_ERROR_TEXT = 500
 
 
@@ -47,12 +57,20 @@ def _is_memory_sqlite(url: URL) -> bool:
     return db in ("", ":memory:") or url.query.get("mode") == "memory"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    statement_timeout: float | None = STATEMENT_TIMEOUT_SECONDS,
+) -> Engine:
     """An engine that fails fast when the server is down and reconnects when it is back.
 
-    PostgreSQL: pre-ping on checkout, recycled connections, a connect timeout.
-    SQLite: foreign keys on, WAL for files, a busy timeout, and SQLAlchemy (not the
-    sqlite3 module) emitting BEGIN, so transactions and DDL are really transactional.
+    PostgreSQL: pre-ping on checkout, recycled connections, a connect timeout, a
+    server-side ``statement_timeout`` (None: none) and TCP keepalives, unless the URL sets
+    them itself. SQLite: foreign keys on, WAL for files, a busy timeout of
+    ``statement_timeout`` (None: none), and SQLAlchemy (not the sqlite3 module) emitting
+    BEGIN, so transactions and DDL are really transactional.
     """
     u = make_url(url)
     kwargs: dict[str, Any] = {
@@ -67,24 +85,67 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             kwargs["poolclass"] = StaticPool
             kwargs["connect_args"] = {"check_same_thread": False}
         engine = create_engine(u, **kwargs)
-        _configure_sqlite(engine, wal=not _is_memory_sqlite(u))
+        busy_ms = 0 if statement_timeout is None else math.ceil(statement_timeout * 1000)
+        _configure_sqlite(engine, wal=not _is_memory_sqlite(u), busy_timeout_ms=busy_ms)
         return engine
     kwargs["pool_recycle"] = POOL_RECYCLE_SECONDS
     kwargs["pool_timeout"] = 10
-    libpq = u.get_driver_name() in ("psycopg", "psycopg2")
-    if u.get_backend_name() == "postgresql" and libpq and "connect_timeout" not in u.query:
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    driver = u.get_driver_name()
+    if u.get_backend_name() == "postgresql" and driver in ("psycopg", "psycopg2"):
+        kwargs["connect_args"] = libpq_connect_args(
+            u, connect_timeout, statement_timeout, libpq_version=_libpq_version(driver)
+        )
     return create_engine(u, **kwargs)
 
 
-def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+def libpq_connect_args(
+    url: URL, connect_timeout: float, statement_timeout: float | None, *, libpq_version: int
+) -> dict[str, Any]:
+    """libpq connection parameters bounding every wait on the server; the URL's own win.
+
+    libpq counts ``connect_timeout`` in whole seconds (at least 2); ``statement_timeout``
+    is sent as a server setting in ``options``, after the URL's own ``options``.
+    ``tcp_user_timeout`` is left out for a libpq older than 12, which would refuse it.
+    """
+    args: dict[str, Any] = {
+        "connect_timeout": max(2, math.ceil(connect_timeout)),
+        **_KEEPALIVES,
+        "keepalives_count": _KEEPALIVES_COUNT,
+    }
+    if libpq_version >= _TCP_USER_TIMEOUT_SINCE:
+        args["tcp_user_timeout"] = _TCP_USER_TIMEOUT_MS
+    args = {k: v for k, v in args.items() if k not in url.query}
+    given = url.query.get("options")
+    options = [given] if isinstance(given, str) and given else []
+    if statement_timeout is not None and "statement_timeout" not in " ".join(options):
+        options.append(f"-c statement_timeout={math.ceil(statement_timeout * 1000)}")
+    if options:
+        args["options"] = " ".join(options)
+    return args
+
+
+def _libpq_version(driver: str) -> int:
+    """The version number (170002 for 17.2) of the libpq the driver uses; 0 if unknown."""
+    try:
+        if driver == "psycopg":
+            import psycopg
+
+            return int(psycopg.pq.version())
+        # Not a dependency (driftmon ships psycopg 3): looked up by name, untyped.
+        extensions = importlib.import_module("psycopg2.extensions")
+        return int(extensions.libpq_version())
+    except ImportError:
+        return 0  # create_engine reports the missing driver itself
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cur = dbapi_connection.cursor()
         try:
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             if wal:
                 cur.execute("PRAGMA journal_mode=WAL")
         finally:
@@ -102,7 +163,7 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 
 def storage_error(operation: str, url: str, exc: BaseException) -> StorageError:
     """A StorageError naming the operation and the masked URL; no password in its text."""
-    secrets = _password_forms(url)
+    secrets = url_secrets(url)
     cause: BaseException = exc
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         cause = exc.orig  # the driver's message, without SQLAlchemy's SQL echo and links
@@ -111,15 +172,3 @@ def storage_error(operation: str, url: str, exc: BaseException) -> StorageError:
         text = text[:_MAX_ERROR_TEXT] + "…"
     detail = scrub(f"{type(cause).__name__}: {text}" if text else type(cause).__name__, secrets)
     return StorageError(f"{operation} failed on {mask_url(url)}: {detail}")
-
-
-def _password_forms(url: str) -> tuple[str, ...]:
-    """The URL's password as given, decoded and re-encoded: every form text may show."""
-    try:
-        password = make_url(url).password
-    except (ArgumentError, ValueError):
-        return ()
-    if not password:
-        return ()
-    pw = str(password)
-    return tuple(sorted({pw, quote(pw, safe=""), quote_plus(pw)}, key=len, reverse=True))

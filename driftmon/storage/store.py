@@ -29,7 +29,13 @@ from driftmon.core.status import Status
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url
-from driftmon.storage.engine import SQLITE_BEGIN, make_engine, storage_error
+from driftmon.storage.engine import (
+    CONNECT_TIMEOUT_SECONDS,
+    SQLITE_BEGIN,
+    STATEMENT_TIMEOUT_SECONDS,
+    make_engine,
+    storage_error,
+)
 from driftmon.storage.migrate import alembic_config, current_revision, head_revision
 from driftmon.storage.models import (
     Base,
@@ -68,12 +74,24 @@ class _WindowTakenError(Exception):
 class Store:
     """Stores and reads driftmon results in any SQLAlchemy database (SQLite, PostgreSQL)."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        statement_timeout: float | None = STATEMENT_TIMEOUT_SECONDS,
+    ) -> None:
         self._url = url
         self.display_url = mask_url(url)
         """The URL with its password masked: safe for logs and messages."""
         try:
-            self._engine = make_engine(url, echo=echo)
+            self._engine = make_engine(
+                url,
+                echo=echo,
+                connect_timeout=connect_timeout,
+                statement_timeout=statement_timeout,
+            )
         except (SQLAlchemyError, ImportError) as exc:
             raise storage_error("opening the results database", url, exc) from exc
         self._run_cache: dict[int, RunResult] = {}
@@ -116,6 +134,9 @@ class Store:
         """
         with self._guard("upgrading the database schema"), self._transaction(write=True) as conn:
             if conn.dialect.name == "postgresql":
+                # A migration may rewrite big tables, and waits here for another process's:
+                # neither is bounded by the statement timeout that guards everything else.
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
             before = current_revision(conn)
             command.upgrade(alembic_config(conn), "head")

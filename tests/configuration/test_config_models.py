@@ -334,3 +334,28 @@ def test_cron_weekdays_follow_crontab_numbering() -> None:
         fire = cron_trigger(f"0 9 * * {sunday}").get_next_fire_time(None, saturday)
         assert fire is not None
         assert fire.strftime("%a") == "Sun"
+
+
+# --- results database ------------------------------------------------------------------
+
+
+def test_database_timeouts_default_parse_and_null_means_no_statement_limit(load: Loader) -> None:
+    db = load(minimal_config()).database
+    assert db.connect_timeout == timedelta(seconds=5)
+    assert db.statement_timeout == timedelta(seconds=30)
+    db = load(
+        minimal_config(database={"connect_timeout": "2s", "statement_timeout": "1m"})
+    ).database
+    assert (db.connect_timeout, db.statement_timeout) == (
+        timedelta(seconds=2),
+        timedelta(minutes=1),
+    )
+    db = load(minimal_config(database={"statement_timeout": None})).database
+    assert db.statement_timeout is None
+
+
+@pytest.mark.parametrize("key", ["connect_timeout", "statement_timeout"])
+def test_database_timeouts_must_be_positive_durations(load_error: ErrorLoader, key: str) -> None:
+    message = load_error(minimal_config(database={key: "0s"}))
+    assert f"database.{key}" in message
+    assert "expected a duration > 0" in message

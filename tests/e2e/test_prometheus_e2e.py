@@ -15,6 +15,7 @@ import importlib.util
 import math
 import re
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -610,3 +611,28 @@ def test_kl_panel_draws_one_line_per_scored_feature(
     """Five scored features, two replicas: five KL lines, not ten (agee has no KL)."""
     kl = next(q for t, q in DASHBOARD_QUERIES if t == "KL divergence per feature")
     assert sorted(m["feature"] for m in _series(stack.query(kl))) == sorted(SCORED_FEATURES)
+
+
+def test_prometheus_scrapes_the_process_metrics_over_openmetrics(stack: Stack) -> None:
+    """Prometheus asks for OpenMetrics first; the daemon answers so, process_* included."""
+
+    def scraped(name: str) -> bool:
+        return bool(stack.query(name)["result"])
+
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total"):
+        wait_for(
+            lambda: scraped(name),  # noqa: B023  # called within this iteration only
+            timeout=30,
+            what=f"{name} scraped",
+            processes=stack.processes,
+        )
+    # The header Prometheus 2.x sends.
+    accept = (
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+        "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    )
+    request = urllib.request.Request(f"http://{stack.daemon.target}/metrics")
+    request.add_header("Accept", accept)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert response.read().endswith(b"# EOF\n")

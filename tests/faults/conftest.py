@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -221,6 +221,40 @@ def proxies() -> Iterator[Callable[[str], FaultProxy]]:
         p.close()
 
 
+class SilentServer:
+    """A port that accepts connections and never says a word: a frozen database server."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port: int = self._listener.getsockname()[1]
+        self._accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self._accepted.append(conn)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(timeout=5)
+        for conn in self._accepted:
+            conn.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.close()
+
+
 def dead_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
     with socket.create_server(("127.0.0.1", 0)) as s:
@@ -234,12 +268,14 @@ def dead_port() -> int:
 class DaemonProcess:
     """``driftmon run`` in a subprocess with JSON logs in a file; its address from the log."""
 
-    def __init__(self, config: Path, log: Path, *, wait: bool = True) -> None:
+    def __init__(
+        self, config: Path, log: Path, *, wait: bool = True, args: Sequence[str] = ()
+    ) -> None:
         self.log_path = log
         self._log = log.open("wb")
         env = {k: v for k, v in os.environ.items() if k != "DRIFTMON_CONFIG"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "driftmon.cli", "run", "-c", str(config)],
+            [sys.executable, "-m", "driftmon.cli", "run", "-c", str(config), *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -320,8 +356,10 @@ def daemons(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     """Starts daemons; any still running at the end is killed."""
     started: list[DaemonProcess] = []
 
-    def start(config: Path, name: str = "daemon", *, wait: bool = True) -> DaemonProcess:
-        d = DaemonProcess(config, tmp_path / f"{name}-{len(started)}.log", wait=wait)
+    def start(
+        config: Path, name: str = "daemon", *, wait: bool = True, args: Sequence[str] = ()
+    ) -> DaemonProcess:
+        d = DaemonProcess(config, tmp_path / f"{name}-{len(started)}.log", wait=wait, args=args)
         started.append(d)
         return d
 
@@ -384,9 +422,17 @@ def sqlite_table(path: Path, columns: Mapping[str, Any], table: str = "live") ->
     return url
 
 
-def write_config(path: Path, database_url: str, monitors: list[dict[str, Any]], **top: Any) -> Path:
+def write_config(
+    path: Path,
+    database_url: str,
+    monitors: list[dict[str, Any]],
+    *,
+    database: Mapping[str, Any] | None = None,
+    **top: Any,
+) -> Path:
+    """A daemon config; ``database`` adds keys (timeouts) to the ``database:`` section."""
     data = {
-        "database": {"url": database_url},
+        "database": {"url": database_url, **(database or {})},
         "server": {"host": "127.0.0.1", "port": 0},
         "log": {"format": "json", "level": "INFO"},
         "monitors": monitors,

@@ -2,8 +2,9 @@
 
 The daemon runs as a subprocess (text and JSON logs) on a configuration whose results
 database (PostgreSQL) and SQL sources carry the password ``pw-S3cret!``, raw, URL-encoded
-and through ``${VAR}``; some sources are unreachable, one is reachable but lacks a
-column, one has a bad query. Afterwards every place text can end up is searched for the
+and through ``${VAR}``, in the URL's user info or in its query string (``?password=``,
+which libpq and psycopg accept); some sources are unreachable, one is reachable but lacks
+a column, one has a bad query. Afterwards every place text can end up is searched for the
 password in both spellings.
 """
 
@@ -73,10 +74,24 @@ def pg_role(pg_database: str) -> Iterator[str]:
 class Setup:
     """The configuration's URLs and what the run must have produced."""
 
-    def __init__(self, results_url: str, pg_url: str | None) -> None:
+    def __init__(self, results_url: str, pg_url: str | None, password_in: str) -> None:
         self.results_url = results_url
+        self.config_results_url = results_url  # as the configuration spells it
         self.pg_url = pg_url  # the reachable source database (with the password), if any
+        self.password_in = password_in
         self.monitors: list[dict[str, Any]] = []
+
+    def source_url(self, user: str, password: str, host_db: str) -> str:
+        """A source URL with ``password`` in the user info or in the query string."""
+        if self.password_in == "userinfo":
+            return f"postgresql+psycopg://{user}:{password}@{host_db}"
+        return f"postgresql+psycopg://{user}@{host_db}?sslmode=disable&password={password}"
+
+    def masked(self, user: str, host_db: str) -> str:
+        """How a masked source URL reads in logs and stored errors."""
+        if self.password_in == "userinfo":
+            return f"{user}:***@{host_db}"
+        return f"{user}@{host_db}?password=***"
 
 
 def _monitor(name: str, reference: dict[str, Any], live: dict[str, Any], *features: str) -> Any:
@@ -89,14 +104,21 @@ def _monitor(name: str, reference: dict[str, Any], live: dict[str, Any], *featur
     }
 
 
+@pytest.fixture(params=["userinfo", "query"])
+def password_in(request: pytest.FixtureRequest) -> str:
+    """Where the URLs carry the password: ``user:pw@host`` or ``...?password=pw``."""
+    where: str = request.param
+    return where
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
+def setup(request: pytest.FixtureRequest, tmp_path: Path, password_in: str) -> Setup:
     """Data files, and on PostgreSQL a results database and a source table behind PASSWORD."""
     rng = np.random.default_rng(0)
     for name in ("reference", "live"):
         pq.write_table(pa.table({"x": rng.normal(size=300)}), tmp_path / f"{name}.parquet")
     if request.param == "sqlite":
-        s = Setup(f"sqlite:///{tmp_path / 'results.db'}", None)
+        s = Setup(f"sqlite:///{tmp_path / 'results.db'}", None, password_in)
     else:
         database: str = request.getfixturevalue("pg_database")
         role: str = request.getfixturevalue("pg_role")
@@ -108,11 +130,16 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
         server = make_url(database)
         # SQLAlchemy renders the password URL-encoded (pw-S3cret%21): the results URL.
         results = server.set(username=role, password=PASSWORD)
-        s = Setup(results.render_as_string(hide_password=False), None)
+        s = Setup(results.render_as_string(hide_password=False), None, password_in)
+        if password_in == "query":
+            # libpq's own spelling, the value from the environment (README's example).
+            s.config_results_url = (
+                server.set(username=role).render_as_string(hide_password=False)
+                + "?password=${DRIFTMON_DB_PASSWORD}"
+            )
         # The source URL spells the password raw.
-        s.pg_url = (
-            f"postgresql+psycopg://{role}:{PASSWORD}@{server.host}:{server.port or 5432}/"
-            f"{server.database}"
+        s.pg_url = s.source_url(
+            role, PASSWORD, f"{server.host}:{server.port or 5432}/{server.database}"
         )
         engine = sa.create_engine(s.results_url)
         with engine.begin() as conn:
@@ -127,18 +154,18 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
         _monitor(
             "unreachable live",
             local,
-            {"url": f"postgresql+psycopg://driftmon:${{SRC_PASSWORD}}@{UNREACHABLE}/events",
+            {"url": s.source_url("driftmon", "${SRC_PASSWORD}", f"{UNREACHABLE}/events"),
              "table": "events"},
         ),
         _monitor(
             "unreachable reference",
-            {"url": f"postgresql+psycopg://driftmon:{PASSWORD}@{UNREACHABLE}/ref", "table": "r"},
+            {"url": s.source_url("driftmon", PASSWORD, f"{UNREACHABLE}/ref"), "table": "r"},
             {"path": "live.parquet"},
         ),
         _monitor(
             "unreachable encoded",
             local,
-            {"url": f"postgresql+psycopg://driftmon:{ENCODED}@{UNREACHABLE}/enc",
+            {"url": s.source_url("driftmon", ENCODED, f"{UNREACHABLE}/enc"),
              "query": "SELECT 1"},
         ),
     ]  # fmt: skip
@@ -158,7 +185,7 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
 
 def config_for(tmp_path: Path, s: Setup, fmt: str, **top: Any) -> Path:
     data = {
-        "database": {"url": s.results_url},
+        "database": {"url": s.config_results_url},
         "server": {"host": "127.0.0.1", "port": 0},
         "log": {"level": "DEBUG", "format": fmt},
         "monitors": s.monitors,
@@ -197,7 +224,8 @@ def test_a_failing_run_leaks_the_password_nowhere(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = config_for(tmp_path, setup, fmt)
-    daemon = daemon_factory(config, fmt, env={"SRC_PASSWORD": PASSWORD})
+    env = {"SRC_PASSWORD": PASSWORD, "DRIFTMON_DB_PASSWORD": PASSWORD}
+    daemon = daemon_factory(config, fmt, env=env)
     n = len(setup.monitors)
     daemon.wait_for("run.f", 60, count=n)
     seen: dict[str, str] = {}
@@ -223,9 +251,10 @@ def test_a_failing_run_leaks_the_password_nowhere(
     logs = daemon.text()
     seen[f"daemon {fmt} logs"] = logs
     assert len(_RUN_LINE.findall(logs)) >= n
-    assert f"driftmon:***@{UNREACHABLE}/events" in logs  # the URL is there, masked
+    assert setup.masked("driftmon", f"{UNREACHABLE}/events") in logs  # the URL, masked
+    started = next(line for line in logs.splitlines() if "daemon.started" in line)
+    assert str(make_url(setup.results_url).database) in started  # the results URL, masked
 
-    monkey_env = {"SRC_PASSWORD": PASSWORD}
     for argv in (
         ["check"],
         ["check", "--json"],
@@ -234,7 +263,7 @@ def test_a_failing_run_leaks_the_password_nowhere(
         ["db", "upgrade"],
     ):
         with pytest.MonkeyPatch.context() as mp:
-            for k, v in monkey_env.items():
+            for k, v in env.items():
                 mp.setenv(k, v)
             code, out, err = run_cli(capsys, *argv, "-c", str(config))
         seen[f"driftmon {' '.join(argv)} (exit {code})"] = out + err
@@ -254,17 +283,27 @@ def test_a_failing_run_leaks_the_password_nowhere(
                 setup.results_url, "SELECT message FROM feature_results WHERE status = 'error'"
             )
         ]
-        assert any("'nope' not found" in m and "***@" in m for m in messages), messages
+        masked = "***@" if setup.password_in == "userinfo" else "password=***"
+        assert any("'nope' not found" in m and masked in m for m in messages), messages
     for where, text in seen.items():
         assert_no_password(where, text)
 
 
 @pytest.mark.parametrize(
+    "results_url",
+    [
+        f"postgresql+psycopg://driftmon:{ENCODED}@{UNREACHABLE}/results",
+        f"postgresql+psycopg://driftmon@{UNREACHABLE}/results?password={ENCODED}",
+        f"postgresql+psycopg://driftmon@{UNREACHABLE}/results?SSLPassword={ENCODED}&password=x",
+    ],
+    ids=["userinfo", "query", "sslpassword"],
+)
+@pytest.mark.parametrize(
     "argv",
     [["check"], ["check", "--json"], ["reference", "rebuild"], ["db", "upgrade"], ["run"]],
 )
 def test_an_unreachable_results_database_exits_3_naming_host_and_database_only(
-    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str], results_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The password is URL-encoded in the config; neither spelling may show."""
     rng = np.random.default_rng(0)
@@ -273,7 +312,7 @@ def test_an_unreachable_results_database_exits_3_naming_host_and_database_only(
     config = write_config(
         tmp_path / "driftmon.yaml",
         {
-            "database": {"url": f"postgresql+psycopg://driftmon:{ENCODED}@{UNREACHABLE}/results"},
+            "database": {"url": results_url},
             "server": {"port": 0},
             "monitors": [
                 _monitor("m", {"path": "reference.parquet"}, {"path": "live.parquet"}, "x")

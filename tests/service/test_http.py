@@ -5,27 +5,39 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
+import shutil
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from driftmon import __version__
 from driftmon.config import ServerConfig
 from driftmon.service.daemon import Daemon
-from driftmon.service.http import HttpServer, make_app
+from driftmon.service.http import accepted, make_app
+from driftmon.service.http_server import HttpServer
 from driftmon.storage import Store
 
 from .conftest import live_columns, make_config, monitor_dict, reference_columns, write_parquet
 
 Reply = tuple[int, dict[str, str], bytes]
+
+
+def openmetrics_families(text: str) -> list[Metric]:
+    """The families of an OpenMetrics exposition (the parser has no type hints)."""
+    return list(openmetrics_parser.text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
 
 
 def request(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
@@ -128,7 +140,7 @@ def test_head_answers_without_a_body(served: Served) -> None:
 def test_the_server_binds_loopback_by_default_and_stop_closes_the_port() -> None:
     assert ServerConfig().host == "127.0.0.1"
     server = Served().server
-    host, port = server._server.server_address[:2]
+    host, port = server._listener.getsockname()[:2]
     assert host == "127.0.0.1"
     assert request(f"http://127.0.0.1:{port}/")[0] == 200
     server.stop()
@@ -173,3 +185,178 @@ def test_the_daemon_healthz_reports_a_lost_results_database(tmp_path: Path) -> N
         assert str(db) in report["database"]["error"]
     finally:
         daemon.stop(grace=10)
+
+
+def raw(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """Head and body of the reply to a raw ``request``, read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return head, body
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/healthz", "/"])
+def test_head_sends_the_headers_of_get_and_no_body(served: Served, path: str) -> None:
+    """Read off the socket: http.client would discard a body after HEAD by itself."""
+    head, body = raw(served.server.port, f"HEAD {path} HTTP/1.0\r\n\r\n".encode())
+    _, get_body = raw(served.server.port, f"GET {path} HTTP/1.0\r\n\r\n".encode())
+    assert head.split(b"\r\n")[0].endswith(b"200 OK")
+    assert body == b""
+    assert f"Content-Length: {len(get_body)}".encode() in head
+    assert get_body
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("gzip", True),
+        ("GZIP", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.000", False),
+        ("gzip;q=0, *", False),
+        ("*;q=0.1", True),
+        ("identity", False),
+        ("deflate", False),
+        ("gzip;q=nonsense", False),
+        ("", False),
+    ],
+)
+def test_gzip_follows_the_q_values_of_accept_encoding(
+    base: str, accept_encoding: str, gzipped: bool
+) -> None:
+    status, headers, body = request(base + "/metrics", headers={"Accept-Encoding": accept_encoding})
+    assert status == 200
+    assert ("Content-Encoding" in headers) == gzipped
+    text = gzip.decompress(body) if gzipped else body
+    assert b"driftmon_test_value" in text
+
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+@pytest.mark.parametrize("accept_encoding", ["", "gzip"])
+def test_openmetrics_is_served_when_the_scraper_prefers_it(base: str, accept_encoding: str) -> None:
+    status, headers, body = request(
+        base + "/metrics",
+        headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": accept_encoding},
+    )
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    text = (gzip.decompress(body) if accept_encoding else body).decode()
+    assert text.endswith("\n# EOF\n")
+    assert text.count("# EOF") == 1
+    (family,) = openmetrics_families(text)
+    assert family.name == "driftmon_test_value"
+    assert family.samples[0].value == 1.5
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "",
+        "text/plain",
+        "*/*",
+        "application/openmetrics-text;q=0, text/plain",
+        "text/plain;version=0.0.4, application/openmetrics-text;q=0.5",
+        "application/openmetrics-text;q=0.5, text/plain;q=0.5",
+    ],
+)
+def test_the_text_format_is_served_unless_openmetrics_ranks_higher(base: str, accept: str) -> None:
+    status, headers, body = request(base + "/metrics", headers={"Accept": accept})
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain; version=")
+    assert b"# EOF" not in body
+
+
+def test_accepted_reads_tokens_and_q_values() -> None:
+    assert accepted("gzip;q=0.5, Deflate ,br;q=2, x;q=-1, y;q=nan, z;level=1, ,") == {
+        "gzip": 0.5,
+        "deflate": 1.0,
+        "br": 0.0,
+        "x": 0.0,
+        "y": 0.0,
+        "z": 1.0,
+    }
+    assert accepted("a;q=0.2, a;q=0.7") == {"a": 0.7}
+
+
+class _Counting(Collector):
+    """A collector that counts its collections (an expensive drift rendering)."""
+
+    def __init__(self) -> None:
+        self.collects = 0
+
+    def collect(self) -> Iterable[Metric]:
+        self.collects += 1
+        g = GaugeMetricFamily("driftmon_test_collects", "Times collected.")
+        g.add_metric([], float(self.collects))
+        return [g]
+
+
+def _burn_cpu(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+@pytest.mark.parametrize("accept", ["", PROMETHEUS_ACCEPT])
+@pytest.mark.parametrize("accept_encoding", ["", "gzip"])
+def test_process_metrics_are_fresh_on_every_scrape_while_the_rest_is_cached(
+    accept: str, accept_encoding: str
+) -> None:
+    counting = _Counting()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(counting)
+    process = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=process)
+    app = make_app(registry, lambda: {"status": "ok"}, version=lambda: 1, fresh=process)
+    server = HttpServer("127.0.0.1", 0, app)
+    server.start()
+    try:
+        headers = {"Accept": accept, "Accept-Encoding": accept_encoding}
+        cpu = []
+        for _ in range(2):
+            _, _, body = request(f"http://127.0.0.1:{server.port}/metrics", headers=headers)
+            text = (gzip.decompress(body) if accept_encoding else body).decode()
+            parse = openmetrics_families if accept else text_string_to_metric_families
+            samples = {s.name: s.value for f in parse(text) for s in f.samples}
+            assert samples["driftmon_test_collects"] == 1.0  # rendered once, then cached
+            assert samples["process_resident_memory_bytes"] > 0
+            assert "process_open_fds" in samples
+            cpu.append(samples["process_cpu_seconds_total"])
+            _burn_cpu(0.1)
+        assert cpu[1] > cpu[0]
+        assert counting.collects == 1
+    finally:
+        server.stop()
+
+
+def test_promtool_accepts_the_text_exposition_with_the_process_metrics() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is missing (Debian package: prometheus)")
+        pytest.skip("promtool is missing (apt-get install prometheus)")
+    registry = CollectorRegistry(auto_describe=True)
+    Gauge("driftmon_test_value", "A test gauge.", registry=registry).set(1.0)
+    process = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=process)
+    server = HttpServer("127.0.0.1", 0, make_app(registry, dict, fresh=process))
+    server.start()
+    try:
+        status, _, body = request(f"http://127.0.0.1:{server.port}/metrics")
+    finally:
+        server.stop()
+    assert status == 200
+    assert b"process_resident_memory_bytes" in body
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -17,7 +17,8 @@ from prometheus_client.registry import Collector
 
 from driftmon.config import ScheduleConfig
 from driftmon.service.daemon import make_trigger
-from driftmon.service.http import HttpServer, MetricsEndpoint, make_app
+from driftmon.service.http import MetricsEndpoint, make_app
+from driftmon.service.http_server import HttpServer
 
 START = datetime(2026, 3, 1, 12, 0, 7, 300_000, tzinfo=UTC)  # off the 10 s grid
 
@@ -45,8 +46,8 @@ def test_http_server_queues_more_pending_connections_than_scrapers() -> None:
     server = HttpServer("127.0.0.1", 0, make_app(CollectorRegistry(), lambda: {}))
     server.start()
     try:
-        sock = server._server.socket
-        assert server._server.request_queue_size >= 64
+        sock = server._listener
+        assert server.listen_backlog >= 64
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
     finally:
         server.stop()

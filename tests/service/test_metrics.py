@@ -7,20 +7,25 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftmon import __version__
 from driftmon.config import Config
 from driftmon.core.drift import DriftScores
 from driftmon.core.status import Status, Thresholds
-from driftmon.errors import ConfigError
+from driftmon.errors import ConfigError, StorageError
 from driftmon.results import FeatureResult, RunResult
+from driftmon.service.daemon import Daemon
+from driftmon.service.http import MetricsEndpoint, make_app
+from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache, _Families
 from driftmon.storage import DURATION_BUCKETS, Store
 
@@ -591,3 +596,128 @@ def test_a_results_database_that_never_answers_cannot_hang_a_scrape() -> None:
     while cache.last_error is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cache.healthy
+
+
+def test_a_second_wait_for_the_same_hung_refresh_returns_at_once() -> None:
+    """Scrapers wait for a refresh until its deadline, once: not refresh_timeout per call."""
+    first: list[Any] = ["snapshot-1"]
+    store = _HangingStore(first=first)
+    cache = SnapshotCache(store, max_age=0.0, refresh_timeout=1.0)  # type: ignore[arg-type]
+    assert cache.get() is first
+    try:
+        started = time.monotonic()
+        late: list[float] = []
+
+        def late_scraper() -> None:
+            time.sleep(0.5)
+            cache.get()
+            late.append(time.monotonic() - started)
+
+        scraper = threading.Thread(target=late_scraper)
+        scraper.start()
+        cache.get()  # starts the refresh, waits for it 1 s
+        scraper.join(5)
+        assert late[0] < 1.4, "the late scraper waited a refresh_timeout of its own"
+        again = time.monotonic()
+        assert cache.get() is first
+        assert time.monotonic() - again < 0.2
+        assert store.calls == 2
+        assert cache.errors_total == 1
+    finally:
+        store.release.set()
+
+
+def test_ten_concurrent_scrapes_of_a_database_that_never_answers_each_end_within_3_s(
+    config: Config,
+) -> None:
+    """The daemon's registry and endpoint: scrapers wait side by side, never in a queue."""
+    store = _HangingStore(first=[])
+    daemon = Daemon(config, store)  # type: ignore[arg-type]  # not started
+    app = make_app(daemon.registry, dict, daemon._exposition_version, daemon.process_registry)
+    server = HttpServer("127.0.0.1", 0, app)
+    server.start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as first:  # the last good snapshot
+            assert b"driftmon_monitor_schedule_interval_seconds" in first.read()
+        daemon.cache.invalidate()  # a run was stored: the next scrape refreshes, and hangs
+        took: list[float] = []
+        bodies: list[bytes] = []
+
+        def scrape() -> None:
+            t0 = time.monotonic()
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                bodies.append(resp.read())
+            took.append(time.monotonic() - t0)
+
+        scrapers = [threading.Thread(target=scrape) for _ in range(10)]
+        for s in scrapers:
+            s.start()
+        for s in scrapers:
+            s.join(40)
+        assert len(took) == 10
+        assert max(took) < 3.0 + 0.8, sorted(took)
+        assert all(b"driftmon_monitor_schedule_interval_seconds" in b for b in bodies)
+        assert all(b"process_resident_memory_bytes" in b for b in bodies)  # the daemon's own
+        assert daemon.cache.errors_total == 1
+        assert store.calls == 2  # one refresh in flight, not one per scraper
+    finally:
+        store.release.set()
+        server.stop()
+
+
+class _FailingStore:
+    """A results store whose snapshot fails after ``delay`` seconds, every time."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+
+    def snapshot(self) -> list[Any]:
+        self.calls += 1
+        time.sleep(self.delay)
+        raise StorageError("reading the snapshot failed on postgresql://db/results: refused")
+
+
+def test_a_failed_refresh_is_retried_after_max_age_or_a_stored_run_not_on_every_call() -> None:
+    """Otherwise one scrape (version, then collect) waited for one failing refresh after
+    another: three connect timeouts in a row."""
+    store = _FailingStore(delay=0.3)
+    cache = SnapshotCache(store, max_age=60.0, refresh_timeout=3.0)  # type: ignore[arg-type]
+    assert list(cache.get()) == []
+    assert store.calls == 1
+    started = time.monotonic()
+    for _ in range(3):
+        assert list(cache.get()) == []
+    assert time.monotonic() - started < 0.2
+    assert store.calls == 1
+    assert cache.errors_total == 1
+    cache.invalidate()  # a run was stored: worth another try
+    cache.get()
+    assert store.calls == 2
+
+
+def test_the_openmetrics_exposition_of_every_family_parses_with_awkward_names(
+    tmp_path: Path, store: Store, db_url: str
+) -> None:
+    """What Prometheus now negotiates: the strict OpenMetrics parser reads every family."""
+    features = [{"name": n, "column": f"col{i}"} for i, n in enumerate(AWKWARD_FEATURES)]
+    config = make_config(tmp_path, db_url, monitor_dict(AWKWARD_MONITOR, features=features))
+    store.save_run(
+        run(
+            Status.CRITICAL,
+            tuple(feature(n, Status.CRITICAL, 0.5) for n in AWKWARD_FEATURES),
+            monitor=AWKWARD_MONITOR,
+        )
+    )
+    registry, _ = collector_registry(config, store)
+    endpoint = MetricsEndpoint(registry, lambda: 1)
+    text = endpoint.body(gzip_ok=False, openmetrics=True).decode()
+    parsed = {
+        m.name: m
+        for m in openmetrics_parser.text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
+    }
+    assert set(parsed) == ALL_FAMILIES
+    kl = {s.labels["feature"]: s.value for s in parsed["driftmon_feature_kl_divergence"].samples}
+    assert kl == dict.fromkeys(AWKWARD_FEATURES, 0.5)
+    assert text.endswith("# EOF\n")
