@@ -32,6 +32,8 @@ from driftmon.sources.factory import source_from_config
 from driftmon.storage import Store
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+SUPERVISE_SECONDS = 1.0
+"""How often ``driftmon run`` checks that its scheduler still runs jobs."""
 CONFIG_ENV = "DRIFTMON_CONFIG"
 
 log = logging.getLogger("driftmon.cli")
@@ -323,8 +325,14 @@ def _run(config: Config, *, upgrade: bool) -> int:
             file=sys.stderr,
         )
         return EXIT_UNAVAILABLE
-    while not stop.wait(1.0):
-        pass
+    status = EXIT_OK
+    while not stop.wait(SUPERVISE_SECONDS):
+        failure = daemon.failure()
+        if failure is not None:
+            # Idling with no monitor running would look healthy to a process supervisor.
+            log.critical("daemon.scheduler_failed", extra={"error": failure})
+            status = EXIT_UNAVAILABLE
+            break
     daemon.stop()
     if daemon.runner.abandon.is_set():
         # A run outlived the shutdown grace. One stuck inside a driver call (a statement
@@ -333,8 +341,8 @@ def _run(config: Config, *, upgrade: bool) -> int:
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(EXIT_OK)
-    return EXIT_OK
+        os._exit(status)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,10 +9,17 @@ from urllib.parse import quote, quote_plus
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    ProgrammingError,
+    StatementError,
+)
 from sqlalchemy.pool import StaticPool
 
-from driftmon.errors import StorageError
+from driftmon.errors import PermanentStorageError, StorageError
 from driftmon.secrets import mask_url, scrub
 
 # Execution option naming how a SQLite transaction begins (DEFERRED or IMMEDIATE).
@@ -22,6 +29,10 @@ CONNECT_TIMEOUT_SECONDS = 5
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_RECYCLE_SECONDS = 1800
 _MAX_ERROR_TEXT = 500
+# SQLSTATE classes that blame the data written: 22 data exception (a value too long or out
+# of range), 23 integrity constraint violation. Other classes, 42 included (a missing table,
+# a revoked privilege), are the database's state, which an operator can fix: retried.
+_DATA_SQLSTATE_CLASSES = ("22", "23")
 
 
 def json_default(value: Any) -> Any:
@@ -100,8 +111,32 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def storage_error(operation: str, url: str, exc: BaseException) -> StorageError:
-    """A StorageError naming the operation and the masked URL; no password in its text."""
+def is_permanent(exc: BaseException) -> bool:
+    """True when ``exc`` says the database refused the data itself: retrying cannot help.
+
+    Connection and operational errors (an outage, a timeout, a lock, a failover) are not.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(code, str) and len(code) == 5:
+            return code[:2] in _DATA_SQLSTATE_CLASSES
+        # No SQLSTATE (SQLite): the DB-API class says it; ProgrammingError is a value that
+        # cannot be bound there, never a lost connection.
+        return isinstance(exc, DataError | IntegrityError | ProgrammingError)
+    # A value SQLAlchemy could not turn into a parameter (e.g. NaN into JSON).
+    return isinstance(exc, StatementError)
+
+
+def storage_error(
+    operation: str, url: str, exc: BaseException, *, permanent: bool | None = None
+) -> StorageError:
+    """A StorageError naming the operation and the masked URL; no password in its text.
+
+    A ``PermanentStorageError`` when the database refused the data (``is_permanent``, unless
+    ``permanent`` says otherwise).
+    """
     secrets = _password_forms(url)
     cause: BaseException = exc
     if isinstance(exc, DBAPIError) and exc.orig is not None:
@@ -110,7 +145,10 @@ def storage_error(operation: str, url: str, exc: BaseException) -> StorageError:
     if len(text) > _MAX_ERROR_TEXT:
         text = text[:_MAX_ERROR_TEXT] + "…"
     detail = scrub(f"{type(cause).__name__}: {text}" if text else type(cause).__name__, secrets)
-    return StorageError(f"{operation} failed on {mask_url(url)}: {detail}")
+    if permanent is None:
+        permanent = is_permanent(exc)
+    kind = PermanentStorageError if permanent else StorageError
+    return kind(f"{operation} failed on {mask_url(url)}: {detail}")
 
 
 def _password_forms(url: str) -> tuple[str, ...]:
