@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -233,12 +233,15 @@ def dead_port() -> int:
 class DaemonProcess:
     """``driftmon run`` in a subprocess with JSON logs in a file; its address from the log."""
 
-    def __init__(self, config: Path, log: Path, *, wait: bool = True) -> None:
+    def __init__(
+        self, config: Path, log: Path, *, wait: bool = True, python: Sequence[str] = ()
+    ) -> None:
+        """``python``: what follows the interpreter instead of ``-m driftmon.cli``."""
         self.log_path = log
         self._log = log.open("wb")
         env = {k: v for k, v in os.environ.items() if k != "DRIFTMON_CONFIG"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "driftmon.cli", "run", "-c", str(config)],
+            [sys.executable, *(python or ("-m", "driftmon.cli")), "run", "-c", str(config)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -319,8 +322,10 @@ def daemons(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     """Starts daemons; any still running at the end is killed."""
     started: list[DaemonProcess] = []
 
-    def start(config: Path, name: str = "daemon", *, wait: bool = True) -> DaemonProcess:
-        d = DaemonProcess(config, tmp_path / f"{name}-{len(started)}.log", wait=wait)
+    def start(
+        config: Path, name: str = "daemon", *, wait: bool = True, python: Sequence[str] = ()
+    ) -> DaemonProcess:
+        d = DaemonProcess(config, tmp_path / f"{name}-{len(started)}.log", wait=wait, python=python)
         started.append(d)
         return d
 
