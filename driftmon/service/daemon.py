@@ -341,8 +341,8 @@ class Daemon:
             problems.append("latest run could not be stored")
         if pending.oldest_wait_seconds > PENDING_DEGRADED_SECONDS:
             problems.append(
-                f"{pending.pending} run(s) waiting to be stored, the oldest for "
-                f"{pending.oldest_wait_seconds:.0f} s (more than {PENDING_DEGRADED_SECONDS:g} s)"
+                f"runs waiting to be stored for more than {PENDING_DEGRADED_SECONDS:g} s "
+                f"(the oldest for {pending.oldest_wait_seconds:.0f} s)"
             )
         scheduler_failure = self.failure()
         running = self.scheduler.running and scheduler_failure is None

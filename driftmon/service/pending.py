@@ -46,9 +46,10 @@ class PendingState:
     """What the health endpoint reports about storing runs."""
 
     pending: int
-    """Runs waiting to be stored."""
+    """Runs kept after an attempt to store them failed, waiting to be retried."""
     oldest_wait_seconds: float
-    """How long the oldest of them has waited (0 when none waits)."""
+    """How long the oldest run not stored yet has waited, kept or being stored right now
+    (0 when there is none): a write that hangs counts too."""
     not_stored: int
     """Runs whose first attempt to be stored failed (an outage), since start."""
     unstorable: int
@@ -115,7 +116,7 @@ class PendingRuns:
             waiting = [w for q in self._queues.values() for w in q.waiting]
             oldest = min((w.since for w in waiting), default=None)
             return PendingState(
-                pending=len(waiting),
+                pending=sum(w.reported for w in waiting),
                 oldest_wait_seconds=0.0 if oldest is None else self._clock() - oldest,
                 not_stored=self._not_stored,
                 unstorable=self._unstorable,
@@ -197,7 +198,7 @@ class PendingRuns:
                 return
             waiting.reported = True
             self._not_stored += 1
-            pending = sum(len(q.waiting) for q in self._queues.values())
+            pending = sum(w.reported for q in self._queues.values() for w in q.waiting)
         log.error(
             "run.not_stored",
             extra={
