@@ -19,11 +19,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from driftmon.core.status import Status
 from driftmon.errors import PermanentStorageError, StorageError
 from driftmon.results import RunResult
-from driftmon.storage import Store
 
 log = logging.getLogger("driftmon.daemon")
 
@@ -31,6 +31,12 @@ MAX_PENDING_RUNS = 1000
 """Runs kept while the database is away, over all monitors; beyond it the oldest is lost."""
 PENDING_DEGRADED_SECONDS = 300.0
 """A run waiting longer than this to be stored makes /healthz degraded."""
+
+
+class RunStore(Protocol):
+    """Where runs go: ``driftmon.storage.Store`` (or a stand-in in tests)."""
+
+    def save_run(self, run: RunResult, *, replace: bool = True) -> int: ...
 
 
 @dataclass(eq=False)  # compared by identity: two waiting runs are never the same
@@ -69,7 +75,7 @@ class PendingRuns:
 
     def __init__(
         self,
-        store: Store,
+        store: RunStore,
         *,
         on_stored: Callable[[], None] = lambda: None,
         limit: int = MAX_PENDING_RUNS,
