@@ -23,7 +23,13 @@ from driftmon import __version__
 from driftmon.clock import as_utc
 from driftmon.config import Config, MonitorConfig, load_config
 from driftmon.core.status import Status
-from driftmon.errors import ConfigError, DriftmonError, SourceError, StorageError
+from driftmon.errors import (
+    ConfigError,
+    DriftmonError,
+    PermanentStorageError,
+    SourceError,
+    StorageError,
+)
 from driftmon.logs import configure
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url, scrub
@@ -139,6 +145,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except ConfigError as exc:
         print(f"driftmon: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except PermanentStorageError as exc:  # not an outage: the same write fails every time
+        print(f"driftmon: the results database refused the data: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except StorageError as exc:
         print(f"driftmon: results database unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
