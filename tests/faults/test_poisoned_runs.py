@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import driftmon.service.daemon as daemon_module
 from driftmon.config import load_config
@@ -279,3 +280,18 @@ def test_health_degrades_while_a_run_waits_longer_than_the_bound(
     assert waiting_problems() == []
     assert d.health()["runs_pending"] == 0
     d.store.dispose()
+
+
+def test_a_missing_table_is_the_databases_state_not_a_refusal(
+    backend: Backend, store: Store
+) -> None:
+    """A dropped table (or a revoked privilege) is for an operator to fix, then the kept runs
+    go in: PostgreSQL's class 42 errors are retried, not recorded as refused runs."""
+    direct = sa.create_engine(backend.url)
+    with direct.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE feature_results")
+    direct.dispose()
+    with pytest.raises(StorageError) as info:
+        store.save_run(run("a", END))
+    assert not isinstance(info.value, PermanentStorageError), info.value
+    assert "feature_results" in str(info.value)
