@@ -26,7 +26,13 @@ from driftmon import __version__
 from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, LiveOptions, MonitorConfig, load_config
 from driftmon.core.status import Status
-from driftmon.errors import ConfigError, DriftmonError, SourceError, StorageError
+from driftmon.errors import (
+    ConfigError,
+    DriftmonError,
+    PermanentStorageError,
+    SourceError,
+    StorageError,
+)
 from driftmon.logs import configure
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url, scrub
@@ -38,6 +44,8 @@ from driftmon.storage import Store
 from driftmon.storage.migrate import describe_revision
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+SUPERVISE_SECONDS = 1.0
+"""How often ``driftmon run`` checks that its scheduler still runs jobs."""
 CONFIG_ENV = "DRIFTMON_CONFIG"
 
 EXIT_CODES_HELP = """\
@@ -188,6 +196,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except ConfigError as exc:
         print(f"driftmon: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except PermanentStorageError as exc:  # not an outage: the same write fails every time
+        print(f"driftmon: the results database refused the data: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except StorageError as exc:
         print(f"driftmon: results database unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -476,8 +487,14 @@ def _run(config: Config, *, upgrade: bool) -> int:
             file=sys.stderr,
         )
         return EXIT_UNAVAILABLE
-    while not stop.wait(1.0):
-        pass
+    status = EXIT_OK
+    while not stop.wait(SUPERVISE_SECONDS):
+        failure = daemon.failure()
+        if failure is not None:
+            # Idling with no monitor running would look healthy to a process supervisor.
+            log.critical("daemon.scheduler_failed", extra={"error": failure})
+            status = EXIT_UNAVAILABLE
+            break
     daemon.stop()
     if daemon.runner.abandon.is_set():
         # A run outlived the shutdown grace. One stuck inside a driver call (a statement
@@ -486,8 +503,8 @@ def _run(config: Config, *, upgrade: bool) -> int:
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(EXIT_OK)
-    return EXIT_OK
+        os._exit(status)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,3 +26,8 @@ class ColumnError(SourceError):
 
 class StorageError(DriftmonError):
     """The results database could not be reached or written."""
+
+
+class PermanentStorageError(StorageError):
+    """The results database refused the data itself (too long, invalid, a constraint): the
+    same write will fail again however often it is retried, unlike an outage."""

@@ -730,3 +730,21 @@ def test_an_internal_error_exits_3_not_1_so_a_gate_never_mistakes_a_crash_for_dr
     assert "internal error" in err
     assert "RuntimeError: boom" in err
     assert PASSWORD not in err
+
+
+def test_check_says_the_database_refused_a_run_rather_than_that_it_is_unavailable(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from driftmon.errors import PermanentStorageError
+
+    def refuse(*args: Any, **kwargs: Any) -> int:
+        raise PermanentStorageError(
+            "saving run of monitor 'm' failed on sqlite:///r.db: "
+            "StringDataRightTruncation: value too long for type character varying(255)"
+        )
+
+    monkeypatch.setattr(Store, "save_run", refuse)
+    code, _, err = run_main(capsys, "check", "-c", config_file(workdir))
+    assert code == 3
+    assert "the results database refused the data: saving run of monitor 'm'" in err
+    assert "unavailable" not in err

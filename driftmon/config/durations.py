@@ -1,4 +1,9 @@
-"""Durations written as "30s", "5m", "1h", "2d", "1w", "1h30m", or integer seconds."""
+"""Durations written as "30s", "5m", "1h", "2d", "1w", "1h30m", or integer seconds.
+
+Every duration in a config is bounded at validation: a datetime (years 1 to 9999) and the
+scheduler must be able to add it to or subtract it from now, so ``window: 999999999d`` is a
+config error, not an ``OverflowError`` in the daemon.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,11 @@ _DURATION = re.compile(
 )
 _PARTS = re.compile(r"(?:\d+[wdhms])+")  # one whitespace-separated piece, e.g. "1h" in "1h 30m"
 MAX_DAYS = timedelta.max.days
+MAX_SPAN = timedelta(days=36_500)
+"""Longest schedule interval, live window or retention age: 100 years, so that now ± the
+span stays far inside datetime's range (and an epoch-aligned interval's next fire time too)."""
+MAX_TIMEOUT = timedelta(days=7)
+"""Longest ``source_timeout``; PostgreSQL's statement_timeout holds at most ~24.8 days."""
 EXPECTED = "a duration such as 30s, 5m, 1h, 2d, 1w, 1h30m, or an integer number of seconds"
 
 
@@ -59,15 +69,28 @@ def format_duration(delta: timedelta) -> str:
     return "".join(parts)
 
 
-def _positive_duration(value: Any) -> timedelta:
+def _bounded_duration(value: Any, limit: timedelta, shown: str) -> timedelta:
     try:
         delta = parse_duration(value)
     except ValueError as exc:
         raise fail(str(exc)) from None
     if delta <= timedelta(0):
         raise fail(f"expected a duration > 0, got {describe_value(value)}")
+    if delta > limit:
+        raise fail(f"expected a duration between 1s and {shown}, got {describe_value(value)}")
     return delta
 
 
-Duration = Annotated[timedelta, BeforeValidator(_positive_duration)]
-"""A strictly positive ``timedelta`` parsed with ``parse_duration``."""
+def _span(value: Any) -> timedelta:
+    return _bounded_duration(value, MAX_SPAN, f"{MAX_SPAN.days}d (100 years)")
+
+
+def _timeout(value: Any) -> timedelta:
+    return _bounded_duration(value, MAX_TIMEOUT, f"{MAX_TIMEOUT.days}d")
+
+
+Duration = Annotated[timedelta, BeforeValidator(_span)]
+"""A ``timedelta`` parsed with ``parse_duration``, > 0 and at most ``MAX_SPAN``."""
+
+Timeout = Annotated[timedelta, BeforeValidator(_timeout)]
+"""A ``timedelta`` parsed with ``parse_duration``, > 0 and at most ``MAX_TIMEOUT``."""

@@ -6,6 +6,7 @@ validation rules and the small helpers the rest of driftmon reads the config thr
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping
 from datetime import timedelta
@@ -16,7 +17,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from driftmon.config._base import ConfigModel, Float, Int, Name, NonEmptyStr, fail
-from driftmon.config.durations import Duration
+from driftmon.config.durations import Duration, Timeout
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
     LiveSourceConfig,
@@ -24,7 +25,7 @@ from driftmon.config.sources import (
     base_dir_from,
     check_sqlalchemy_url,
 )
-from driftmon.config.thresholds import StaticThresholds, ThresholdsConfig
+from driftmon.config.thresholds import CalibratedThresholds, StaticThresholds, ThresholdsConfig
 from driftmon.core.bins import NumericStrategy
 from driftmon.core.divergence import DEFAULT_SMOOTHING
 from driftmon.core.profile import FeatureKind, FeatureSpec
@@ -37,6 +38,39 @@ LogFormat = Literal["json", "text"]
 DEFAULT_DATABASE_URL = "sqlite:///driftmon.db"
 DEFAULT_RETENTION = timedelta(days=90)
 DEFAULT_SOURCE_TIMEOUT = timedelta(minutes=5)
+
+# Upper bounds that keep one feature's memory and stored size per run sane.
+MAX_BINS = 1_000
+MAX_CATEGORIES = 10_000
+MAX_CALIBRATION_DRAWS = 10_000_000
+"""Most counts a calibration may draw (windows x bins): about 650 MB and 10 s at the bound."""
+
+
+@functools.cache
+def stored_name_lengths() -> dict[str, int]:
+    """The longest monitor and feature names the results database holds, from its schema."""
+    # Imported on first use: driftmon.storage pulls in Alembic, which reading a
+    # configuration does not otherwise need.
+    from driftmon.storage.models import FeatureResultRow, Monitor
+
+    columns = {"monitor": Monitor.__table__.c.name, "feature": FeatureResultRow.__table__.c.feature}
+    lengths: dict[str, int] = {}
+    for what, column in columns.items():
+        length = getattr(column.type, "length", None)  # String(n) and SafeString(n) have one
+        if not isinstance(length, int):
+            raise TypeError(f"column {column} has no length; expected a bounded string")
+        lengths[what] = length
+    return lengths
+
+
+def _fits_results_database(value: str, what: str) -> str:
+    limit = stored_name_lengths()[what]
+    if len(value) > limit:
+        raise fail(
+            f"expected a {what} name of at most {limit} characters (the results database "
+            f"stores no longer ones), got {len(value)} characters: {value[:40]!r}..."
+        )
+    return value
 
 
 def _non_empty_unique(items: tuple[Any, ...], what: str) -> None:
@@ -57,18 +91,23 @@ class FeatureConfig(ConfigModel):
     name: Name = Field(description="Feature name, used in results, metrics and alerts.")
     type: FeatureKind = Field(default="numeric", description="numeric or categorical.")
     bins: Int = Field(
-        default=10, ge=1, description="Number of value bins fitted on the reference (numeric only)."
+        default=10,
+        ge=1,
+        le=MAX_BINS,
+        description="Number of value bins fitted on the reference (numeric only).",
     )
     strategy: NumericStrategy = Field(
         default="quantile", description="How bins are fitted: quantile or uniform (numeric only)."
     )
     edges: tuple[Float, ...] | None = Field(
         default=None,
-        description="Explicit inner bin edges, finite and strictly increasing (numeric only).",
+        description="Explicit inner bin edges, finite and strictly increasing, at most "
+        f"{MAX_BINS - 1} (numeric only).",
     )
     max_categories: Int = Field(
         default=50,
         ge=1,
+        le=MAX_CATEGORIES,
         description="Most frequent categories kept; the rest are 'other' (categorical).",
     )
     column: NonEmptyStr | None = Field(
@@ -85,6 +124,11 @@ class FeatureConfig(ConfigModel):
 
     _NUMERIC_ONLY: ClassVar[tuple[str, ...]] = ("bins", "strategy", "edges")
 
+    @field_validator("name")
+    @classmethod
+    def _check_name_length(cls, value: str) -> str:
+        return _fits_results_database(value, "feature")
+
     @field_validator("edges")
     @classmethod
     def _check_edges(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
@@ -92,6 +136,8 @@ class FeatureConfig(ConfigModel):
             return None
         if not value:
             raise fail("expected a non-empty list of edges, got an empty list")
+        if len(value) > MAX_BINS - 1:
+            raise fail(f"expected at most {MAX_BINS - 1} edges ({MAX_BINS} bins), got {len(value)}")
         for a, b in itertools.pairwise(value):
             if b <= a:
                 raise fail(f"expected strictly increasing edges, got {a:g} followed by {b:g}")
@@ -118,6 +164,13 @@ class FeatureConfig(ConfigModel):
                     "remove one of them"
                 )
         return self
+
+    @property
+    def value_bins(self) -> int:
+        """Most value bins the feature can have (without the missing bin)."""
+        if self.type == "categorical":
+            return self.max_categories + 1  # the kept categories and "other"
+        return len(self.edges) + 1 if self.edges is not None else self.bins
 
     @property
     def source_column(self) -> str:
@@ -173,16 +226,37 @@ class MonitorConfig(ConfigModel):
         default=True,
         description="Reference is a sample (two-sample G-test) rather than exact truth.",
     )
-    source_timeout: Duration | None = Field(
+    source_timeout: Timeout | None = Field(
         default=DEFAULT_SOURCE_TIMEOUT,
         description="Longest a run may spend reading one source; null: no limit.",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name_length(cls, value: str) -> str:
+        return _fits_results_database(value, "monitor")
 
     @field_validator("features")
     @classmethod
     def _unique_features(cls, value: tuple[FeatureConfig, ...]) -> tuple[FeatureConfig, ...]:
         _non_empty_unique(value, "feature")
         return value
+
+    @model_validator(mode="after")
+    def _calibration_fits_in_memory(self) -> MonitorConfig:
+        for f in self.features:
+            policy = f.effective_thresholds(self)
+            if not isinstance(policy, CalibratedThresholds):
+                continue
+            draws = policy.windows * f.value_bins
+            if draws > MAX_CALIBRATION_DRAWS:
+                raise fail(
+                    f"feature {f.name!r}: calibrated thresholds would draw windows x bins = "
+                    f"{policy.windows:,} x {f.value_bins:,} = {draws:,} counts; expected at "
+                    f"most {MAX_CALIBRATION_DRAWS:,} (lower thresholds.windows, or the "
+                    "feature's bins or max_categories)"
+                )
+        return self
 
     def feature(self, name: str) -> FeatureConfig:
         """The feature called ``name``; ``ConfigError`` when there is none."""

@@ -35,6 +35,7 @@ TimestampUnit = Literal["s", "ms", "us", "ns"]
 FORMAT_BY_SUFFIX: dict[str, FileFormat] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".lz4")
 DEFAULT_BATCH_ROWS = 65_536
+MAX_BATCH_ROWS = 10_000_000  # one batch is held in memory whole
 
 # Union tags; the loader drops them from key paths.
 FILE_TAG = "file source"
@@ -96,7 +97,10 @@ class FileSourceConfig(ConfigModel):
         "(always set once loaded).",
     )
     batch_rows: Int = Field(
-        default=DEFAULT_BATCH_ROWS, ge=1, description="Rows per record batch read from the files."
+        default=DEFAULT_BATCH_ROWS,
+        ge=1,
+        le=MAX_BATCH_ROWS,
+        description="Rows per record batch read from the files.",
     )
     null_values: tuple[str, ...] | None = Field(
         default=None,
@@ -155,6 +159,7 @@ class SqlSourceConfig(ConfigModel):
     batch_rows: Int = Field(
         default=DEFAULT_BATCH_ROWS,
         ge=1,
+        le=MAX_BATCH_ROWS,
         description="Rows fetched per record batch.",
     )
 

@@ -25,6 +25,9 @@ POLICIES: tuple[PolicyName, ...] = ("static", "significance", "calibrated")
 _TAGS: dict[str, str] = {p: f"{p} policy" for p in POLICIES}
 TAGS = frozenset(_TAGS.values())
 
+MAX_CALIBRATION_WINDOWS = 1_000_000
+MAX_WINDOW_ROWS = 10**12  # a multinomial draw needs a 64-bit row count
+
 
 class StaticThresholds(ConfigModel):
     """Fixed KL cut-offs in nats: warning when KL >= warning, critical when KL >= critical."""
@@ -133,12 +136,14 @@ class CalibratedThresholds(ConfigModel):
     windows: Int = Field(
         default=10_000,
         ge=100,
+        le=MAX_CALIBRATION_WINDOWS,
         description="Number of windows resampled from the reference; at least 10/(1-q) - 1 "
         "for the strictest quantile q (9,999 for 0.999), so its tail is resolved.",
     )
     window_rows: Int | None = Field(
         default=None,
         ge=1,
+        le=MAX_WINDOW_ROWS,
         description="Rows per resampled window; null: the live window size at the first run.",
     )
 

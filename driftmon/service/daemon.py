@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -29,13 +28,16 @@ from driftmon.secrets import mask_url, scrub
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
+from driftmon.service.pending import PENDING_DEGRADED_SECONDS, PendingRuns
 from driftmon.service.runner import MonitorRunner, RunAbandoned
+from driftmon.service.watchdog import SchedulerWatch
 from driftmon.storage import Store
 
 log = logging.getLogger("driftmon.daemon")
 
-MAX_PENDING_RUNS = 1000
 HEALTH_PING_TIMEOUT_SECONDS = 3.0
+PENDING_RETRY_SECONDS = 5.0
+"""How often runs waiting for the results database are retried."""
 MAX_CATCH_UP_WINDOWS = 3
 """Skipped windows a monitor scores late, at most, before its current one."""
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -136,22 +138,20 @@ class Daemon:
         # apart from the drift metrics, whose rendering is cached per snapshot version.
         self.process_registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.process_registry)
-        self.scheduler = BackgroundScheduler(
+        # Blocking: SchedulerWatch runs its loop in a thread of ours, to see it die.
+        self.scheduler = BlockingScheduler(
             timezone="UTC",
             executors={
                 "default": ThreadPoolExecutor(max_workers=max(2, min(8, len(config.monitors))))
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        self.watch = SchedulerWatch(self.scheduler)
         self.http: HttpServer | None = None
         self.started_at = utcnow()
-        self._storage_failures = 0
         self._last_end: dict[str, datetime] = {}
-        # Runs computed while the results database was away, stored when it is back. Bounded:
-        # beyond MAX_PENDING_RUNS the oldest are dropped (and lost if the process exits).
-        self._pending: deque[RunResult] = deque(maxlen=MAX_PENDING_RUNS)
-        self._last_storage_error: str | None = None
-        self._lock = threading.Lock()
+        # Every run is stored through here; runs the database cannot take now wait in memory.
+        self.pending = PendingRuns(store, on_stored=self.cache.invalidate)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -183,7 +183,12 @@ class Daemon:
                 id="retention",
                 next_run_time=now,
             )
-        self.scheduler.start()
+        self.scheduler.add_job(
+            self.pending.flush,
+            IntervalTrigger(seconds=PENDING_RETRY_SECONDS, timezone="UTC"),
+            id="pending-runs",
+        )
+        self.watch.start()
         log.info(
             "daemon.started",
             extra={
@@ -199,7 +204,7 @@ class Daemon:
         which it is abandoned at its next batch (nothing of it is stored); close the server.
         """
         log.info("daemon.stopping")
-        self.scheduler.shutdown(wait=False)
+        self.watch.shutdown()
         executor = self.scheduler._lookup_executor("default")
         pool = getattr(executor, "_pool", None)
         if pool is not None:
@@ -215,9 +220,9 @@ class Daemon:
                 self.runner.abandon.set()
                 if not done.wait(5.0):
                     log.warning("daemon.stop_timeout", extra={"waited_s": grace + 5.0})
-        with self._lock:
-            if self._pending:
-                log.error("daemon.pending_runs_lost", extra={"runs": len(self._pending)})
+        pending = self.pending.state().pending
+        if pending:
+            log.error("daemon.pending_runs_lost", extra={"runs": pending})
         if self.http is not None:
             self.http.stop()
         self.store.dispose()
@@ -234,10 +239,9 @@ class Daemon:
 
         A window already stored without error (by a restart, or by a second daemon on the
         same database) is not computed again. A run that cannot be stored is kept in memory
-        and stored by a later job once the database is back (see ``_flush_pending``).
+        and stored once the database is back (see ``PendingRuns``).
         """
         end = scheduled_window_end(monitor.schedule, utcnow())
-        self._flush_pending()
         result = None
         for window_end in self._windows_due(monitor, end):
             result = self._run_window(monitor, window_end)
@@ -311,56 +315,8 @@ class Daemon:
                 error=scrub(f"internal error: {type(exc).__name__}: {exc}"),
             )
         log_run(result)
-        self._store(result)
+        self.pending.submit(result)
         return result
-
-    def _store(self, result: RunResult) -> bool:
-        try:
-            self.store.save_run(result, replace=False)  # keep a run another daemon stored
-        except StorageError as exc:
-            with self._lock:
-                self._storage_failures += 1
-                self._last_storage_error = str(exc)
-                self._pending.append(result)
-            log.error(
-                "run.not_stored",
-                extra={
-                    "monitor": result.monitor,
-                    "window_end": result.window_end.isoformat(),
-                    "pending": len(self._pending),
-                    "error": str(exc),
-                },
-            )
-            return False
-        with self._lock:
-            self._last_storage_error = None
-        self.cache.invalidate()
-        return True
-
-    def _flush_pending(self) -> None:
-        """Store runs kept while the database was away, oldest first; stop at a failure."""
-        while True:
-            with self._lock:
-                if not self._pending:
-                    return
-                result = self._pending[0]
-            try:
-                self.store.save_run(result, replace=False)
-            except StorageError:
-                return
-            with self._lock:
-                if self._pending and self._pending[0] is result:
-                    self._pending.popleft()
-                self._last_storage_error = None
-            self.cache.invalidate()
-            log.info(
-                "run.stored_late",
-                extra={
-                    "monitor": result.monitor,
-                    "window_end": result.window_end.isoformat(),
-                    "status": result.status.value,
-                },
-            )
 
     def prune(self) -> None:
         max_age = self.config.retention.max_age
@@ -377,6 +333,10 @@ class Daemon:
 
     # -- health ----------------------------------------------------------------------------
 
+    def failure(self) -> str | None:
+        """Why the daemon can no longer run monitors (its scheduler stopped); None if it can."""
+        return self.watch.failure()
+
     def health(self) -> dict[str, Any]:
         problems: list[str] = []
         error = _ping_within(self.store, HEALTH_PING_TIMEOUT_SECONDS)
@@ -384,20 +344,30 @@ class Daemon:
         if error is not None:
             db = {"ok": False, "error": error}
             problems.append("results database unreachable")
-        with self._lock:
-            if self._last_storage_error:
-                problems.append("latest run could not be stored")
-        running = self.scheduler.running
+        pending = self.pending.state()
+        if pending.last_error:
+            problems.append("latest run could not be stored")
+        if pending.oldest_wait_seconds > PENDING_DEGRADED_SECONDS:
+            problems.append(
+                f"runs waiting to be stored for more than {PENDING_DEGRADED_SECONDS:g} s "
+                f"(the oldest for {pending.oldest_wait_seconds:.0f} s)"
+            )
+        scheduler_failure = self.failure()
+        running = self.scheduler.running and scheduler_failure is None
         if not running:
-            problems.append("scheduler not running")
+            problems.append(f"scheduler stopped: {scheduler_failure or 'not running'}")
+        scheduler: dict[str, Any] = {"running": running, "jobs": len(self.scheduler.get_jobs())}
+        if scheduler_failure is not None:
+            scheduler["error"] = scheduler_failure
         return {
             "status": "ok" if not problems else "degraded",
             "problems": problems,
             "version": __version__,
             "database": db,
-            "scheduler": {"running": running, "jobs": len(self.scheduler.get_jobs())},
-            "runs_not_stored": self._storage_failures,
-            "runs_pending": len(self._pending),
+            "scheduler": scheduler,
+            "runs_not_stored": pending.not_stored,
+            "runs_pending": pending.pending,
+            "runs_unstorable": pending.unstorable,
             "scrape_errors": self.cache.errors_total,
             "started_at": self.started_at.isoformat(),
         }

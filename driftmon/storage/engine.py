@@ -10,10 +10,16 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    ProgrammingError,
+    StatementError,
+)
 from sqlalchemy.pool import StaticPool
 
-from driftmon.errors import StorageError
+from driftmon.errors import PermanentStorageError, StorageError
 from driftmon.secrets import mask_url, scrub, url_secrets
 
 # Execution option naming how a SQLite transaction begins (DEFERRED or IMMEDIATE).
@@ -32,6 +38,10 @@ _KEEPALIVES_COUNT = 3
 _TCP_USER_TIMEOUT_MS = 60_000
 _TCP_USER_TIMEOUT_SINCE = 120_000  # libpq version number of 12.0
 _MAX_ERROR_TEXT = 500
+# SQLSTATE classes that blame the data written: 22 data exception (a value too long or out
+# of range), 23 integrity constraint violation. Other classes, 42 included (a missing table,
+# a revoked privilege), are the database's state, which an operator can fix: retried.
+_DATA_SQLSTATE_CLASSES = ("22", "23")
 
 
 def json_default(value: Any) -> Any:
@@ -161,8 +171,32 @@ def _configure_sqlite(engine: Engine, *, wal: bool, busy_timeout_ms: int) -> Non
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def storage_error(operation: str, url: str, exc: BaseException) -> StorageError:
-    """A StorageError naming the operation and the masked URL; no password in its text."""
+def is_permanent(exc: BaseException) -> bool:
+    """True when ``exc`` says the database refused the data itself: retrying cannot help.
+
+    Connection and operational errors (an outage, a timeout, a lock, a failover) are not.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(code, str) and len(code) == 5:
+            return code[:2] in _DATA_SQLSTATE_CLASSES
+        # No SQLSTATE (SQLite): the DB-API class says it; ProgrammingError is a value that
+        # cannot be bound there, never a lost connection.
+        return isinstance(exc, DataError | IntegrityError | ProgrammingError)
+    # A value SQLAlchemy could not turn into a parameter (e.g. NaN into JSON).
+    return isinstance(exc, StatementError)
+
+
+def storage_error(
+    operation: str, url: str, exc: BaseException, *, permanent: bool | None = None
+) -> StorageError:
+    """A StorageError naming the operation and the masked URL; no password in its text.
+
+    A ``PermanentStorageError`` when the database refused the data (``is_permanent``, unless
+    ``permanent`` says otherwise).
+    """
     secrets = url_secrets(url)
     cause: BaseException = exc
     if isinstance(exc, DBAPIError) and exc.orig is not None:
@@ -171,4 +205,7 @@ def storage_error(operation: str, url: str, exc: BaseException) -> StorageError:
     if len(text) > _MAX_ERROR_TEXT:
         text = text[:_MAX_ERROR_TEXT] + "…"
     detail = scrub(f"{type(cause).__name__}: {text}" if text else type(cause).__name__, secrets)
-    return StorageError(f"{operation} failed on {mask_url(url)}: {detail}")
+    if permanent is None:
+        permanent = is_permanent(exc)
+    kind = PermanentStorageError if permanent else StorageError
+    return kind(f"{operation} failed on {mask_url(url)}: {detail}")

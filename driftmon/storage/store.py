@@ -174,9 +174,9 @@ class Store:
                         .join(Monitor, Monitor.id == Run.monitor_id)
                         .where(Monitor.name == run.monitor, Run.window_end == run.window_end)
                     ).scalar_one_or_none()
-                if existing is None:
+                if existing is None:  # the winner is gone again (pruned): try again later
                     cause = taken.__cause__ or taken
-                    raise storage_error(operation, self._url, cause) from cause
+                    raise storage_error(operation, self._url, cause, permanent=False) from cause
                 return int(existing)
 
     def _save_run(self, conn: Connection, run: RunResult, replace: bool) -> int:

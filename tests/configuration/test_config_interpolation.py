@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
+
 import pytest
 
-from driftmon.config.interpolation import InterpolationError, interpolate
+from driftmon.config import load_config
+from driftmon.config.interpolation import MAX_INTERPOLATED_CHARS, InterpolationError, interpolate
+from driftmon.errors import ConfigError
 
-from .conftest import ErrorLoader, Loader, minimal_config, with_monitor
+from .conftest import ErrorLoader, Loader, Writer, minimal_config, with_monitor
 
 
 @pytest.mark.parametrize(
@@ -114,3 +119,46 @@ def test_url_password_is_masked_in_errors(load_error: ErrorLoader) -> None:
     message = load_error(minimal_config(database={"url": "postgresql://u:pw123@h:port/x"}))
     assert "database.url" in message
     assert "pw123" not in message
+
+
+def _aliased_reference_bomb(levels: int = 5, width: int = 9, text_chars: int = 2000) -> str:
+    """A few KB of YAML: one ~2 KB string with ${HOME}, repeated width**levels times by aliases."""
+    lines = [f's: &s "${{HOME}}{"x" * text_chars}"', f"l0: &l0 [{', '.join(['*s'] * width)}]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_aliased_reference_cannot_expand_the_config_past_the_bound(write: Writer) -> None:
+    """A 6 KB file that aliases a ${HOME} string 59,049 times (120 MB once substituted) is
+    refused with a clear error, without allocating the expansion."""
+    text = _aliased_reference_bomb()
+    assert len(text) < 7_000
+    path = write(text)
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ={"HOME": "/home/someone"})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - started < 10
+    assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MiB while interpolating"
+    message = str(info.value)
+    assert f"longer than {MAX_INTERPOLATED_CHARS:,} characters" in message
+    assert "aliases" in message
+    assert message.startswith(f"{path}: l")  # names the key path where the bound was crossed
+
+
+def test_one_string_with_many_references_is_bounded_too() -> None:
+    with pytest.raises(InterpolationError, match="longer than 1,000 characters") as info:
+        interpolate({"a": "${V}" * 200}, {"V": "0123456789"}, max_chars=1_000)
+    assert info.value.loc == ("a",)
+
+
+def test_strings_without_references_do_not_count_toward_the_bound() -> None:
+    """Plain (aliased) strings are shared, not copied: only substituted text is bounded."""
+    plain = "x" * 600
+    data = {"a": [plain] * 10, "b": "${V}"}
+    assert interpolate(data, {"V": "v"}, max_chars=1_000).data == {"a": [plain] * 10, "b": "v"}

@@ -269,13 +269,27 @@ class DaemonProcess:
     """``driftmon run`` in a subprocess with JSON logs in a file; its address from the log."""
 
     def __init__(
-        self, config: Path, log: Path, *, wait: bool = True, args: Sequence[str] = ()
+        self,
+        config: Path,
+        log: Path,
+        *,
+        wait: bool = True,
+        args: Sequence[str] = (),
+        python: Sequence[str] = (),
     ) -> None:
+        """``python``: what follows the interpreter instead of ``-m driftmon.cli``."""
         self.log_path = log
         self._log = log.open("wb")
         env = {k: v for k, v in os.environ.items() if k != "DRIFTMON_CONFIG"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "driftmon.cli", "run", "-c", str(config), *args],
+            [
+                sys.executable,
+                *(python or ("-m", "driftmon.cli")),
+                "run",
+                "-c",
+                str(config),
+                *args,
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -357,9 +371,16 @@ def daemons(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     started: list[DaemonProcess] = []
 
     def start(
-        config: Path, name: str = "daemon", *, wait: bool = True, args: Sequence[str] = ()
+        config: Path,
+        name: str = "daemon",
+        *,
+        wait: bool = True,
+        args: Sequence[str] = (),
+        python: Sequence[str] = (),
     ) -> DaemonProcess:
-        d = DaemonProcess(config, tmp_path / f"{name}-{len(started)}.log", wait=wait, args=args)
+        d = DaemonProcess(
+            config, tmp_path / f"{name}-{len(started)}.log", wait=wait, args=args, python=python
+        )
         started.append(d)
         return d
 
