@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -183,8 +184,11 @@ def is_permanent(exc: BaseException) -> bool:
         if isinstance(code, str) and len(code) == 5:
             return code[:2] in _DATA_SQLSTATE_CLASSES
         # No SQLSTATE (SQLite): the DB-API class says it; ProgrammingError is a value that
-        # cannot be bound there, never a lost connection.
-        return isinstance(exc, DataError | IntegrityError | ProgrammingError)
+        # cannot be bound there, never a lost connection. Other drivers without a SQLSTATE
+        # (psycopg refusing a connection option) describe a setup an operator can fix.
+        if isinstance(exc.orig, sqlite3.Error):
+            return isinstance(exc, DataError | IntegrityError | ProgrammingError)
+        return False
     # A value SQLAlchemy could not turn into a parameter (e.g. NaN into JSON).
     return isinstance(exc, StatementError)
 

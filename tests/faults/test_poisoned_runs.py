@@ -20,13 +20,14 @@ import pytest
 import sqlalchemy as sa
 
 import driftmon.service.daemon as daemon_module
+import driftmon.storage.store as store_module
 from driftmon.config import load_config
 from driftmon.core.status import Status, Thresholds
 from driftmon.errors import PermanentStorageError, StorageError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.service.daemon import Daemon
 from driftmon.service.pending import PendingRuns
-from driftmon.storage import Store, engine
+from driftmon.storage import Store
 
 from .conftest import FaultProxy, monitor, via_proxy, write_config
 
@@ -47,7 +48,13 @@ def backend(
 ) -> Iterator[Backend]:
     """A migrated, empty results database whose ``cut()`` makes writes fail as in an outage."""
     if request.param == "sqlite":
-        monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 200)
+        # Writers give up on the lock after 0.2 s (the busy timeout), as in a short outage.
+        real_make_engine = store_module.make_engine
+
+        def quick_make_engine(url: str, **options: Any) -> sa.Engine:
+            return real_make_engine(url, **{**options, "statement_timeout": 0.2})
+
+        monkeypatch.setattr(store_module, "make_engine", quick_make_engine)
         path = tmp_path / "results.db"
         holder: list[sqlite3.Connection] = []
 
