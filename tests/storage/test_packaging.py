@@ -65,4 +65,4 @@ def test_wheel_install_migrates_from_its_installed_copy(tmp_path: Path) -> None:
     ).stdout.splitlines()
     assert out[0].startswith(str(venv))  # the installed copy, not the checkout
     assert Path(out[1]) == (venv / "share" / "driftmon" / "migrations").resolve()
-    assert out[2] == "0001"
+    assert out[2] == "0002"
