@@ -30,12 +30,17 @@ SCHEDULE = "2s"
 
 
 def example_config(tmp: Path, port: int) -> dict[str, Any]:
-    """config/example.yaml with absolute data paths, SQLite in ``tmp``, ``port``, a 2 s schedule."""
+    """config/example.yaml with absolute data paths, SQLite in ``tmp``, ``port``, a 2 s schedule
+    and static thresholds."""
     config: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     config["database"]["url"] = f"sqlite:///{tmp / 'driftmon.db'}"
     config["server"].update(host=HOST, port=port)
     for monitor in config["monitors"]:
         monitor["schedule"] = {"every": SCHEDULE}
+        # Fixed KL thresholds, so that the example has a warning-level feature (income, KL
+        # 0.17) beside a critical one (device) for the alert routing tests; under the default
+        # significance policy all three drifting features are critical.
+        monitor["thresholds"] = {"policy": "static", "warning": 0.05, "critical": 0.2}
         for side in ("reference", "live"):
             source = monitor[side]
             if "path" in source:
