@@ -2,8 +2,9 @@
 
 driftmon runs the example config with static KL thresholds 0.05 / 0.2 (device drifts past
 critical, income and session_seconds past warning, age and country not at all) every 2 s;
-Prometheus scrapes it and evaluates the shipped rules every second with every ``for:`` shortened to 1 s; Alertmanager runs the shipped routing
-with its webhooks pointed at a receiver in this process.
+Prometheus scrapes it and evaluates the shipped rules every second with every ``for:``
+shortened to 1 s; Alertmanager runs the shipped routing with its webhooks pointed at a
+receiver in this process.
 """
 
 from __future__ import annotations
