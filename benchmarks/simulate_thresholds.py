@@ -659,12 +659,15 @@ each run, this preamble is part of the script.
   classified by `driftmon.core.thresholds.decide`. Policies: significance alpha 0.01 / 0.001,
   min_effect 0, no correction; calibrated quantile 0.99 / 0.999 with 10,000 bootstrap windows,
   calibrated on each reference profile at the window size; static 0.05 / 0.1. "Other tools'
-  defaults": a fixed KL cut-off of 0.1 and PSI bands 0.1 / 0.25 (PSI as
-  `driftmon.core.divergence.psi`, ε-floored).
-- Ablations: "G-test p<0.01, no correction" is `DriftScores.p_value` (plain χ², no
-  Williams' correction); "calibrated, window-only bootstrap" calibrates by resampling only the
-  window from the reference histogram (`calibrate(..., reference_is_sample=False)`), i.e.
-  treating the reference as exact.
+  defaults": a fixed KL cut-off of 0.1 and PSI bands 0.1 / 0.25 (PSI as scored by driftmon:
+  raw proportions floored at ε = 10⁻⁴ on both sides).
+- "defaults" is what a monitor does with no `thresholds` and no `min_rows` key, the policy
+  read from a validated configuration (today: significance, alpha 0.01 / 0.001).
+- Ablations: "G-test p<0.01, no correction" is the plain χ² p-value of the exact G
+  (`DriftScores.g_statistic`), without Williams' correction (`DriftScores.p_value` has it);
+  "calibrated, window-only bootstrap" calibrates by resampling only the window from the
+  reference histogram (`calibrate(..., reference_is_sample=False)`), i.e. treating the
+  reference as exact.
 - Many independent references per row: with one fixed reference, the reference's own
   sampling error acts like a small permanent drift shared by every window, so a monitor's
   false-alarm rate is conditional on its reference. The tables give the average over
