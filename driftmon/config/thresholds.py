@@ -108,7 +108,7 @@ class QuantileLevels(ConfigModel):
 
 
 class SignificanceThresholds(ConfigModel):
-    """Alert when the G-test p-value is below alpha and bias-adjusted KL exceeds min_effect."""
+    """Alert when the G-test shows drift beyond min_effect (default: any drift) at alpha."""
 
     policy: Literal["significance"] = Field(
         default="significance", description="Selects the significance-test policy."
@@ -119,7 +119,8 @@ class SignificanceThresholds(ConfigModel):
     min_effect: Float = Field(
         default=0.0,
         ge=0.0,
-        description="Bias-adjusted KL (nats) a drift must also exceed to alert.",
+        description="KL (nats) a drift must be shown to exceed: the test's null hypothesis "
+        "becomes 'true KL <= min_effect'.",
     )
     correction: Correction = Field(
         default="none",
