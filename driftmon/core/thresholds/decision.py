@@ -4,8 +4,8 @@ r"""The per-run decision: statuses and applied KL thresholds of every feature of
 (nats) actually applied, so that whatever the policy, ``status == Thresholds.classify(KL)``
 holds exactly for every scored feature.
 
-``significance``: alert when drift is both statistically real and large enough to matter.
-The test is the G-test written in KL space. For live n rows and reference N rows,
+``significance``: alert when drift is statistically real (and, with ``min_effect``, shown
+to be large enough to matter). The test is the G-test written in KL space. For live n rows and reference N rows,
 
     G ≈ 2·n_eff·KL(P̂‖Q̂),   n_eff = n·N/(n+N)   (two-sample; n_eff = n when Q is exact)
 
@@ -33,6 +33,7 @@ every window size. α_eff is the raw-p cut-off equivalent to the adjustment: α/
 Bonferroni; for Benjamini–Hochberg the largest p-value at which the feature would be
 rejected, the others unchanged (``corrections.raw_p_cutoff``). The status is decided on
 that KL threshold.
+
 Measured (``benchmarks/thresholds.md``): without q_W, 30 equal bins at n = 100 give 2.5%
 false alarms at α = 1%; with it 1.4%. q_W assumes equally likely bins, so on sparse tables
 (many bins expecting < 1 row) the test is conservative (≈0.45% at α = 1% for 30 Zipf bins at
