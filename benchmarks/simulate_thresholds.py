@@ -503,11 +503,13 @@ def defaults_report(defaults: dict[Key, list[float]], plan: Plan) -> str:
 ## Defaults: no `thresholds` and no `min_rows` in the configuration
 
 What a monitor does out of the box, read from a validated configuration without those keys:
-{describe_policy(DEFAULT_POLICY)}, min_rows {DEFAULT_MIN_ROWS}. A warning counts as an
-alarm. No-drift windows as in the false-alarm table (n ≤ 10,000: {small.null_total:,} per row
-over {small.references} references; n = 100,000: {large.null_total:,} over {large.references}).
-Target: at most {pct(DEFAULTS_TARGET)}; "yes" means below it by more than two standard errors
-(across references).
+
+    {describe_policy(DEFAULT_POLICY)}; min_rows {DEFAULT_MIN_ROWS}
+
+A warning counts as an alarm. No-drift windows as in the false-alarm table (n ≤ 10,000:
+{small.null_total:,} per row over {small.references} references; n = 100,000:
+{large.null_total:,} over {large.references}). Target: at most {pct(DEFAULTS_TARGET)}; "yes"
+means below it by more than two standard errors (across references).
 
 {md}
 
