@@ -149,6 +149,4 @@ def kl_g_test(
     else:
         n_eff = float(n)
         williams = 1.0 + (k + 1) / (6.0 * n)
-    test = KLTest(n_eff, dof, williams, 1.0)
-    p = _chi2_sf(test.statistic(kl), dof)
-    return KLTest(n_eff, dof, williams, p)
+    return KLTest(n_eff, dof, williams, _chi2_sf(2.0 * n_eff * kl / williams, dof))
