@@ -48,7 +48,7 @@ def test_kl_values_without_a_policy_keep_meaning_static(
 ) -> None:
     """Configs written before the default changed keep their fixed KL thresholds."""
     t = load(with_monitor(thresholds=thresholds)).monitors[0].thresholds
-    assert t == StaticThresholds(**thresholds)
+    assert t == StaticThresholds.model_validate(thresholds)
     assert t.policy == "static"
     f = load(with_feature(1, thresholds=thresholds)).monitors[0].features[1].thresholds
     assert isinstance(f, StaticThresholds)

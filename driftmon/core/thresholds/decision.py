@@ -5,7 +5,8 @@ r"""The per-run decision: statuses and applied KL thresholds of every feature of
 holds exactly for every scored feature.
 
 ``significance``: alert when drift is statistically real (and, with ``min_effect``, shown
-to be large enough to matter). The test is the G-test written in KL space. For live n rows and reference N rows,
+to be large enough to matter). The test is the G-test written in KL space. For live n rows
+and reference N rows,
 
     G ≈ 2·n_eff·KL(P̂‖Q̂),   n_eff = n·N/(n+N)   (two-sample; n_eff = n when Q is exact)
 
