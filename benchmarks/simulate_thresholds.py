@@ -22,26 +22,34 @@ Several independent references per configuration are used, because with a fixed 
 the false-alarm rate is conditional on that reference's own sampling error (noticeably so
 when n is comparable to N); the rate reported is the average over references, with the
 per-reference range beside it.
+
+The "defaults" column and table use what a monitor gets with no ``thresholds`` and no
+``min_rows`` key: the policy is read from a validated configuration
+(``driftmon.config`` → ``driftmon.service.thresholds.policy_for``), not restated here.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy
 from scipy import stats
 
+from driftmon.config import config_from_dict
 from driftmon.core.bins import CategoricalBins, NumericBins
 from driftmon.core.drift import DriftScores, score
 from driftmon.core.histogram import Histogram
@@ -53,9 +61,11 @@ from driftmon.core.thresholds import (
     PolicyInput,
     SignificancePolicy,
     StaticPolicy,
+    ThresholdPolicy,
     calibrate,
     decide,
 )
+from driftmon.service.thresholds import policy_for
 
 Floats = npt.NDArray[np.float64]
 REFERENCE_ROWS = 200_000
@@ -68,6 +78,36 @@ NEW_CATEGORY_SHARE = 0.05
 SIGNIFICANCE = SignificancePolicy(alpha_warning=0.01, alpha_critical=0.001)
 CALIBRATED = CalibratedPolicy(quantile_warning=0.99, quantile_critical=0.999, windows=10_000)
 STATIC = StaticPolicy(warning=0.05, critical=0.1)
+
+
+def configured_defaults() -> tuple[ThresholdPolicy, int]:
+    """The threshold policy and min_rows of a monitor whose config gives neither."""
+    monitor = {
+        "name": "defaults",
+        "schedule": {"every": "1h"},
+        "reference": {"path": "reference.parquet"},
+        "live": {"path": "live.parquet"},
+        "features": [{"name": "x"}],
+    }
+    cfg = config_from_dict({"monitors": [monitor]}, base_dir=Path("."), environ={})
+    m = cfg.monitors[0]
+    return policy_for(m, m.features[0]), m.live.min_rows
+
+
+def describe_policy(policy: ThresholdPolicy) -> str:
+    """``significance, alpha 0.01 / 0.001, min_effect 0, correction none`` and the like."""
+    fields = ", ".join(
+        f"{f.name} {getattr(policy, f.name):g}"
+        if isinstance(getattr(policy, f.name), float)
+        else f"{f.name} {getattr(policy, f.name)}"
+        for f in dataclasses.fields(policy)
+    )
+    return f"policy {policy.name}: {fields}"
+
+
+DEFAULT_POLICY, DEFAULT_MIN_ROWS = configured_defaults()
+DEFAULTS_TARGET = 0.02
+"""Issue 9: out of the box, at most 2% of no-drift windows may alarm (warning or critical)."""
 
 OUT = Path(__file__).with_name("thresholds.md")
 
@@ -178,32 +218,38 @@ FLAGS = (
     "KL>=0.1 (fixed cut-off)",
     "PSI>=0.1",
     "PSI>=0.25",
+    "defaults",
 )
+DEFAULTS_COLUMN = FLAGS.index("defaults")
 DRIFT = {Status.WARNING, Status.CRITICAL}
 
 
 def flags(s: DriftScores, cal: Calibration, naive: Calibration) -> list[bool]:
     """Whether each column of FLAGS alerts on one scored window."""
-    sig, calib, static = decide(
+    sig, calib, static, default = decide(
         [
             PolicyInput("x", SIGNIFICANCE, s),
             PolicyInput("x", CALIBRATED, s, cal),
             PolicyInput("x", STATIC, s),
+            PolicyInput("x", DEFAULT_POLICY, s),
         ]
     )
     for d in (sig, calib):
         assert d.status in DRIFT | {Status.OK}, d.detail
+    # The plain χ² G-test without Williams' correction (DriftScores.p_value has it).
+    plain_p = float(stats.chi2.sf(s.g_statistic, s.degrees_of_freedom))
     return [
         sig.status in DRIFT,
         sig.status is Status.CRITICAL,
         calib.status in DRIFT,
         calib.status is Status.CRITICAL,
-        s.p_value <= 0.01,
+        plain_p <= 0.01,
         s.kl_divergence >= naive.kl_at(CALIBRATED.quantile_warning, s.live_rows),
         static.status in DRIFT,
         static.status is Status.CRITICAL,
         s.psi >= 0.1,
         s.psi >= 0.25,
+        s.live_rows >= DEFAULT_MIN_ROWS and default.status in DRIFT,
     ]
 
 
@@ -253,14 +299,48 @@ def simulate_config(plan: Plan, kind_index: int, k: int, seed: int) -> dict[Key,
     return results
 
 
-def simulate(plan: Plan, seed: int, workers: int) -> dict[Key, list[Floats]]:
+def default_alarm_rate(world: World, counts: npt.NDArray[np.int64]) -> float:
+    """Share of windows the out-of-the-box configuration alarms on (warning or critical)."""
+    alarms = 0
+    for row in counts:
+        s = score(Histogram(row), world.profile.reference, reference_is_sample=True)
+        assert s is not None
+        (d,) = decide([PolicyInput("x", DEFAULT_POLICY, s)])
+        alarms += s.live_rows >= DEFAULT_MIN_ROWS and d.status in DRIFT
+    return alarms / len(counts)
+
+
+def simulate_defaults_config(
+    plan: Plan, kind_index: int, k: int, seed: int
+) -> dict[Key, list[float]]:
+    """``--defaults-only``: the no-drift windows of one configuration, defaults only."""
+    kind, build = KINDS[kind_index]
+    rng = np.random.default_rng(seed)
+    results: dict[Key, list[float]] = {}
+    t0 = time.perf_counter()
+    for r in range(max(plan.small.references, plan.large.references)):
+        world = build(rng, k)
+        for n in WINDOW_SIZES:
+            sched = plan.schedule(n)
+            if r < sched.references:
+                counts = rng.multinomial(n, world.scenarios["no drift"], size=sched.null_windows)
+                results.setdefault((kind, k, "no drift", n), []).append(
+                    default_alarm_rate(world, counts)
+                )
+    print(f"  {kind:18} {k:2} bins: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return results
+
+
+def simulate(
+    plan: Plan, seed: int, workers: int, task: Callable[..., dict[Key, Any]] | None = None
+) -> dict[Key, Any]:
     """Every configuration, spread over ``workers`` processes (independent seeds)."""
     configs = [(i, k) for i in range(len(KINDS)) for k in BIN_COUNTS]
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(configs))]
-    results: dict[Key, list[Floats]] = {}
+    results: dict[Key, Any] = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [
-            pool.submit(simulate_config, plan, i, k, s)
+            pool.submit(task or simulate_config, plan, i, k, s)
             for (i, k), s in zip(configs, seeds, strict=True)
         ]
         for f in futures:
@@ -382,6 +462,67 @@ def false_alarm_table(results: dict[Key, list[Floats]]) -> tuple[str, list[str]]
     return table(header, rows), misses
 
 
+def defaults_table(results: dict[Key, list[float]], plan: Plan) -> tuple[str, str]:
+    """False alarms (warning or critical) of the out-of-the-box configuration, and a verdict.
+
+    ``results``: per no-drift cell, the defaults' alarm rate on each reference.
+    """
+    header = ["feature", "bins", "n", "windows", "false alarms (± standard error)", "≤ 2%"]
+    rows, worst = [], (0.0, 0.0, "")
+    for (kind, k, name, n), per_ref in sorted(results.items(), key=_order):
+        if name != "no drift":
+            continue
+        rates = np.array(per_ref)
+        mean, se = float(rates.mean()), float(rates.std(ddof=1) / np.sqrt(rates.size))
+        rows.append(
+            [
+                kind,
+                str(k),
+                f"{n:,}",
+                f"{plan.schedule(n).null_total:,}",
+                f"{pct(mean)} ± {100 * se:.2f}",
+                _yes(mean, se),
+            ]
+        )
+        if mean > worst[0]:
+            worst = (mean, se, f"{kind}, {k} bins, n = {n:,}")
+    mean, se, where = worst
+    verdict = f"Highest cell: {pct(mean)} ± {100 * se:.2f} ({where}); " + (
+        f"every cell is at most {pct(DEFAULTS_TARGET)}."
+        if all(r[-1] != "no" for r in rows)
+        else f"some cells exceed {pct(DEFAULTS_TARGET)}."
+    )
+    return table(header, rows), verdict
+
+
+def defaults_report(defaults: dict[Key, list[float]], plan: Plan) -> str:
+    """The "Defaults" section of the report."""
+    md, verdict = defaults_table(defaults, plan)
+    small, large = plan.small, plan.large
+    return f"""\
+## Defaults: no `thresholds` and no `min_rows` in the configuration
+
+What a monitor does out of the box, read from a validated configuration without those keys:
+
+    {describe_policy(DEFAULT_POLICY)}; min_rows {DEFAULT_MIN_ROWS}
+
+A warning counts as an alarm. No-drift windows as in the false-alarm table (n ≤ 10,000:
+{small.null_total:,} per row over {small.references} references; n = 100,000:
+{large.null_total:,} over {large.references}). Target: at most {pct(DEFAULTS_TARGET)}; "yes"
+means below it by more than two standard errors (across references).
+
+{md}
+
+{verdict}"""
+
+
+def _yes(mean: float, se: float) -> str:
+    """'yes' when the rate is below the target by more than two standard errors."""
+    if mean + 2 * se < DEFAULTS_TARGET:
+        return "yes"
+    return "no" if mean > DEFAULTS_TARGET else "within 2 SE"
+
+
 POWER_COLUMNS = (0, 2, 4, 6, 7, 8, 9)
 
 
@@ -396,7 +537,7 @@ def power_table(results: dict[Key, list[Floats]]) -> str:
     return table(header, rows)
 
 
-def _order(item: tuple[Key, list[Floats]]) -> tuple[int, int, str, int]:
+def _order(item: tuple[Key, Any]) -> tuple[int, int, str, int]:
     kind, k, name, n = item[0]
     return ([kd for kd, _ in KINDS].index(kind), k, name, n)
 
@@ -432,12 +573,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20240605)
     parser.add_argument("--no-write", action="store_true", help=f"do not write {OUT.name}")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--defaults-only",
+        action="store_true",
+        help="only the defaults table (no calibration, no power): minutes, not tens of minutes; "
+        "prints it, writes nothing",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     t0 = time.perf_counter()
+    if args.defaults_only:
+        defaults = simulate(plan, args.seed, args.workers, simulate_defaults_config)
+        print(defaults_report(defaults, plan))
+        print(f"total {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        return
     results = simulate(plan, args.seed, args.workers)
     t_sim = time.perf_counter() - t0
     fa, misses = false_alarm_table(results)
+    defaults = {key: [float(r[DEFAULTS_COLUMN]) for r in v] for key, v in results.items()}
     power = power_table(results)
     row_check = rows_cross_check(plan, args.seed + 1)
     recal = recalibration_check(args.seed + 2, plan.small.null_total // 2)
@@ -506,6 +659,8 @@ quantile 0.999). Target for significance and calibrated: 0.5%–2% at warning.
 
 {verdict}
 
+{defaults_report(defaults, plan)}
+
 ## Detection power
 
 {spread_power}.
@@ -566,12 +721,15 @@ each run, this preamble is part of the script.
   classified by `driftmon.core.thresholds.decide`. Policies: significance alpha 0.01 / 0.001,
   min_effect 0, no correction; calibrated quantile 0.99 / 0.999 with 10,000 bootstrap windows,
   calibrated on each reference profile at the window size; static 0.05 / 0.1. "Other tools'
-  defaults": a fixed KL cut-off of 0.1 and PSI bands 0.1 / 0.25 (PSI as
-  `driftmon.core.divergence.psi`, ε-floored).
-- Ablations: "G-test p<0.01, no correction" is `DriftScores.p_value` (plain χ², no
-  Williams' correction); "calibrated, window-only bootstrap" calibrates by resampling only the
-  window from the reference histogram (`calibrate(..., reference_is_sample=False)`), i.e.
-  treating the reference as exact.
+  defaults": a fixed KL cut-off of 0.1 and PSI bands 0.1 / 0.25 (PSI as scored by driftmon:
+  raw proportions floored at ε = 10⁻⁴ on both sides).
+- "defaults" is what a monitor does with no `thresholds` and no `min_rows` key, the policy
+  read from a validated configuration (today: significance, alpha 0.01 / 0.001).
+- Ablations: "G-test p<0.01, no correction" is the plain χ² p-value of the exact G
+  (`DriftScores.g_statistic`), without Williams' correction (`DriftScores.p_value` has it);
+  "calibrated, window-only bootstrap" calibrates by resampling only the window from the
+  reference histogram (`calibrate(..., reference_is_sample=False)`), i.e. treating the
+  reference as exact.
 - Many independent references per row: with one fixed reference, the reference's own
   sampling error acts like a small permanent drift shared by every window, so a monitor's
   false-alarm rate is conditional on its reference. The tables give the average over

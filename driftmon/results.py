@@ -29,6 +29,8 @@ class FeatureResult:
     live_counts: tuple[int, ...] = ()
     bin_labels: tuple[str, ...] = ()
     message: str | None = None
+    p_value_adjusted: float | None = None
+    """The deciding p-value after the run's Bonferroni/BH adjustment (only under one)."""
 
     @property
     def missing_ratio(self) -> float:
@@ -46,6 +48,7 @@ class FeatureResult:
             "js_divergence": s.js_divergence if s else None,
             "psi": s.psi if s else None,
             "p_value": s.p_value if s else None,
+            "p_value_adjusted": self.p_value_adjusted,
             "expected_kl": s.expected_kl if s else None,
             "live_rows": self.live_rows,
             "missing_ratio": self.missing_ratio,

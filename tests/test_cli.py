@@ -46,9 +46,10 @@ FEATURE_KEYS = {
     "missing_ratio",
     "thresholds",
 }
-# Beyond issue 3: why a run or feature has no scores, the run's duration, the KL bias, the policy.
+# Beyond issue 3: why a run or feature has no scores, the run's duration, the KL bias, the policy,
+# and (issue 9) the p-value after a bonferroni/bh correction (null without one).
 EXTRA_RUN_KEYS = {"features", "duration_seconds", "error", "message"}
-EXTRA_FEATURE_KEYS = {"expected_kl", "message"}
+EXTRA_FEATURE_KEYS = {"expected_kl", "message", "p_value_adjusted"}
 
 
 def columns(n: int, seed: int, shift: float = 0.0) -> dict[str, Any]:

@@ -25,7 +25,11 @@ from driftmon.config.sources import (
     base_dir_from,
     check_sqlalchemy_url,
 )
-from driftmon.config.thresholds import CalibratedThresholds, StaticThresholds, ThresholdsConfig
+from driftmon.config.thresholds import (
+    CalibratedThresholds,
+    SignificanceThresholds,
+    ThresholdsConfig,
+)
 from driftmon.core.bins import NumericStrategy
 from driftmon.core.divergence import DEFAULT_SMOOTHING
 from driftmon.core.profile import FeatureKind, FeatureSpec
@@ -214,8 +218,10 @@ class MonitorConfig(ConfigModel):
         description="Features to monitor, at least one, unique names."
     )
     thresholds: ThresholdsConfig = Field(
-        default_factory=StaticThresholds,
-        description="Threshold policy for every feature without its own.",
+        default_factory=SignificanceThresholds,
+        description="Threshold policy for every feature without its own; default: "
+        "significance (G-test at alpha 0.01 / 0.001), whose false-alarm rate holds at every "
+        "window size.",
     )
     smoothing: Float = Field(
         default=DEFAULT_SMOOTHING,

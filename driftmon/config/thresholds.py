@@ -1,8 +1,10 @@
 """Threshold policies as configured: static KL cut-offs, significance tests, calibration.
 
 Only the shape and validation live here; the maths that turns a policy into the KL
-values applied to a window is built elsewhere. ``policy`` selects the model and defaults to
-``static`` when absent, so ``{warning: 0.05, critical: 0.2}`` keeps working.
+values applied to a window is built elsewhere. ``policy`` selects the model. When it is
+absent, a mapping that gives ``warning`` or ``critical`` KL values is ``static`` (so
+``{warning: 0.05, critical: 0.2}`` keeps its meaning) and anything else is the default
+policy, ``significance``, whose false-alarm rate holds at every window size.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from driftmon.core.thresholds import min_windows
 PolicyName = Literal["static", "significance", "calibrated"]
 Correction = Literal["none", "bonferroni", "bh"]
 POLICIES: tuple[PolicyName, ...] = ("static", "significance", "calibrated")
+DEFAULT_POLICY: PolicyName = "significance"
+STATIC_KEYS = frozenset({"warning", "critical"})
+"""Keys that make a mapping without ``policy`` a static one (configs written before the
+default became ``significance``)."""
 
 # Union tags; the loader drops them from key paths. The spaces keep them from ever
 # colliding with a real key.
@@ -105,7 +111,7 @@ class QuantileLevels(ConfigModel):
 
 
 class SignificanceThresholds(ConfigModel):
-    """Alert when the G-test p-value is below alpha and bias-adjusted KL exceeds min_effect."""
+    """Alert when the G-test shows drift beyond min_effect (default: any drift) at alpha."""
 
     policy: Literal["significance"] = Field(
         default="significance", description="Selects the significance-test policy."
@@ -116,7 +122,8 @@ class SignificanceThresholds(ConfigModel):
     min_effect: Float = Field(
         default=0.0,
         ge=0.0,
-        description="Bias-adjusted KL (nats) a drift must also exceed to alert.",
+        description="KL (nats) a drift must be shown to exceed: the test's null hypothesis "
+        "becomes 'true KL <= min_effect'.",
     )
     correction: Correction = Field(
         default="none",
@@ -163,9 +170,16 @@ ThresholdPolicy = StaticThresholds | SignificanceThresholds | CalibratedThreshol
 """Any one validated threshold policy (for ``isinstance`` checks and annotations)."""
 
 
+def implied_policy(value: Mapping[str, Any]) -> Any:
+    """The ``policy`` of a thresholds mapping, given or implied (see the module docstring)."""
+    if "policy" in value:
+        return value["policy"]
+    return "static" if STATIC_KEYS & set(value) else DEFAULT_POLICY
+
+
 def _policy_tag(value: Any) -> str | None:
     if isinstance(value, Mapping):
-        policy = value.get("policy", "static")
+        policy = implied_policy(value)
         return _TAGS.get(policy) if policy in POLICIES else None
     policy = getattr(value, "policy", None)
     return _TAGS.get(policy) if isinstance(policy, str) else None
@@ -179,7 +193,7 @@ def _check_policy(value: Any) -> Any:
             "expected a mapping such as {warning: 0.05, critical: 0.2} or "
             f"{{policy: significance, ...}}, got {describe_value(value)}"
         )
-    policy = value.get("policy", "static")
+    policy = implied_policy(value)
     if policy not in POLICIES:
         raise fail(
             f"unknown threshold policy {describe_value(policy)}; "
@@ -195,4 +209,5 @@ ThresholdsConfig = Annotated[
     Discriminator(_policy_tag),
     BeforeValidator(_check_policy),
 ]
-"""A threshold policy, chosen by its ``policy`` key (``static`` when absent)."""
+"""A threshold policy, chosen by its ``policy`` key (when absent: ``static`` if the mapping
+gives warning/critical KL values, else ``significance``)."""

@@ -16,6 +16,12 @@ Only those bins are touched, so when live and reference agree bin for bin (inclu
 where they are empty) KL is exactly 0 and the smoothing changes nothing. α is in rows of
 the reference, so its effect shrinks as the reference grows: with N = 10⁶ and 10% of the
 live window in a never-seen category, that bin alone contributes 0.1·ln(0.1·2·10⁶) ≈ 1.2.
+
+Entropy, cross-entropy and KL are computed against the smoothed Q. Jensen–Shannon and PSI
+need no pseudo-count and take the raw reference proportions: JS is finite because its
+mixture M = ½(P+Q) is positive wherever P or Q is, and PSI floors both sides at ε = 10⁻⁴
+(see ``psi``). Both therefore depend only on the two histograms' proportions, not on how
+many reference rows there are.
 """
 
 from __future__ import annotations
@@ -71,16 +77,24 @@ def kl_divergence(p: Floats, q: Floats) -> float:
 
 
 def js_divergence(p: Floats, q: Floats) -> float:
-    """Jensen–Shannon divergence ½KL(P‖M) + ½KL(Q‖M), M = ½(P+Q); in [0, ln 2], symmetric."""
+    """Jensen–Shannon divergence ½KL(P‖M) + ½KL(Q‖M), M = ½(P+Q); in [0, ln 2], symmetric.
+
+    Finite for any two probability vectors (M > 0 wherever P or Q is): no smoothing needed.
+    """
     m = 0.5 * (p + q)
     return max(0.0, 0.5 * kl_divergence(p, m) + 0.5 * kl_divergence(q, m))
 
 
-def psi(p: Floats, q: Floats, epsilon: float = 1e-4) -> float:
-    """Population stability index Σ (p - q)·ln(p/q), the symmetrised KL used in credit scoring.
+PSI_EPSILON = 1e-4
+"""Floor of a PSI bin's proportion on either side (the usual convention in PSI tools)."""
 
-    Bins empty on one side are floored at ``epsilon`` (the usual convention in PSI tools),
-    so PSI stays finite; bins empty on both sides contribute nothing.
+
+def psi(p: Floats, q: Floats, epsilon: float = PSI_EPSILON) -> float:
+    """Population stability index Σ (p' - q')·ln(p'/q'), the symmetrised KL of credit scoring.
+
+    p' = max(p, ε) and q' = max(q, ε) on every bin that holds rows on either side, with the
+    raw (unsmoothed) proportions, so PSI stays finite; bins empty on both sides contribute
+    nothing.
     """
     used = (p > 0) | (q > 0)
     pp = np.maximum(p[used], epsilon)

@@ -15,12 +15,23 @@ from driftmon.core.divergence import (
     smoothed_reference,
 )
 from driftmon.core.histogram import Histogram
-from driftmon.core.stats import expected_null_kl, g_test_one_sample, g_test_two_sample
+from driftmon.core.stats import (
+    expected_null_kl,
+    g_test_one_sample,
+    g_test_two_sample,
+    kl_g_test,
+)
 
 
 @dataclass(frozen=True)
 class DriftScores:
-    """Every divergence and test statistic of one feature in one window; all finite."""
+    """Every divergence and test statistic of one feature in one window; all finite.
+
+    ``g_statistic`` is the exact G of the G-test; ``p_value`` is the Williams-corrected
+    KL-space form of that test (``driftmon.core.stats.kl_g_test``), the one the
+    significance policy decides with (which may replace it with the p-value of its
+    minimum-effect test, see ``driftmon.core.thresholds.decision``).
+    """
 
     kl_divergence: float
     entropy: float
@@ -46,8 +57,10 @@ def score(
 ) -> DriftScores | None:
     """Score ``live`` against ``reference``; None when either holds no rows at all.
 
-    The p-value is the two-sample G-test when the reference is a sample (the usual case:
-    training data), else the one-sample test against the smoothed reference probabilities.
+    The G-test is two-sample when the reference is a sample (the usual case: training
+    data), else one-sample against the smoothed reference probabilities. KL, entropy and
+    cross-entropy use the smoothed reference (KL must stay finite); JS and PSI the raw
+    reference proportions, so they do not move with the reference's row count.
     """
     if live.counts.shape != reference.counts.shape:
         raise ValueError(
@@ -58,21 +71,23 @@ def score(
         return None
     p = probabilities(live.counts)
     q = smoothed_reference(reference.counts, live.counts, smoothing)
+    q_raw = probabilities(reference.counts)
     test = (
         g_test_two_sample(live.counts, reference.counts)
         if reference_is_sample
         else g_test_one_sample(live.counts, q)
     )
     k = int(((live.counts + reference.counts) > 0).sum())
+    kl = kl_divergence(p, q)
     return DriftScores(
-        kl_divergence=kl_divergence(p, q),
+        kl_divergence=kl,
         entropy=entropy(p),
         cross_entropy=cross_entropy(p, q),
-        js_divergence=js_divergence(p, q),
-        psi=psi(p, q),
+        js_divergence=js_divergence(p, q_raw),
+        psi=psi(p, q_raw),
         g_statistic=test.statistic,
         degrees_of_freedom=test.dof,
-        p_value=test.p_value,
+        p_value=kl_g_test(kl, n, big_n, test.dof, reference_is_sample).p_value,
         expected_kl=expected_null_kl(n, k, big_n if reference_is_sample else None),
         live_rows=n,
         reference_rows=big_n,

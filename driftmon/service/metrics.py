@@ -222,6 +222,8 @@ def _feature_samples(fam: _Families, labels: list[str], result: FeatureResult) -
     fam.js.add_metric(labels, s.js_divergence)
     fam.psi.add_metric(labels, s.psi)
     fam.p_value.add_metric(labels, s.p_value)
+    if result.p_value_adjusted is not None:
+        fam.p_value_adjusted.add_metric(labels, result.p_value_adjusted)
     fam.expected_kl.add_metric(labels, s.expected_kl)
 
 
@@ -280,7 +282,14 @@ class _Families:
         )
         self.p_value = GaugeMetricFamily(
             "driftmon_feature_p_value",
-            "G-test p-value of live against reference (small means real drift).",
+            "G-test p-value of live against reference (Williams-corrected; the one that "
+            "decides under the significance policy; small means real drift).",
+            labels=f,
+        )
+        self.p_value_adjusted = GaugeMetricFamily(
+            "driftmon_feature_p_value_adjusted",
+            "The p-value after the run's Bonferroni or Benjamini-Hochberg adjustment "
+            "(significance policy with a correction only).",
             labels=f,
         )
         self.expected_kl = GaugeMetricFamily(

@@ -297,12 +297,17 @@ class MonitorRunner:
         decisions = decide([p for _, _, p in pending])
         for (feature, result, policy_input), decision in zip(pending, decisions, strict=True):
             static = isinstance(policy_input.policy, StaticPolicy)
+            scores = result.scores
+            if scores is not None and decision.p_value is not None:
+                # Export the p-value that decided the status (a minimum-effect test's own).
+                scores = replace(scores, p_value=decision.p_value)
             results[feature.name] = replace(
                 result,
                 status=decision.status,
                 thresholds=decision.thresholds or result.thresholds,
-                scores=result.scores if decision.status != Status.INSUFFICIENT_DATA else None,
+                scores=scores if decision.status != Status.INSUFFICIENT_DATA else None,
                 message=None if static else decision.detail,
+                p_value_adjusted=decision.p_value_adjusted,
             )
         if recalibrated:
             self._store_calibrations(monitor, profile, calibrations)

@@ -174,6 +174,7 @@ class FeatureResultRow(Base):
     js_divergence: Mapped[float | None] = mapped_column(Double, nullable=True)
     psi: Mapped[float | None] = mapped_column(Double, nullable=True)
     p_value: Mapped[float | None] = mapped_column(Double, nullable=True)
+    """The p-value that decided the status (Williams-corrected G-test in KL space)."""
     g_statistic: Mapped[float | None] = mapped_column(Double, nullable=True)
     degrees_of_freedom: Mapped[int | None] = mapped_column(Integer, nullable=True)
     expected_kl: Mapped[float | None] = mapped_column(Double, nullable=True)
@@ -187,6 +188,8 @@ class FeatureResultRow(Base):
     live_counts: Mapped[list[int]] = mapped_column(JSON, nullable=False)
     bin_labels: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     message: Mapped[str | None] = mapped_column(SafeText(), nullable=True)
+    p_value_adjusted: Mapped[float | None] = mapped_column(Double, nullable=True)
+    """p_value after the run's Bonferroni/BH adjustment; NULL without a correction."""
 
 
 class MonitorStats(Base):

@@ -59,6 +59,7 @@ def feature_values(run_id: int, position: int, f: FeatureResult) -> dict[str, An
         "live_counts": [int(c) for c in f.live_counts],
         "bin_labels": [str(b) for b in f.bin_labels],
         "message": f.message,
+        "p_value_adjusted": f.p_value_adjusted,
     }
 
 
@@ -86,6 +87,7 @@ FEATURE_COLUMNS = (
     cast(FeatureResultRow.live_counts, Text),
     cast(FeatureResultRow.bin_labels, Text),
     FeatureResultRow.message,
+    FeatureResultRow.p_value_adjusted,
 )
 
 RUN_COLUMNS = (
@@ -149,6 +151,7 @@ def features_by_run(rows: Sequence[AnyRow]) -> dict[int, tuple[FeatureResult, ..
         counts,
         labels,
         message,
+        p_adjusted,
     ) in rows:
         key = (policy, warn, crit)
         th = thresholds.get(key)
@@ -185,6 +188,7 @@ def features_by_run(rows: Sequence[AnyRow]) -> dict[int, tuple[FeatureResult, ..
                 live_counts=tuple(live_counts),
                 bin_labels=tuple(bin_labels),
                 message=message,
+                p_value_adjusted=p_adjusted,
             )
         )
     return {k: tuple(v) for k, v in grouped.items()}

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from driftmon.config import Config, StaticThresholds, config_from_dict, load_config
+from driftmon.config import (
+    AlphaLevels,
+    Config,
+    SignificanceThresholds,
+    config_from_dict,
+    load_config,
+)
 from driftmon.config.models import DEFAULT_DATABASE_URL
 from driftmon.errors import ConfigError
 
@@ -26,7 +32,12 @@ def test_minimal_config_gets_documented_defaults(load: Loader) -> None:
     assert m.smoothing == 0.5
     assert m.reference_is_sample is True
     assert m.source_timeout == timedelta(minutes=5)
-    assert m.thresholds == StaticThresholds(policy="static", warning=0.05, critical=0.2)
+    assert m.thresholds == SignificanceThresholds(
+        policy="significance",
+        alpha=AlphaLevels(warning=0.01, critical=0.001),
+        min_effect=0.0,
+        correction="none",
+    )
     assert m.live.min_rows == 1
     assert m.live.timezone == "UTC"
     assert m.reference.batch_rows == 65536

@@ -30,8 +30,8 @@ def test_reference_config_loads() -> None:
     payments, orders = cfg.monitors
     assert isinstance(payments.reference, FileSourceConfig)
     assert isinstance(orders.reference, SqlSourceConfig)
-    assert isinstance(payments.thresholds, StaticThresholds)
-    assert isinstance(payments.feature("amount").thresholds, SignificanceThresholds)
+    assert isinstance(payments.thresholds, SignificanceThresholds)
+    assert isinstance(payments.feature("amount").thresholds, StaticThresholds)
     assert isinstance(payments.feature("country").thresholds, CalibratedThresholds)
     assert orders.live.url == "sqlite:///" + str(REFERENCE.parent / "data" / "warehouse.db")  # type: ignore[union-attr]
 
@@ -46,8 +46,11 @@ def test_reference_config_shows_the_defaults() -> None:
     assert payments.smoothing == 0.5
     assert payments.source_timeout is not None
     assert payments.source_timeout.total_seconds() == 300
-    assert payments.thresholds == StaticThresholds()
-    assert payments.feature("amount").thresholds == SignificanceThresholds()
+    assert payments.thresholds == SignificanceThresholds()  # what no thresholds key gives
+    assert payments.thresholds == type(payments).model_fields["thresholds"].get_default(
+        call_default_factory=True
+    )
+    assert payments.feature("amount").thresholds == StaticThresholds()
     assert payments.feature("country").thresholds == CalibratedThresholds()
 
 

@@ -1,4 +1,4 @@
-"""Threshold policies: static (default), significance and calibrated; their bad inputs."""
+"""Threshold policies: significance (default), static and calibrated; their bad inputs."""
 
 from __future__ import annotations
 
@@ -16,16 +16,57 @@ from driftmon.config import (
 from driftmon.core.status import Thresholds
 from driftmon.errors import ConfigError
 
-from .conftest import ErrorLoader, Loader, with_feature, with_monitor
+from .conftest import ErrorLoader, Loader, minimal_config, with_feature, with_monitor
 
 FEATURE = "monitors[0] (name 'example').features[1] (name 'amount').thresholds"
 MONITOR = "monitors[0] (name 'example').thresholds"
 
 
-def test_static_is_the_default_policy_when_policy_is_absent(load: Loader) -> None:
-    t = load(with_monitor(thresholds={"warning": 0.1, "critical": 0.3})).monitors[0].thresholds
-    assert t == StaticThresholds(warning=0.1, critical=0.3)
+def test_without_a_thresholds_key_every_feature_gets_the_significance_policy(
+    load: Loader,
+) -> None:
+    """The default is the policy whose false-alarm rate holds at every window size."""
+    m = load(minimal_config()).monitors[0]
+    assert m.thresholds == SignificanceThresholds()
+    for f in m.features:
+        t = f.effective_thresholds(m)
+        assert isinstance(t, SignificanceThresholds)
+        assert (t.alpha.warning, t.alpha.critical, t.min_effect, t.correction) == (
+            0.01,
+            0.001,
+            0.0,
+            "none",
+        )
+
+
+@pytest.mark.parametrize(
+    "thresholds",
+    [{"warning": 0.1, "critical": 0.3}, {"warning": 0.1}, {"critical": 0.3}],
+)
+def test_kl_values_without_a_policy_keep_meaning_static(
+    load: Loader, thresholds: dict[str, float]
+) -> None:
+    """Configs written before the default changed keep their fixed KL thresholds."""
+    t = load(with_monitor(thresholds=thresholds)).monitors[0].thresholds
+    assert t == StaticThresholds.model_validate(thresholds)
     assert t.policy == "static"
+    f = load(with_feature(1, thresholds=thresholds)).monitors[0].features[1].thresholds
+    assert isinstance(f, StaticThresholds)
+
+
+@pytest.mark.parametrize(
+    "thresholds", [{}, {"correction": "bh"}, {"alpha": {"warning": 0.05, "critical": 0.01}}]
+)
+def test_a_thresholds_mapping_without_policy_or_kl_values_is_significance(
+    load: Loader, thresholds: dict[str, Any]
+) -> None:
+    t = load(with_monitor(thresholds=thresholds)).monitors[0].thresholds
+    assert t == SignificanceThresholds.model_validate(thresholds)
+
+
+def test_static_stays_available_by_name_with_its_values(load: Loader) -> None:
+    t = load(with_monitor(thresholds={"policy": "static"})).monitors[0].thresholds
+    assert t == StaticThresholds(warning=0.05, critical=0.2)
 
 
 def test_static_converts_to_core_thresholds(load: Loader) -> None:
@@ -97,7 +138,7 @@ def test_calibrated_defaults(load: Loader) -> None:
 def test_feature_override_can_use_another_policy(load: Loader) -> None:
     m = load(with_feature(1, thresholds={"policy": "calibrated"})).monitors[0]
     assert isinstance(m.features[1].effective_thresholds(m), CalibratedThresholds)
-    assert isinstance(m.features[0].effective_thresholds(m), StaticThresholds)
+    assert isinstance(m.features[0].effective_thresholds(m), SignificanceThresholds)
 
 
 @pytest.mark.parametrize(

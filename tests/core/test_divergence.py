@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.spatial.distance
 import scipy.stats
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,8 @@ from driftmon.core.divergence import (
     psi,
     smoothed_reference,
 )
+from driftmon.core.drift import score
+from driftmon.core.histogram import Histogram
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
@@ -235,3 +238,64 @@ def test_registry_names_each_divergence_after_its_function() -> None:
         assert d.description
         assert d.fn(p, q) == {"kl_divergence": kl_divergence, "js_divergence": js_divergence,
                               "psi": psi}[name](p, q)  # fmt: skip
+
+
+# --- JS and PSI as scored: raw reference proportions, not the smoothed Q -------------------
+
+
+def _hand_psi(live: np.ndarray, ref: np.ndarray, eps: float = 1e-4) -> float:
+    """PSI written out: raw proportions, each floored at ε, over bins used on either side."""
+    total = 0.0
+    for a, b in zip(live / live.sum(), ref / ref.sum(), strict=True):
+        if a == 0 and b == 0:
+            continue
+        a, b = max(a, eps), max(b, eps)
+        total += (a - b) * math.log(a / b)
+    return total
+
+
+@PROPERTY
+@given(pair=count_pairs())
+def test_scored_js_is_scipys_jensen_shannon_distance_squared(
+    pair: tuple[np.ndarray, np.ndarray],
+) -> None:
+    live, ref = pair
+    s = score(Histogram(live), Histogram(ref))
+    assert s is not None
+    want = scipy.spatial.distance.jensenshannon(live / live.sum(), ref / ref.sum()) ** 2
+    assert s.js_divergence == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+@PROPERTY
+@given(pair=count_pairs())
+def test_scored_psi_is_the_epsilon_floored_psi_of_the_raw_proportions(
+    pair: tuple[np.ndarray, np.ndarray],
+) -> None:
+    live, ref = pair
+    s = score(Histogram(live), Histogram(ref))
+    assert s is not None
+    assert s.psi == pytest.approx(_hand_psi(live, ref), rel=1e-9, abs=1e-12)
+
+
+def test_js_and_psi_do_not_move_with_the_reference_row_count() -> None:
+    """Issue 9: the same proportions with 100× the reference rows moved PSI 0.61 → 0.70."""
+    live = np.array([500, 300, 150, 50])
+    small, large = np.array([60, 30, 10, 0]), np.array([6_000, 3_000, 1_000, 0])
+    a, b = score(Histogram(live), Histogram(small)), score(Histogram(live), Histogram(large))
+    assert a is not None
+    assert b is not None
+    assert a.psi == b.psi == pytest.approx(_hand_psi(live, small), rel=1e-12)
+    assert a.js_divergence == b.js_divergence
+    assert a.kl_divergence != b.kl_divergence  # KL keeps its pseudo-count, which is in rows
+
+
+def test_kl_entropy_and_cross_entropy_are_still_taken_against_the_smoothed_reference() -> None:
+    live, ref = np.array([5, 3, 2, 0]), np.array([6, 4, 0, 0])
+    s = score(Histogram(live), Histogram(ref))
+    assert s is not None
+    p, q = probabilities(live), smoothed_reference(ref, live)
+    assert (s.kl_divergence, s.entropy, s.cross_entropy) == (
+        kl_divergence(p, q),
+        entropy(p),
+        cross_entropy(p, q),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.optimize
 import scipy.stats
 
 from driftmon.core.divergence import probabilities, smoothed_reference
@@ -17,9 +19,11 @@ from driftmon.core.histogram import Histogram
 from driftmon.core.stats import expected_null_kl, g_test_one_sample, g_test_two_sample
 from driftmon.core.status import Status
 from driftmon.core.thresholds import (
+    MIN_LIVE_ROWS,
     MIN_ROWS_PER_BIN,
     CalibratedPolicy,
     Calibration,
+    Correction,
     Decision,
     PolicyInput,
     SignificancePolicy,
@@ -259,9 +263,11 @@ def test_benjamini_hochberg_by_hand() -> None:
     np.testing.assert_allclose(adjust_p_values(FAMILY, "bh"), [0.02, 0.04, 0.04, 0.02])
     # At α = 0.03: p_(j) ≤ j·0.0075 holds for j = 1 (0.005 ≤ 0.0075), j = 2 (0.01 ≤ 0.015),
     # not j = 3 (0.03 > 0.0225) nor j = 4 (0.04 > 0.03): R = 2 rejections.
-    # Rejected tests' cut-off is α·R/m = 0.015; the others need α·(R+1)/m = 0.0225.
+    # Rejected tests' cut-off is α·R/m = 0.015. The test at 0.03 needs 0.0225 (rank 3). The
+    # test at 0.04 moved to 0.03 makes all four p-values ≤ 4·0.0075, so it is rejected there
+    # (and takes the 0.03 test with it): its cut-off is 0.03, not α·(R+1)/m.
     cutoffs = [raw_p_cutoff(FAMILY, i, 0.03, "bh") for i in range(4)]
-    np.testing.assert_allclose(cutoffs, [0.015, 0.0225, 0.0225, 0.015])
+    np.testing.assert_allclose(cutoffs, [0.015, 0.03, 0.0225, 0.015])
 
 
 def test_benjamini_hochberg_steps_up_past_a_failing_rank() -> None:
@@ -274,6 +280,31 @@ def test_benjamini_hochberg_steps_up_past_a_failing_rank() -> None:
     assert raw_p_cutoff([0.03, 0.04], 0, 0.05, "bh") == pytest.approx(0.05)
 
 
+def test_benjamini_hochberg_cut_off_accounts_for_cascading_rejections() -> None:
+    """Issue 9: p = [0.04, 0.045, 0.9], α = 0.05: 0.05 would be rejected, not just 0.0167."""
+    p = [0.04, 0.045, 0.9]
+    assert raw_p_cutoff(p, 2, 0.05, "bh") == pytest.approx(0.05)
+    # Moved to 0.05 it completes three p-values ≤ 3·0.05/3 and all three are rejected.
+    assert (adjust_p_values([0.04, 0.045, 0.05], "bh") <= 0.05).all()
+    assert raw_p_cutoff(p, 0, 0.05, "bh") == pytest.approx(0.05 / 3)
+
+
+def test_benjamini_hochberg_cut_off_is_the_largest_p_value_still_rejected() -> None:
+    """Brute force over random families: at the cut-off rejected, just above it not."""
+    rng = np.random.default_rng(12)
+    for _ in range(300):
+        m = int(rng.integers(1, 12))
+        p = rng.uniform(0, 0.2, m) ** rng.uniform(0.5, 3)
+        alpha = float(rng.choice([0.01, 0.05, 0.1]))
+        for i in range(m):
+            cutoff = raw_p_cutoff(p, i, alpha, "bh")
+            at, above = p.copy(), p.copy()
+            at[i], above[i] = cutoff * (1 - 1e-12), cutoff * (1 + 1e-9)
+            assert adjust_p_values(at, "bh")[i] <= alpha
+            assert adjust_p_values(above, "bh")[i] > alpha
+            assert (p[i] <= cutoff) == (adjust_p_values(p, "bh")[i] <= alpha * (1 + 1e-12))
+
+
 def test_decide_applies_benjamini_hochberg_across_the_corrected_features_of_a_run() -> None:
     bh = SignificancePolicy(alpha_warning=0.03, alpha_critical=0.001, correction="bh")
     inputs = [PolicyInput(f"f{i}", bh, scores_with_p(p)) for i, p in enumerate(FAMILY)]
@@ -281,7 +312,9 @@ def test_decide_applies_benjamini_hochberg_across_the_corrected_features_of_a_ru
     inputs.append(PolicyInput("raw", SignificancePolicy(0.03, 0.001), scores_with_p(0.02)))
     decisions = decide(inputs)
     adjusted = [d.p_value_adjusted for d in decisions]
-    assert adjusted == pytest.approx([0.02, 0.04, 0.04, 0.02, 0.02], rel=1e-6)
+    assert adjusted[:4] == pytest.approx([0.02, 0.04, 0.04, 0.02], rel=1e-6)
+    assert adjusted[4] is None  # no correction: nothing adjusted
+    assert [d.p_value for d in decisions] == pytest.approx([*FAMILY, 0.02], rel=1e-6)
     assert [d.status for d in decisions] == [
         Status.WARNING,
         Status.OK,
@@ -290,7 +323,7 @@ def test_decide_applies_benjamini_hochberg_across_the_corrected_features_of_a_ru
         Status.WARNING,
     ]
     # The exported warning threshold is the KL equivalent of the BH raw-p cut-off.
-    for d, cutoff in zip(decisions, [0.015, 0.0225, 0.0225, 0.015, 0.03], strict=True):
+    for d, cutoff in zip(decisions, [0.015, 0.03, 0.0225, 0.015, 0.03], strict=True):
         assert d.thresholds is not None
         want = scores_with_p(cutoff).kl_divergence
         assert d.thresholds.warning == pytest.approx(want, rel=1e-9)
@@ -394,21 +427,109 @@ def test_static_policy_classifies_kl() -> None:
     assert d.thresholds.policy == "static"
 
 
-def test_min_effect_raises_the_significance_threshold_to_expected_kl_plus_effect() -> None:
+def test_min_effect_needs_drift_shown_to_exceed_it_not_merely_significant() -> None:
+    """At 100,000 rows a 1e-6 p-value is a tiny drift: significant, yet not shown > 0.01."""
     s = scores_with_p(1e-6, n=100_000)
     policy = SignificancePolicy(0.01, 0.001, min_effect=0.01)
     (d,) = decide([PolicyInput("a", policy, s)])
     assert d.thresholds is not None
-    assert d.thresholds.warning == d.thresholds.critical == pytest.approx(s.expected_kl + 0.01)
-    assert d.status is Status.OK  # significant, but KL - E[KL] < 0.01
+    assert s.expected_kl + 0.01 < d.thresholds.warning < d.thresholds.critical
+    assert d.status is Status.OK
+    assert d.p_value is not None
+    assert d.p_value > 0.5  # KL is far below the 0.01 effect: no evidence against "≤ 0.01"
     (d0,) = decide([PolicyInput("a", SIG, s)])
     assert d0.status is Status.CRITICAL
+
+
+def test_min_effect_at_5000_rows_keeps_a_warning_tier() -> None:
+    """Issue 9: min_effect 0.01 at 5,000 rows gave warning == critical == 0.01099."""
+    policy = SignificancePolicy(0.01, 0.001, min_effect=0.01)
+    (d,) = decide([PolicyInput("a", policy, scores_with_p(0.5, n=5_000))])
+    assert d.thresholds is not None
+    assert d.thresholds.warning < d.thresholds.critical
+    # Between them a feature is a warning, not a page.
+    mid = (d.thresholds.warning + d.thresholds.critical) / 2
+    s = dataclasses.replace(scores_with_p(0.5, n=5_000), kl_divergence=mid)
+    assert decide([PolicyInput("a", policy, s)])[0].status is Status.WARNING
+
+
+@pytest.mark.parametrize("min_effect", [0.0, 0.001, 0.01, 0.1])
+@pytest.mark.parametrize("correction", ["none", "bonferroni", "bh"])
+def test_warning_threshold_is_strictly_below_critical_at_every_window_size(
+    min_effect: float, correction: Correction
+) -> None:
+    """alpha.warning > alpha.critical: warning < critical from the smallest scored window up."""
+    rng = np.random.default_rng(17)
+    for k in (2, 10, 30, 200):
+        smallest = max(MIN_LIVE_ROWS, math.ceil(MIN_ROWS_PER_BIN * k))
+        sizes = np.unique(np.geomspace(smallest, 10_000_000, 25).astype(int))
+        for n in sizes:
+            for big_n in (int(n), 200_000, 10_000_000):
+                alpha_c = float(rng.uniform(1e-5, 0.05))
+                alpha_w = alpha_c * float(rng.uniform(1.05, 20))
+                policy = SignificancePolicy(min(alpha_w, 0.5), alpha_c, min_effect, correction)
+                s = scores_with_p(float(rng.uniform(0, 1)), n=int(n), big_n=big_n, k=k)
+                others = [scores_with_p(float(p), big_n=big_n) for p in rng.uniform(0, 0.05, 3)]
+                inputs = [PolicyInput(str(i), policy, x) for i, x in enumerate([s, *others])]
+                d = decide(inputs)[0]
+                assert d.status is not Status.INSUFFICIENT_DATA
+                assert d.thresholds is not None
+                assert d.thresholds.warning < d.thresholds.critical, (k, n, big_n, policy)
+
+
+def test_the_exported_p_value_is_the_one_that_decided_the_status() -> None:
+    """Williams-corrected KL-space p; with min_effect, the non-central (KL ≤ δ) p-value."""
+    rng = np.random.default_rng(8)
+    ref = rng.multinomial(20_000, np.full(30, 1 / 30))
+    live = rng.multinomial(300, np.linspace(1, 1.6, 30) / np.linspace(1, 1.6, 30).sum())
+    s = scores_of(live, ref)
+    n_eff = 300 * 20_000 / 20_300
+    q = 1 + 31 / 6 * (1 / 300 + 1 / 20_000 - 1 / 20_300)
+    t = 2 * n_eff * s.kl_divergence / q
+    assert s.p_value == pytest.approx(scipy.stats.chi2.sf(t, 29), rel=1e-12)
+    (plain,) = decide([PolicyInput("a", SIG, s)])
+    assert plain.p_value == s.p_value
+    assert plain.p_value_adjusted is None
+    effect = SignificancePolicy(0.01, 0.001, min_effect=0.02)
+    (d,) = decide([PolicyInput("a", effect, s)])
+    want = scipy.stats.ncx2.sf(t, 29, 2 * n_eff * 0.02 / q)
+    assert d.p_value is not None
+    assert d.p_value == pytest.approx(want, rel=1e-9)
+    assert d.thresholds is not None
+    for alpha, threshold in ((0.01, d.thresholds.warning), (0.001, d.thresholds.critical)):
+        assert (d.p_value <= alpha) == (s.kl_divergence >= threshold)
+        assert scipy.stats.ncx2.sf(2 * n_eff * threshold / q, 29, 2 * n_eff * 0.02 / q) == (
+            pytest.approx(alpha, rel=1e-6)
+        )
+
+
+def test_min_effect_test_rejects_a_drift_of_exactly_min_effect_about_alpha_of_the_time() -> None:
+    """The boundary of "true KL ≤ δ" is flagged at about the nominal rate (one-sample)."""
+    k, n, delta = 10, 5_000, 0.01
+    q = np.full(k, 1 / k)
+    # p = q·(1 + a·z), z = ±1 alternately: KL(p‖q) ≈ a²/2; solve for KL = δ exactly.
+    z = np.where(np.arange(k) % 2 == 0, 1.0, -1.0)
+    a = scipy.optimize.brentq(
+        lambda a: float(np.sum(q * (1 + a * z) * np.log(1 + a * z))) - delta, 1e-6, 0.9
+    )
+    p = q * (1 + a * z)
+    policy = SignificancePolicy(0.05, 0.01, min_effect=delta)
+    rng = np.random.default_rng(4)
+    windows = rng.multinomial(n, p, size=4_000)
+    ref = np.full(k, 10**9 // k)
+    decisions = decide(
+        [PolicyInput(str(i), policy, scores_of(w, ref, False), None, False)
+         for i, w in enumerate(windows)]
+    )  # fmt: skip
+    rate = np.mean([d.status is not Status.OK for d in decisions])
+    assert 0.02 <= rate <= 0.08
 
 
 def test_a_single_used_bin_on_both_sides_is_ok() -> None:
     (d,) = decide([PolicyInput("a", SIG, scores_of([0, 500], [0, 9_000]))])
     assert d.status is Status.OK
-    assert d.p_value_adjusted == 1.0
+    assert d.p_value == 1.0
+    assert d.p_value_adjusted is None
 
 
 def _random_windows(rng: np.random.Generator, count: int) -> list[DriftScores]:
@@ -445,12 +566,12 @@ def test_status_always_equals_the_exported_thresholds_applied_to_kl() -> None:
         assert d.status is d.thresholds.classify(x.scores.kl_divergence)
         drifting += d.status is not Status.OK
         if isinstance(x.policy, SignificancePolicy):
-            # The KL rule is the p-value rule: adjusted p ≤ α and KL - E ≥ min_effect.
-            assert d.p_value_adjusted is not None
-            effect = x.scores.kl_divergence - x.scores.expected_kl >= x.policy.min_effect
+            # The KL rule is the p-value rule: the deciding (adjusted) p-value ≤ α.
+            p = d.p_value if d.p_value_adjusted is None else d.p_value_adjusted
+            assert p is not None
             for alpha, level in ((x.policy.alpha_warning, 1), (x.policy.alpha_critical, 2)):
-                if abs(d.p_value_adjusted - alpha) > 1e-9 * alpha:
-                    assert (d.status.level >= level) == (d.p_value_adjusted <= alpha and effect)
+                if abs(p - alpha) > 1e-6 * alpha:
+                    assert (d.status.level >= level) == (p <= alpha)
     assert 0 < drifting < len(decisions)
 
 

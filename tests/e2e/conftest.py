@@ -38,7 +38,8 @@ STARVED_MONITOR = "starved"
 
 def example_config(tmp: Path, port: int) -> dict[str, Any]:
     """config/example.yaml with absolute data paths, SQLite in ``tmp``, ``port``, a 2 s schedule,
-    the feature ``MISSING_FEATURE`` added to its monitor and the monitor ``STARVED_MONITOR``."""
+    static thresholds, the feature ``MISSING_FEATURE`` added to its monitor and the monitor
+    ``STARVED_MONITOR``."""
     config: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     config["database"]["url"] = f"sqlite:///{tmp / 'driftmon.db'}"
     config["server"].update(host=HOST, port=port)
@@ -50,6 +51,10 @@ def example_config(tmp: Path, port: int) -> dict[str, Any]:
     config["monitors"].append(starved)
     for monitor in config["monitors"]:
         monitor["schedule"] = {"every": SCHEDULE}
+        # Fixed KL thresholds, so that the example has a warning-level feature (income, KL
+        # 0.17) beside a critical one (device) for the alert routing tests; under the default
+        # significance policy all three drifting features are critical.
+        monitor["thresholds"] = {"policy": "static", "warning": 0.05, "critical": 0.2}
         for side in ("reference", "live"):
             source = monitor[side]
             if "path" in source:

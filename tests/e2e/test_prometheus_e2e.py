@@ -1,12 +1,13 @@
 """The shipped rules, routing and dashboard against a real Prometheus and Alertmanager.
 
-driftmon runs the example config (device drifts past critical, income and session_seconds past
-warning, age and country not at all; plus the feature "agee", which has no column, and the
-monitor "starved", which never has enough live rows) every 2 s. Prometheus scrapes it as two
-replicas (two targets of the same daemon, instances replica-1 and replica-2: every series
-exported twice, as by two daemons on one results database) and itself, and evaluates the
-shipped rules every second with every ``for:`` shortened to 1 s; Alertmanager runs the shipped
-routing with its webhooks pointed at a receiver in this process.
+driftmon runs the example config with static KL thresholds 0.05 / 0.2 (device drifts past
+critical, income and session_seconds past warning, age and country not at all; plus the
+feature "agee", which has no column, and the monitor "starved", which never has enough live
+rows) every 2 s. Prometheus scrapes it as two replicas (two targets of the same daemon,
+instances replica-1 and replica-2: every series exported twice, as by two daemons on one
+results database) and itself, and evaluates the shipped rules every second with every
+``for:`` shortened to 1 s; Alertmanager runs the shipped routing with its webhooks pointed at
+a receiver in this process.
 """
 
 from __future__ import annotations

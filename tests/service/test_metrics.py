@@ -43,6 +43,7 @@ FEATURE_FAMILIES = {
 # Every family the collector exports; a new one needs a test here.
 ALL_FAMILIES = {
     *FEATURE_FAMILIES,
+    "driftmon_feature_p_value_adjusted",
     "driftmon_feature_kl_threshold",
     "driftmon_feature_threshold_policy_info",
     "driftmon_feature_drift_status",
@@ -203,6 +204,26 @@ def test_every_feature_family_holds_the_latest_scored_values(config: Config, sto
             )
             == 1.0
         )
+
+
+def test_the_adjusted_p_value_is_exported_only_for_features_that_have_one(
+    config: Config, store: Store
+) -> None:
+    """driftmon_feature_p_value_adjusted: set under a bonferroni/bh correction, else absent."""
+    store.save_run(
+        run(
+            Status.WARNING,
+            (
+                feature("x", Status.WARNING, 0.1, p_value_adjusted=0.0375),
+                feature("y", Status.OK, 0.01),
+            ),
+        )
+    )
+    registry, _ = collector_registry(config, store)
+    name = "driftmon_feature_p_value_adjusted"
+    assert value(registry, name, monitor="m", feature="x") == 0.0375
+    assert value(registry, name, monitor="m", feature="y") is None
+    assert value(registry, "driftmon_feature_p_value", monitor="m", feature="x") == 0.0125
 
 
 def test_thresholds_are_exported_per_severity_with_feature_overrides(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats
 import yaml
 from prometheus_client import CollectorRegistry
 
@@ -91,6 +92,19 @@ def test_each_policy_stores_and_exports_the_thresholds_it_applied(
             assert math.isclose(stored[name].thresholds.warning, f["thresholds"]["warning"])
             assert math.isclose(stored[name].thresholds.critical, f["thresholds"]["critical"])
             assert stored[name].status == Status(f["status"])
+        # income (min_effect 0.01): the p-value stored is its minimum-effect test's, H0 KL ≤ 0.01
+        s = stored["income"].scores
+        assert s is not None
+        n_eff = s.live_rows * s.reference_rows / (s.live_rows + s.reference_rows)
+        k = s.degrees_of_freedom + 1
+        q = 1 + (k + 1) / 6 * (
+            1 / s.live_rows + 1 / s.reference_rows - 1 / (s.live_rows + s.reference_rows)
+        )
+        t = 2 * n_eff * s.kl_divergence / q
+        want = scipy.stats.ncx2.sf(t, k - 1, 2 * n_eff * 0.01 / q)
+        assert income["p_value"] == s.p_value == pytest.approx(want, rel=1e-9, abs=1e-300)
+        assert income["p_value_adjusted"] == stored["income"].p_value_adjusted
+        assert income["p_value_adjusted"] == pytest.approx(min(1.0, want))  # bonferroni, m = 1
 
         registry = CollectorRegistry()
         registry.register(DriftCollector(load_config(config_path), SnapshotCache(store)))
@@ -169,3 +183,50 @@ def test_a_window_too_small_for_the_test_is_insufficient_data_not_an_alert(
         assert by_name[name]["status"] == "insufficient_data", by_name[name]
         assert by_name[name]["kl_divergence"] is None
     assert not np.isnan(by_name["age"]["kl_divergence"])  # static still classifies
+
+
+def test_the_deciding_and_the_adjusted_p_value_are_stored_printed_and_exported(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """p_value is the Williams-corrected test that decided; p_value_adjusted its BH value."""
+    bh = {"policy": "significance", "correction": "bh"}
+    features = [
+        {"name": "age", "thresholds": bh},
+        {"name": "income", "thresholds": bh},
+        {"name": "country", "type": "categorical", "thresholds": bh},
+        {"name": "device", "type": "categorical", "thresholds": {"policy": "significance"}},
+    ]
+    config_path = write_config(tmp_path, db_url)
+    raw = yaml.safe_load(config_path.read_text())
+    raw["monitors"][0]["features"] = features
+    config_path.write_text(yaml.safe_dump(raw))
+    _, run = run_check(config_path, capsys)
+    by_name = {f["feature"]: f for f in run["features"]}
+    store = Store(db_url)
+    try:
+        (stored_run,) = store.runs("policies")
+        stored = {f.feature: f for f in stored_run.features}
+        registry = CollectorRegistry()
+        registry.register(DriftCollector(load_config(config_path), SnapshotCache(store)))
+        family_p = []
+        for name, f in by_name.items():
+            s = stored[name].scores
+            assert s is not None
+            n, big_n = s.live_rows, s.reference_rows
+            n_eff = n * big_n / (n + big_n)
+            k = s.degrees_of_freedom + 1
+            q = 1 + (k + 1) / 6 * (1 / n + 1 / big_n - 1 / (n + big_n))
+            want = scipy.stats.chi2.sf(2 * n_eff * s.kl_divergence / q, k - 1)
+            assert f["p_value"] == s.p_value == pytest.approx(want, rel=1e-9, abs=1e-300)
+            assert f["p_value_adjusted"] == stored[name].p_value_adjusted
+            labels = {"monitor": "policies", "feature": name}
+            exported = registry.get_sample_value("driftmon_feature_p_value_adjusted", labels)
+            assert exported == f["p_value_adjusted"]
+            if name != "device":
+                family_p.append(f["p_value"])
+        assert by_name["device"]["p_value_adjusted"] is None  # no correction on device
+        want_adjusted = scipy.stats.false_discovery_control(family_p, method="bh")
+        got = [by_name[n]["p_value_adjusted"] for n in ("age", "income", "country")]
+        assert got == pytest.approx(list(want_adjusted), rel=1e-12)
+    finally:
+        store.dispose()

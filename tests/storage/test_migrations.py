@@ -29,9 +29,41 @@ def test_upgrade_from_empty_database_reaches_head(empty_store: Store) -> None:
     assert empty_store.current_revision() is None
     assert empty_store.needs_upgrade()
     assert empty_store.upgrade() == (None, head_revision())  # the revisions before and after
-    assert empty_store.current_revision() == head_revision() == "0003"
+    assert empty_store.current_revision() == head_revision() == "0004"
     assert not empty_store.needs_upgrade()
     assert TABLES | {"alembic_version"} <= set(inspect(empty_store.engine).get_table_names())
+
+
+def test_upgrade_from_0001_keeps_stored_results_and_adds_a_null_adjusted_p_value(
+    empty_store: Store,
+) -> None:
+    """0004 adds feature_results.p_value_adjusted; rows stored under 0001 read back with None."""
+    with empty_store.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(
+            text("INSERT INTO monitors (id, name, created_at) VALUES (1, 'm', :t)"), {"t": T}
+        )
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, monitor_id, window_end, started_at, finished_at, status, "
+                "live_rows, reference_rows) VALUES (1, 1, :t, :t, :t, 'ok', 10, 20)"
+            ),
+            {"t": T},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO feature_results (run_id, position, feature, status, p_value, "
+                "live_rows, missing_rows, threshold_policy, threshold_warning, "
+                "threshold_critical, live_counts, bin_labels) "
+                "VALUES (1, 0, 'age', 'ok', 0.5, 10, 0, 'static', 0.05, 0.2, '[10]', '[\"a\"]')"
+            )
+        )
+    empty_store.upgrade()
+    assert empty_store.current_revision() == head_revision()
+    (run,) = empty_store.runs("m")
+    (feature,) = run.features
+    assert feature.p_value_adjusted is None
+    assert feature.feature == "age"
 
 
 def test_upgrade_twice_is_a_no_op(store: Store) -> None:

@@ -54,7 +54,7 @@ def test_run_round_trips_exactly(
     original = make_run(
         features=(
             make_feature("age", kl=0.1 + 0.2),
-            make_feature("amount", kl=5e-324, status=Status.WARNING),
+            make_feature("amount", kl=5e-324, status=Status.WARNING, p_value_adjusted=0.1 + 0.2),
             make_feature("no data", kl=None, status=Status.ERROR, live_counts=(), bin_labels=()),
             make_feature(
                 'quote "x" \\ ünïcødé',

@@ -11,6 +11,7 @@ thresholds (nats) actually applied, so that whatever the policy,
 - ``decision``: the KL-space G-test, the insufficient-data rule and the per-run decision.
 """
 
+from driftmon.core.stats import KLTest
 from driftmon.core.thresholds.calibration import (
     CALIBRATION_FORMAT,
     MIN_REFERENCE_ROWS_PER_BIN,
@@ -30,7 +31,6 @@ from driftmon.core.thresholds.decision import (
     MIN_LIVE_ROWS,
     MIN_ROWS_PER_BIN,
     Decision,
-    KLTest,
     PolicyInput,
     decide,
     insufficiency,

@@ -19,8 +19,9 @@ def adjust_p_values(p_values: npt.ArrayLike, method: Correction) -> npt.NDArray[
     """Adjusted p-values over one family of m tests.
 
     Bonferroni: min(1, m·p). Benjamini–Hochberg (step-up, controls the false discovery rate):
-    for p sorted ascending, p̃_(i) = min over j ≥ i of min(1, m·p_(j)/j). A test is rejected
-    at level α exactly when its adjusted p-value is ≤ α.
+    for p sorted ascending, p̃_(i) = min over j ≥ i of min(1, m·p_(j)/j)
+    (``scipy.stats.false_discovery_control``). A test is rejected at level α exactly when its
+    adjusted p-value is ≤ α.
     """
     p = np.asarray(p_values, dtype=np.float64)
     m = p.size
@@ -29,21 +30,23 @@ def adjust_p_values(p_values: npt.ArrayLike, method: Correction) -> npt.NDArray[
     if method == "bonferroni":
         return np.minimum(1.0, m * p)
     if method == "bh":
-        order = np.argsort(p, kind="stable")
-        scaled = m * p[order] / np.arange(1, m + 1)
-        stepped = np.minimum.accumulate(scaled[::-1])[::-1]
-        out = np.empty(m)
-        out[order] = np.minimum(1.0, stepped)
-        return out
+        from scipy.stats import false_discovery_control  # slow import; only needed here
+
+        return np.asarray(false_discovery_control(p, method="bh"), dtype=np.float64)
     raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {method!r}")
 
 
 def raw_p_cutoff(p_values: npt.ArrayLike, index: int, alpha: float, method: Correction) -> float:
-    """The raw p-value at or below which test ``index`` of the family is rejected at ``alpha``.
+    """The largest raw p-value test ``index`` could have and still be rejected at ``alpha``.
 
-    none: α. Bonferroni: α/m. Benjamini–Hochberg: with R = max{j : p_(j) ≤ j·α/m}
-    rejections, α·R/m for a rejected test and α·(R+1)/m for one not rejected (the p-value
-    it would have needed, the others unchanged). So p ≤ cutoff ⇔ adjusted p ≤ α.
+    The other tests' p-values stay as they are. none: α. Bonferroni: α/m.
+    Benjamini–Hochberg rejects every p ≤ α·R/m, R = max{j : #{p ≤ j·α/m} ≥ j}; moving test
+    i's p-value to x = j·α/m gets it rejected exactly when the *other* tests hold at least
+    j - 1 p-values ≤ j·α/m, since x then completes the j needed. So the cut-off is α·J/m
+    with J the largest such j (j = 1 always qualifies): α·R/m for a rejected test, and for
+    one not rejected possibly more than α·(R+1)/m when its move lets rejections cascade
+    (p = [0.04, 0.045, 0.9], α = 0.05: the third test's cut-off is 0.05). So
+    p ≤ cutoff ⇔ adjusted p ≤ α.
     """
     p = np.asarray(p_values, dtype=np.float64)
     m = p.size
@@ -51,7 +54,11 @@ def raw_p_cutoff(p_values: npt.ArrayLike, index: int, alpha: float, method: Corr
         return alpha
     if method == "bonferroni":
         return alpha / m
-    ranked = np.sort(p)
-    passing = np.nonzero(ranked <= alpha * np.arange(1, m + 1) / m)[0]
-    r = int(passing[-1]) + 1 if passing.size else 0
-    return alpha * r / m if r and p[index] <= alpha * r / m else alpha * (r + 1) / m
+    if method != "bh":
+        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {method!r}")
+    ranks = np.arange(1, m + 1)
+    bounds = alpha * (ranks / m)
+    at_or_below = np.searchsorted(np.sort(p), bounds, side="right")
+    others = at_or_below - (p[index] <= bounds)
+    qualifying = np.nonzero(others >= ranks - 1)[0]
+    return float(bounds[qualifying[-1]])

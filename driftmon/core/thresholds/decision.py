@@ -4,8 +4,9 @@ r"""The per-run decision: statuses and applied KL thresholds of every feature of
 (nats) actually applied, so that whatever the policy, ``status == Thresholds.classify(KL)``
 holds exactly for every scored feature.
 
-``significance``: alert when drift is both statistically real and large enough to matter.
-The test is the G-test written in KL space. For live n rows and reference N rows,
+``significance``: alert when drift is statistically real (and, with ``min_effect``, shown
+to be large enough to matter). The test is the G-test written in KL space. For live n rows
+and reference N rows,
 
     G ≈ 2·n_eff·KL(P̂‖Q̂),   n_eff = n·N/(n+N)   (two-sample; n_eff = n when Q is exact)
 
@@ -17,16 +18,23 @@ ch. 17) for the 2×k table, taking the bins as equally likely since only k is kn
 
     q_W = 1 + (k+1)/6 · (1/n + 1/N - 1/(n+N))          (1 + (k+1)/(6n) when Q is exact)
 
-so the p-value is ``chi2.sf(2·n_eff·KL/q_W, k-1)``. It equals ``DriftScores.p_value`` up
-to the Taylor remainder and q_W (exactly, with q_W = 1, for the one-sample test). A severity
-fires when that p-value, after the run's Bonferroni or Benjamini–Hochberg adjustment, is at
-most alpha **and** KL - E[KL | no drift] ≥ min_effect. Both conditions are thresholds on KL:
+so the p-value is ``chi2.sf(2·n_eff·KL/q_W, k-1)`` (``driftmon.core.stats.kl_g_test``;
+it is ``DriftScores.p_value``). ``min_effect`` δ asks for drift that is both real and large
+enough to matter, and the two are one test: the null hypothesis becomes "true KL ≤ δ", and
+at its boundary T = 2·n_eff·KL/q_W follows the non-central χ²(k-1, λ), λ = 2·n_eff·δ/q_W
+(the local-alternative law of G). Its p-value is the one that decides (and is exported):
+a severity fires when it is at most alpha after the run's Bonferroni or Benjamini–Hochberg
+adjustment. That is a threshold on KL:
 
-    threshold = max(q_W·χ²_{k-1}.isf(α_eff) / (2·n_eff),  expected_kl + min_effect)
+    threshold = q_W · χ²_{k-1}(λ).isf(α_eff) / (2·n_eff)          (central χ² when δ = 0)
 
-with α_eff the raw-p cut-off equivalent to the adjustment (α/m for Bonferroni; α·R/m for
-Benjamini–Hochberg with R rejections at level α, α·(R+1)/m for a feature not rejected,
-which is the p-value it would have needed). The status is decided on that KL threshold.
+≈ expected_kl + δ + a few standard deviations, strictly decreasing in α_eff, so with
+alpha.warning > alpha.critical the warning threshold is strictly below the critical one at
+every window size. α_eff is the raw-p cut-off equivalent to the adjustment: α/m for
+Bonferroni; for Benjamini–Hochberg the largest p-value at which the feature would be
+rejected, the others unchanged (``corrections.raw_p_cutoff``). The status is decided on
+that KL threshold.
+
 Measured (``benchmarks/thresholds.md``): without q_W, 30 equal bins at n = 100 give 2.5%
 false alarms at α = 1%; with it 1.4%. q_W assumes equally likely bins, so on sparse tables
 (many bins expecting < 1 row) the test is conservative (≈0.45% at α = 1% for 30 Zipf bins at
@@ -46,9 +54,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from driftmon.core.drift import DriftScores
+from driftmon.core.stats import KLTest, kl_g_test
 from driftmon.core.status import Status, Thresholds
 from driftmon.core.thresholds.calibration import Calibration, needs_recalibration
 from driftmon.core.thresholds.corrections import adjust_p_values, raw_p_cutoff
@@ -86,44 +94,28 @@ class Decision:
 
     ``thresholds`` is None only when no KL threshold can be stated: no rows under the
     significance policy, or no usable calibration (status ``error``, ``detail`` says why).
-    ``p_value_adjusted`` is set for significance features that were tested.
+    ``p_value`` is the p-value that decided a tested significance feature (of its
+    minimum-effect test when min_effect > 0); ``p_value_adjusted`` is that p-value after the
+    run's Bonferroni or Benjamini–Hochberg adjustment, set only under a correction.
     """
 
     feature: str
     status: Status
     thresholds: Thresholds | None
-    p_value_adjusted: float | None
     detail: str
-
-
-@dataclass(frozen=True)
-class KLTest:
-    """The G-test of one window written in KL space (see the module docstring)."""
-
-    n_eff: float
-    dof: int
-    williams: float
-    p_value: float
-
-    def kl_threshold(self, alpha: float) -> float:
-        """Smallest KL whose p-value is ≤ alpha: q_W·χ²_{dof}.isf(α) / (2·n_eff)."""
-        return float(self.williams * stats.chi2.isf(alpha, max(self.dof, 1)) / (2 * self.n_eff))
+    p_value: float | None = None
+    p_value_adjusted: float | None = None
 
 
 def kl_test(scores: DriftScores, reference_is_sample: bool = True) -> KLTest:
-    """p = χ²_{k-1}.sf(2·n_eff·KL / q_W), Williams-corrected (see the module docstring)."""
-    n, big_n = scores.live_rows, scores.reference_rows
-    dof = scores.degrees_of_freedom
-    k = dof + 1
-    if reference_is_sample:
-        n_eff = n * big_n / (n + big_n)
-        williams = 1.0 + (k + 1) / 6.0 * (1.0 / n + 1.0 / big_n - 1.0 / (n + big_n))
-    else:
-        n_eff = float(n)
-        williams = 1.0 + (k + 1) / (6.0 * n)
-    statistic = 2.0 * n_eff * scores.kl_divergence / williams
-    p = float(stats.chi2.sf(statistic, dof)) if dof > 0 else 1.0
-    return KLTest(n_eff, dof, williams, min(1.0, max(0.0, p)))
+    """The Williams-corrected KL-space G-test of ``scores`` (see the module docstring)."""
+    return kl_g_test(
+        scores.kl_divergence,
+        scores.live_rows,
+        scores.reference_rows,
+        scores.degrees_of_freedom,
+        reference_is_sample,
+    )
 
 
 def insufficiency(scores: DriftScores, reference_is_sample: bool = True) -> str | None:
@@ -146,11 +138,10 @@ def insufficiency(scores: DriftScores, reference_is_sample: bool = True) -> str 
 
 
 def _significance_thresholds(
-    scores: DriftScores, test: KLTest, policy: SignificancePolicy, alphas: tuple[float, float]
+    test: KLTest, policy: SignificancePolicy, alphas: tuple[float, float]
 ) -> Thresholds:
-    floor = scores.expected_kl + policy.min_effect
-    warning = max(test.kl_threshold(alphas[0]), floor, KL_FLOOR)
-    critical = max(test.kl_threshold(alphas[1]), floor, KL_FLOOR, warning)
+    warning = max(test.kl_threshold(alphas[0], policy.min_effect), KL_FLOOR)
+    critical = max(test.kl_threshold(alphas[1], policy.min_effect), KL_FLOOR, warning)
     return Thresholds(warning=warning, critical=critical, policy=policy.name)
 
 
@@ -178,7 +169,7 @@ def decide(inputs: Sequence[PolicyInput]) -> list[Decision]:
         if t is not None and isinstance(x.policy, SignificancePolicy)
         if x.policy.correction != "none"
     ]
-    family_p = np.array([t.p_value for i in family if (t := tests[i]) is not None])
+    family_p = np.array([_deciding_p(inputs[i], t) for i in family if (t := tests[i]) is not None])
     position = {i: j for j, i in enumerate(family)}
     out: list[Decision] = []
     for i, x in enumerate(inputs):
@@ -191,12 +182,21 @@ def decide(inputs: Sequence[PolicyInput]) -> list[Decision]:
     return out
 
 
+def _deciding_p(x: PolicyInput, test: KLTest) -> float:
+    """The p-value a significance feature is decided on (minimum-effect when δ > 0)."""
+    assert isinstance(x.policy, SignificancePolicy)
+    assert x.scores is not None
+    if x.policy.min_effect == 0.0:
+        return test.p_value
+    return test.p_value_at(x.scores.kl_divergence, x.policy.min_effect)
+
+
 def _decide_static(x: PolicyInput, policy: StaticPolicy) -> Decision:
     t = Thresholds(warning=policy.warning, critical=policy.critical, policy=policy.name)
     if x.scores is None:
-        return Decision(x.feature, Status.INSUFFICIENT_DATA, t, None, "no rows to score")
+        return Decision(x.feature, Status.INSUFFICIENT_DATA, t, "no rows to score")
     kl = x.scores.kl_divergence
-    return Decision(x.feature, t.classify(kl), t, None, f"KL {kl:.4g} vs {_fmt_thresholds(t)}")
+    return Decision(x.feature, t.classify(kl), t, f"KL {kl:.4g} vs {_fmt_thresholds(t)}")
 
 
 def _decide_significance(
@@ -208,41 +208,39 @@ def _decide_significance(
 ) -> Decision:
     s = x.scores
     if s is None:
-        return Decision(x.feature, Status.INSUFFICIENT_DATA, None, None, "no rows to score")
+        return Decision(x.feature, Status.INSUFFICIENT_DATA, None, "no rows to score")
     if test is None:
         why = insufficiency(s, x.reference_is_sample) or "not testable"
-        t = _significance_thresholds(
-            s,
-            kl_test(s, x.reference_is_sample),
-            policy,
-            (policy.alpha_warning, policy.alpha_critical),
-        )
-        return Decision(x.feature, Status.INSUFFICIENT_DATA, t, None, why)
+        alphas = (policy.alpha_warning, policy.alpha_critical)
+        t = _significance_thresholds(kl_test(s, x.reference_is_sample), policy, alphas)
+        return Decision(x.feature, Status.INSUFFICIENT_DATA, t, why)
+    p = _deciding_p(x, test)
     if position is None:
         alphas = (policy.alpha_warning, policy.alpha_critical)
-        p_adj = test.p_value
+        p_adj = None
     else:
         alphas = (
             raw_p_cutoff(family_p, position, policy.alpha_warning, policy.correction),
             raw_p_cutoff(family_p, position, policy.alpha_critical, policy.correction),
         )
         p_adj = float(adjust_p_values(family_p, policy.correction)[position])
-    t = _significance_thresholds(s, test, policy, alphas)
-    correction = "" if position is None else f", {policy.correction} over {family_p.size}"
+    t = _significance_thresholds(test, policy, alphas)
+    null = f"KL ≤ {policy.min_effect:g}" if policy.min_effect > 0 else "no drift"
+    adjusted = ""
+    if p_adj is not None:
+        adjusted = f" (adjusted {p_adj:.3g}, {policy.correction} over {family_p.size})"
     detail = (
-        f"KL {s.kl_divergence:.4g} vs {_fmt_thresholds(t)}; G-test p {test.p_value:.3g} "
-        f"(adjusted {p_adj:.3g}{correction}), dof {test.dof}, n_eff {test.n_eff:.6g}, "
+        f"KL {s.kl_divergence:.4g} vs {_fmt_thresholds(t)}; G-test p {p:.3g}{adjusted} "
+        f"against {null}, dof {test.dof}, n_eff {test.n_eff:.6g}, "
         f"Williams q {test.williams:.4f}, expected KL {s.expected_kl:.4g}"
     )
-    return Decision(x.feature, t.classify(s.kl_divergence), t, p_adj, detail)
+    return Decision(x.feature, t.classify(s.kl_divergence), t, detail, p, p_adj)
 
 
 def _decide_calibrated(x: PolicyInput, policy: CalibratedPolicy) -> Decision:
     cal, s = x.calibration, x.scores
     if cal is None:
-        return Decision(
-            x.feature, Status.ERROR, None, None, "no calibration for the calibrated policy"
-        )
+        return Decision(x.feature, Status.ERROR, None, "no calibration for the calibrated policy")
     levels = (policy.quantile_warning, policy.quantile_critical)
     stale = next(
         (
@@ -264,10 +262,10 @@ def _decide_calibrated(x: PolicyInput, policy: CalibratedPolicy) -> Decision:
         None,
     )
     if stale is not None:
-        return Decision(x.feature, Status.ERROR, None, None, f"recalibrate: calibration {stale}")
+        return Decision(x.feature, Status.ERROR, None, f"recalibrate: calibration {stale}")
     if s is None:
         t = Thresholds(cal.kl_at(levels[0]), cal.kl_at(levels[1]), policy.name)
-        return Decision(x.feature, Status.INSUFFICIENT_DATA, t, None, "no rows to score")
+        return Decision(x.feature, Status.INSUFFICIENT_DATA, t, "no rows to score")
     in_range = not needs_recalibration(cal, s.live_rows)
     t_or_none = (
         Thresholds(
@@ -278,12 +276,11 @@ def _decide_calibrated(x: PolicyInput, policy: CalibratedPolicy) -> Decision:
     )
     why = insufficiency(s, x.reference_is_sample)
     if why is not None:
-        return Decision(x.feature, Status.INSUFFICIENT_DATA, t_or_none, None, why)
+        return Decision(x.feature, Status.INSUFFICIENT_DATA, t_or_none, why)
     if t_or_none is None:
         return Decision(
             x.feature,
             Status.ERROR,
-            None,
             None,
             f"recalibrate: calibration is for {cal.window_rows}-row windows, "
             f"this window has {s.live_rows} rows",
@@ -294,4 +291,4 @@ def _decide_calibrated(x: PolicyInput, policy: CalibratedPolicy) -> Decision:
         f"{levels[0]:g}/{levels[1]:g} of {cal.windows} windows of {cal.window_rows} rows"
         f"{'' if s.live_rows == cal.window_rows else f', rescaled to {s.live_rows}'})"
     )
-    return Decision(x.feature, t.classify(s.kl_divergence), t, None, detail)
+    return Decision(x.feature, t.classify(s.kl_divergence), t, detail)

@@ -4,8 +4,8 @@ Three policies, each a small frozen dataclass:
 
 ``static``: fixed KL cut-offs.
 
-``significance``: alert when drift is both statistically real (G-test p-value, adjusted across
-the run) and large enough to matter (see ``driftmon.core.thresholds.decision``).
+``significance``: alert when the G-test (p-value adjusted across the run) shows drift larger
+than ``min_effect`` nats, any drift when it is 0 (see ``driftmon.core.thresholds.decision``).
 
 ``calibrated``: the thresholds are quantiles of KL between windows of n rows and the
 reference when nothing drifted (see ``driftmon.core.thresholds.calibration``).
@@ -55,7 +55,7 @@ class StaticPolicy:
 
 @dataclass(frozen=True)
 class SignificancePolicy:
-    """G-test p-value (adjusted across the run) ≤ alpha and KL - E[KL] ≥ min_effect."""
+    """G-test p-value (adjusted across the run) ≤ alpha, under H0: true KL ≤ min_effect."""
 
     alpha_warning: float
     alpha_critical: float
