@@ -590,9 +590,22 @@ def test_dashboard_query_counts_each_replica_once(
     stack: Stack, firing: list[dict[str, Any]], title: str, promql: str
 ) -> None:
     """Each panel shows what one replica alone would: no series per instance, nothing doubled."""
-    at = stack.query("time()")["result"][0]
-    both = stack.query_at(promql, at)
-    alone = stack.query_at(one_replica(promql), at)
+
+    def both_and_alone() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        # Right after start-up a replica may not have scraped a run yet (its rates are 0 and
+        # a quantile of them NaN): compare once each replica has seen runs on its own.
+        at = stack.query("time()")["result"][0]
+        alone = stack.query_at(one_replica(promql), at)
+        if any(math.isnan(float(s["value"][1])) for s in alone["result"]):
+            return None
+        return stack.query_at(promql, at), alone
+
+    both, alone = wait_for(
+        both_and_alone,
+        timeout=30,
+        what=f"{title}: runs seen by each replica",
+        processes=stack.processes,
+    )
     labels = _series(both)
     assert [m for m in labels if "instance" in m or "job" in m] == [], labels
     assert len(labels) == len({tuple(sorted(m.items())) for m in labels}), labels
