@@ -17,19 +17,20 @@ import time
 import traceback
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+# Only light modules at the top: `driftmon --version` and `--help` must not pay for pandas,
+# scipy, SQLAlchemy, Alembic or APScheduler. Each command imports what it uses when it runs
+# (tests/test_startup.py pins these boundaries; benchmarks/bench_startup.py times them).
 from driftmon import __version__
 from driftmon.clock import as_utc
-from driftmon.config import Config, MonitorConfig, load_config
 from driftmon.core.status import Status
 from driftmon.errors import ConfigError, DriftmonError, SourceError, StorageError
-from driftmon.logs import configure
-from driftmon.results import RunResult
-from driftmon.secrets import mask_url, scrub
-from driftmon.service.runner import MonitorRunner
-from driftmon.sources.factory import source_from_config
-from driftmon.storage import Store
+
+if TYPE_CHECKING:
+    from driftmon.config import Config, MonitorConfig
+    from driftmon.results import RunResult
+    from driftmon.storage import Store
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 CONFIG_ENV = "DRIFTMON_CONFIG"
@@ -98,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception:
+        from driftmon.secrets import scrub
+
         # A bug. Python would exit 1, which a CI gate reads as "critical drift".
         print(scrub(traceback.format_exc()), file=sys.stderr, end="")
         print(
@@ -115,6 +118,10 @@ def _main(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    from driftmon.config import load_config
+    from driftmon.logs import configure
+    from driftmon.secrets import mask_url
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -147,6 +154,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _store(config: Config) -> Store:
+    from driftmon.storage import Store
+
     return Store(config.database.url, echo=config.database.echo)
 
 
@@ -182,6 +191,8 @@ class _Progress:
 
 
 def _check(config: Config, names: list[str] | None, as_json: bool, end: datetime | None) -> int:
+    from driftmon.service.runner import MonitorRunner
+
     monitors = _selected(config, names)
     store = _store(config)
     store.upgrade()
@@ -251,6 +262,8 @@ def format_run(r: RunResult) -> str:
 
 
 def _validate(config: Config) -> int:
+    from driftmon.sources.factory import source_from_config
+
     problems = 0
     for monitor in config.monitors:
         for role, cfg in (("reference", monitor.reference), ("live", monitor.live)):
@@ -276,6 +289,8 @@ def _validate(config: Config) -> int:
 
 
 def _rebuild(config: Config, names: list[str] | None) -> int:
+    from driftmon.service.runner import MonitorRunner
+
     store = _store(config)
     store.upgrade()
     progress = _Progress()

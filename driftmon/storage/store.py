@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from alembic import command
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -30,7 +28,7 @@ from driftmon.errors import StorageError
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url
 from driftmon.storage.engine import SQLITE_BEGIN, make_engine, storage_error
-from driftmon.storage.migrate import alembic_config, current_revision, head_revision
+from driftmon.storage.migrate import SCHEMA_HEAD, alembic_config, current_revision
 from driftmon.storage.models import (
     Base,
     FeatureResultRow,
@@ -92,7 +90,7 @@ class Store:
             yield
         except StorageError:
             raise
-        except (SQLAlchemyError, CommandError) as exc:
+        except SQLAlchemyError as exc:
             raise storage_error(operation, self._url, exc) from exc
 
     @contextmanager
@@ -113,7 +111,15 @@ class Store:
         with self._guard("upgrading the database schema"), self._transaction(write=True) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
-            command.upgrade(alembic_config(conn), "head")
+            if current_revision(conn) == SCHEMA_HEAD:
+                return  # the everyday case, without importing Alembic
+            from alembic import command
+            from alembic.util.exc import CommandError
+
+            try:
+                command.upgrade(alembic_config(conn), "head")
+            except CommandError as exc:
+                raise storage_error("upgrading the database schema", self._url, exc) from exc
 
     def current_revision(self) -> str | None:
         """The schema revision of the database; None when it was never migrated."""
@@ -122,9 +128,7 @@ class Store:
 
     def needs_upgrade(self) -> bool:
         """True when the database is not at the newest revision this driftmon knows."""
-        current = self.current_revision()
-        with self._guard("reading the migrations"):
-            return current != head_revision()
+        return self.current_revision() != SCHEMA_HEAD
 
     # -- writing ----------------------------------------------------------------------------
 

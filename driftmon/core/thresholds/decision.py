@@ -46,9 +46,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from driftmon.core.drift import DriftScores
+from driftmon.core.stats import chi2_isf, chi2_sf
 from driftmon.core.status import Status, Thresholds
 from driftmon.core.thresholds.calibration import Calibration, needs_recalibration
 from driftmon.core.thresholds.corrections import adjust_p_values, raw_p_cutoff
@@ -107,7 +107,7 @@ class KLTest:
 
     def kl_threshold(self, alpha: float) -> float:
         """Smallest KL whose p-value is ≤ alpha: q_W·χ²_{dof}.isf(α) / (2·n_eff)."""
-        return float(self.williams * stats.chi2.isf(alpha, max(self.dof, 1)) / (2 * self.n_eff))
+        return float(self.williams * chi2_isf(alpha, max(self.dof, 1)) / (2 * self.n_eff))
 
 
 def kl_test(scores: DriftScores, reference_is_sample: bool = True) -> KLTest:
@@ -122,7 +122,7 @@ def kl_test(scores: DriftScores, reference_is_sample: bool = True) -> KLTest:
         n_eff = float(n)
         williams = 1.0 + (k + 1) / (6.0 * n)
     statistic = 2.0 * n_eff * scores.kl_divergence / williams
-    p = float(stats.chi2.sf(statistic, dof)) if dof > 0 else 1.0
+    p = chi2_sf(statistic, dof) if dof > 0 else 1.0
     return KLTest(n_eff, dof, williams, min(1.0, max(0.0, p)))
 
 
