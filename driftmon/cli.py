@@ -7,14 +7,9 @@ Exit codes: 0 fine (nothing critical), 1 some feature critical (``check`` as a C
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
-import signal
 import sys
-import threading
 import time
-import traceback
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -24,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 # (tests/test_startup.py pins these boundaries; benchmarks/bench_startup.py times them).
 from driftmon import __version__
 from driftmon.clock import as_utc
-from driftmon.core.status import Status
 from driftmon.errors import ConfigError, DriftmonError, SourceError, StorageError
 
 if TYPE_CHECKING:
@@ -34,8 +28,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 CONFIG_ENV = "DRIFTMON_CONFIG"
-
-log = logging.getLogger("driftmon.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception:
+        import traceback
+
         from driftmon.secrets import scrub
 
         # A bug. Python would exit 1, which a CI gate reads as "critical drift".
@@ -191,6 +185,9 @@ class _Progress:
 
 
 def _check(config: Config, names: list[str] | None, as_json: bool, end: datetime | None) -> int:
+    import json
+
+    from driftmon.core.status import Status
     from driftmon.service.runner import MonitorRunner
 
     monitors = _selected(config, names)
@@ -319,8 +316,13 @@ def _rebuild(config: Config, names: list[str] | None) -> int:
 
 
 def _run(config: Config, *, upgrade: bool) -> int:
+    import logging
+    import signal
+    import threading
+
     from driftmon.service.daemon import Daemon
 
+    log = logging.getLogger("driftmon.cli")
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:
