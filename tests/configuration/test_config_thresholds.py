@@ -80,7 +80,9 @@ def test_calibrated_windows_must_resolve_the_strictest_quantile(load: Loader) ->
     with pytest.raises(ConfigError, match=r"windows 1000 cannot resolve quantile 0\.999.*9999"):
         load(with_monitor(thresholds={"policy": "calibrated", "windows": 1000}))
     ok = load(with_monitor(thresholds={"policy": "calibrated", "windows": 9999}))
-    assert ok.monitors[0].thresholds.windows == 9999
+    policy = ok.monitors[0].thresholds
+    assert isinstance(policy, CalibratedThresholds)
+    assert policy.windows == 9999
 
 
 def test_calibrated_defaults(load: Loader) -> None:

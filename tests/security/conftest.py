@@ -110,7 +110,7 @@ def table_rows(url: str) -> dict[str, int]:
         names = sa.inspect(engine).get_table_names()
         with engine.connect() as conn:
             return {
-                n: int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(n))).scalar())
+                n: conn.execute(sa.select(sa.func.count()).select_from(sa.table(n))).scalar_one()
                 for n in names
             }
     finally:
