@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from .grafana_queries import (
     DASHBOARD,
     REPO,
