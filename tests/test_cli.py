@@ -24,6 +24,7 @@ import yaml
 
 from driftmon.cli import main
 from driftmon.storage import Store
+from driftmon.storage.migrate import SCHEMA_HEAD
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "s3cret"
@@ -333,7 +334,7 @@ def test_db_upgrade_creates_the_schema_and_masks_the_url(
     assert code == 0
     assert "is at the latest schema" in out
     store = Store(f"sqlite:///{workdir / 'results.db'}")
-    assert not store.needs_upgrade()
+    assert store.current_revision() == SCHEMA_HEAD
     assert run_main(capsys, "db", "upgrade", "-c", config_file(workdir))[0] == 0  # idempotent
 
 

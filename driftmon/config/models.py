@@ -192,10 +192,6 @@ class MonitorConfig(ConfigModel):
         known = ", ".join(f.name for f in self.features)
         raise ConfigError(f"monitor {self.name!r} has no feature {name!r}; configured: {known}")
 
-    def feature_specs(self) -> list[FeatureSpec]:
-        """Binning specifications of all features, in configuration order."""
-        return [f.feature_spec() for f in self.features]
-
 
 class DatabaseConfig(ConfigModel):
     """Where results are stored."""
@@ -306,7 +302,3 @@ class Config(ConfigModel):
                 return m
         known = ", ".join(m.name for m in self.monitors)
         raise ConfigError(f"unknown monitor {name!r}; configured: {known}")
-
-    def enabled_monitors(self) -> tuple[MonitorConfig, ...]:
-        """The monitors to schedule and run."""
-        return tuple(m for m in self.monitors if m.enabled)

@@ -199,11 +199,6 @@ class LiveOptions(ConfigModel):
         return self
 
     @property
-    def windowed(self) -> bool:
-        """True when each run reads only the rows of its time window."""
-        return self.window is not None
-
-    @property
     def zone(self) -> ZoneInfo:
         """``timezone`` as a ``ZoneInfo``."""
         return ZoneInfo(self.timezone)
@@ -255,6 +250,3 @@ LiveSourceConfig = Annotated[
     BeforeValidator(_check_kind),
 ]
 """A live source: ``LiveFileSourceConfig`` or ``LiveSqlSourceConfig``."""
-
-AnySourceConfig = FileSourceConfig | SqlSourceConfig
-"""Either kind of source model, live ones included (they subclass these)."""

@@ -79,13 +79,6 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def head_revision() -> str | None:
-    """The newest revision the installed migrations know (read by Alembic)."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at; None for an empty database.
 

@@ -126,10 +126,6 @@ class Store:
         with self._guard("reading the schema revision"), self._transaction(write=False) as conn:
             return current_revision(conn)
 
-    def needs_upgrade(self) -> bool:
-        """True when the database is not at the newest revision this driftmon knows."""
-        return self.current_revision() != SCHEMA_HEAD
-
     # -- writing ----------------------------------------------------------------------------
 
     def save_run(self, run: RunResult, *, replace: bool = True) -> int:

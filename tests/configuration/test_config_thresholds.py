@@ -13,7 +13,6 @@ from driftmon.config import (
     SignificanceThresholds,
     StaticThresholds,
 )
-from driftmon.core.status import Thresholds
 from driftmon.errors import ConfigError
 
 from .conftest import ErrorLoader, Loader, with_feature, with_monitor
@@ -26,13 +25,6 @@ def test_static_is_the_default_policy_when_policy_is_absent(load: Loader) -> Non
     t = load(with_monitor(thresholds={"warning": 0.1, "critical": 0.3})).monitors[0].thresholds
     assert t == StaticThresholds(warning=0.1, critical=0.3)
     assert t.policy == "static"
-
-
-def test_static_converts_to_core_thresholds(load: Loader) -> None:
-    t = load(with_monitor(thresholds={"policy": "static", "warning": 0, "critical": 1}))
-    policy = t.monitors[0].thresholds
-    assert isinstance(policy, StaticThresholds)
-    assert policy.to_thresholds() == Thresholds(warning=0.0, critical=1.0, policy="static")
 
 
 def test_static_allows_equal_warning_and_critical(load: Loader) -> None:
