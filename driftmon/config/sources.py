@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError
 
 from driftmon.config._base import ConfigModel, Int, NonEmptyStr, describe_value, fail
 from driftmon.config.durations import Duration
+from driftmon.drivers import missing_driver
 from driftmon.secrets import mask_url
 
 FileFormat = Literal["csv", "parquet"]
@@ -66,6 +67,9 @@ def check_sqlalchemy_url(url: str, base_dir: Path | None) -> str:
             "expected an SQLAlchemy database URL such as sqlite:///driftmon.db or "
             f"postgresql+psycopg://user:password@host/db, got {mask_url(url)!r} ({exc})"
         ) from None
+    problem = missing_driver(parsed)
+    if problem is not None:
+        raise fail(f"{mask_url(url)}: {problem}")
     database = parsed.database
     if (
         base_dir is not None

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
+from driftmon.drivers import missing_driver
 from driftmon.errors import StorageError
 from driftmon.secrets import mask_url, scrub
 
@@ -53,8 +54,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     PostgreSQL: pre-ping on checkout, recycled connections, a connect timeout.
     SQLite: foreign keys on, WAL for files, a busy timeout, and SQLAlchemy (not the
     sqlite3 module) emitting BEGIN, so transactions and DDL are really transactional.
+    A PostgreSQL URL without its driver installed raises ImportError naming the extra.
     """
     u = make_url(url)
+    problem = missing_driver(u)
+    if problem is not None:
+        raise ImportError(problem)
     kwargs: dict[str, Any] = {
         "echo": echo,
         "pool_pre_ping": True,
