@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from driftmon.config._base import ConfigModel, Float, Int, Name, NonEmptyStr, fail
 from driftmon.config.durations import Duration
@@ -203,6 +205,29 @@ class DatabaseConfig(ConfigModel):
         description="SQLAlchemy URL; a relative SQLite file is relative to the config file.",
     )
     echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
+    password: str | None = Field(
+        default=None,
+        repr=False,
+        exclude=True,
+        description="Password of the URL's user, given apart from the URL: written as is, "
+        "with no URL-encoding (a ${VAR} holding @, / or # stays one password).",
+    )
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        password, url = data.get("password"), data.get("url", DEFAULT_DATABASE_URL)
+        if not isinstance(password, str) or not isinstance(url, str):
+            return data  # field validation names the wrong type
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            return data  # the url field's validation explains it
+        if parsed.password is not None:
+            raise fail("give the password in url or in password, not in both")
+        if parsed.username is None:
+            raise fail(f"password needs a user name in url, got {mask_url(url)!r}")
+        # SQLAlchemy encodes the password as the URL needs it; the URL is parsed back the same.
+        return {**data, "url": parsed.set(password=password).render_as_string(hide_password=False)}
 
     @field_validator("url")
     @classmethod
