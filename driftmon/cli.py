@@ -11,17 +11,19 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, TextIO
 
 # Only light modules at the top: `driftmon --version` and `--help` must not pay for pandas,
-# scipy, SQLAlchemy, Alembic or APScheduler. Each command imports what it uses when it runs
-# (tests/test_startup.py pins these boundaries; benchmarks/bench_startup.py times them).
+# scipy, SQLAlchemy, Alembic or APScheduler (nor even typing and datetime, a few ms each).
+# Each command imports what it uses when it runs (tests/test_startup.py pins these
+# boundaries; benchmarks/bench_startup.py times them).
 from driftmon import __version__
-from driftmon.clock import as_utc
 from driftmon.errors import ConfigError, DriftmonError, SourceError, StorageError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Any, TextIO
+
     from driftmon.config import Config, MonitorConfig
     from driftmon.results import RunResult
     from driftmon.storage import Store
@@ -78,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse_time(text: str) -> datetime:
+    from datetime import datetime
+
+    from driftmon.clock import as_utc
+
     try:
         return as_utc(datetime.fromisoformat(text))
     except ValueError as exc:
