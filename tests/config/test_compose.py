@@ -263,9 +263,9 @@ def test_dockerfile_installs_the_locked_dependencies_before_copying_the_source()
     steps = dockerfile_steps()
 
     def first(match: Callable[[str], bool]) -> int:
-        (index,) = [i for i, s in enumerate(steps) if match(s)][:1] or [-1]
-        assert index >= 0, steps
-        return index
+        found = [i for i, step in enumerate(steps) if match(step)]
+        assert found, steps
+        return found[0]
 
     copy_lock = first(lambda s: s.startswith("COPY requirements.lock "))
     install_lock = first(
