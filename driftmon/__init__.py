@@ -1,10 +1,7 @@
 """driftmon: data-drift monitoring with per-feature KL(live‖reference)."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("driftmon")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# The one place the version is written: pyproject.toml reads it from here
+# ([tool.setuptools.dynamic]), and `driftmon --version` needs no importlib.metadata lookup.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

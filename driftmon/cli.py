@@ -7,41 +7,26 @@ Exit codes (``EXIT_CODES_HELP``): 0 fine, 1 some feature critical (``check`` as 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
-import signal
 import sys
-import threading
 import time
-import traceback
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
-from typing import Any, TextIO
 
+# Only light modules at the top: `driftmon --version` and `--help` must not pay for pandas,
+# scipy, SQLAlchemy, Alembic or APScheduler (nor even typing and datetime, a few ms each).
+# Each command imports what it uses when it runs (tests/test_startup.py pins these
+# boundaries; benchmarks/bench_startup.py times them).
 from driftmon import __version__
-from driftmon.clock import as_utc, utcnow
-from driftmon.config import Config, LiveOptions, MonitorConfig, load_config
-from driftmon.core.status import Status
-from driftmon.errors import (
-    ConfigError,
-    DriftmonError,
-    PermanentStorageError,
-    SourceError,
-    StorageError,
-)
-from driftmon.logs import configure
-from driftmon.results import RunResult
-from driftmon.secrets import mask_url, scrub
-from driftmon.service.empty_windows import latest_window_problem
-from driftmon.service.runner import MonitorRunner
-from driftmon.sources.base import column_list
-from driftmon.sources.factory import source_from_config
-from driftmon.storage import Store
-from driftmon.storage.migrate import describe_revision
+from driftmon.errors import ConfigError, PermanentStorageError, SourceError, StorageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Any, TextIO
+
+    from driftmon.config import Config, MonitorConfig
+    from driftmon.results import RunResult
+    from driftmon.storage import Store
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 SUPERVISE_SECONDS = 1.0
@@ -75,8 +60,6 @@ exit codes (2 before 3 before 0):
      source does not have
   3  a source could not be opened or read
 """
-
-log = logging.getLogger("driftmon.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse_time(text: str) -> datetime:
+    from datetime import datetime
+
+    from driftmon.clock import as_utc
+
     try:
         return as_utc(datetime.fromisoformat(text))
     except ValueError as exc:
@@ -159,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception:
+        import traceback
+
+        from driftmon.secrets import scrub
+
         # A bug. Python would exit 1, which a CI gate reads as "critical drift".
         print(scrub(traceback.format_exc()), file=sys.stderr, end="")
         print(
@@ -176,6 +167,9 @@ def _main(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    from driftmon.config import load_config
+    from driftmon.logs import configure
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -209,6 +203,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _store(config: Config) -> Store:
+    from driftmon.storage import Store
+
     db = config.database
     return Store(
         db.url,
@@ -250,6 +246,10 @@ class _Progress:
 
 
 def _check(config: Config, names: list[str] | None, as_json: bool, end: datetime | None) -> int:
+    import json
+
+    from driftmon.service.runner import MonitorRunner
+
     monitors = _selected(config, names)
     store = _store(config)
     store.upgrade()
@@ -275,6 +275,8 @@ def check_exit_code(results: Sequence[RunResult]) -> int:
 
     A feature that could not be scored must never pass the gate, whatever the others show.
     """
+    from driftmon.core.status import Status
+
     if any(r.status == Status.ERROR for r in results) or any(
         f.status == Status.ERROR for r in results for f in r.features
     ):
@@ -290,6 +292,8 @@ def _fmt(x: float | None, spec: str = ".4f") -> str:
 
 def format_run(r: RunResult) -> str:
     """A readable table of one run, one line per feature."""
+    from driftmon.core.status import Status
+
     window = (
         f"[{r.window_start.isoformat()}, {r.window_end.isoformat()})"
         if r.window_start
@@ -337,97 +341,36 @@ def format_run(r: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-class ProblemKind(StrEnum):
-    """What ``validate`` found; listed in the order in which they decide the exit code."""
-
-    CONFIGURATION = "configuration"
-    """The configuration must change: an invalid value, a configured column a source lacks."""
-    SOURCE = "source"
-    """A source could not be opened or read; the configuration may be right."""
-
-
-_PROBLEM_EXIT = {ProblemKind.CONFIGURATION: EXIT_USAGE, ProblemKind.SOURCE: EXIT_UNAVAILABLE}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing ``validate`` found wrong; ``message`` leads with the problem."""
-
-    kind: ProblemKind
-    message: str
-
-
 def _validate(config: Config) -> int:
-    problems: list[Problem] = []
-    for monitor in config.monitors:
-        problems += _source_problems(config, monitor)
+    """Print each problem ``validate`` finds, then a summary; the exit code by their kinds."""
+    from collections import Counter
+
+    from driftmon.service.validation import PROBLEM_KINDS, ProblemKind, find_problems
+
+    problems = find_problems(config)
     for problem in problems:
         print(f"{problem.kind} problem: {problem.message}")
-    counts = Counter(p.kind for p in problems)
     if not problems:
         print(
             f"{config.path}: configuration valid; {len(config.monitors)} monitor(s); "
             "0 source problem(s)"
         )
         return EXIT_OK
+    counts = Counter(p.kind for p in problems)
     verdict = "invalid" if counts[ProblemKind.CONFIGURATION] else "valid"
-    tally = "; ".join(f"{counts[k]} {k} problem(s)" for k in ProblemKind if counts[k])
+    tally = "; ".join(f"{counts[k]} {k} problem(s)" for k in PROBLEM_KINDS if counts[k])
     print(f"{config.path}: configuration {verdict}; {len(config.monitors)} monitor(s); {tally}")
-    # The first kind found, in the order ProblemKind lists them, gives the exit code.
-    return next(_PROBLEM_EXIT[k] for k in ProblemKind if counts[k])
+    # The first kind found, in the order PROBLEM_KINDS lists them, gives the exit code.
+    return next(_PROBLEM_EXIT[k] for k in PROBLEM_KINDS if counts[k])
 
 
-def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
-    """Each source of ``monitor`` opens and has every column the configuration names."""
-    problems: list[Problem] = []
-    for role, cfg in (("reference", monitor.reference), ("live", monitor.live)):
-        try:
-            source = source_from_config(cfg, monitor)
-            available = list(source.columns())
-        except ConfigError as exc:
-            problems.append(
-                Problem(
-                    ProblemKind.CONFIGURATION,
-                    f"{role} source of monitor {monitor.name!r} in {config.path}: {exc}",
-                )
-            )
-            continue
-        except DriftmonError as exc:
-            problems.append(
-                Problem(ProblemKind.SOURCE, f"monitor {monitor.name!r}: {role} source: {exc}")
-            )
-            continue
-        present = set(available)
-        configured = [(f"feature {f.name!r}", f.source_column) for f in monitor.features]
-        if role == "live" and isinstance(cfg, LiveOptions) and cfg.timestamp_column:
-            configured.append(("timestamp_column", cfg.timestamp_column))
-        for what, column in configured:
-            if column not in present:
-                problems.append(
-                    Problem(
-                        ProblemKind.CONFIGURATION,
-                        f"column {column!r} is not in the {role} source {source.describe()} "
-                        f"({what} of monitor {monitor.name!r} in {config.path}); "
-                        f"it has {column_list(available)}",
-                    )
-                )
-        if role == "live" and not any(col not in present for _, col in configured):
-            problems += _empty_window_problems(monitor)
-    return problems
-
-
-def _empty_window_problems(monitor: MonitorConfig) -> list[Problem]:
-    """The latest scheduled window of a windowed live source has rows, or says why not."""
-    try:
-        empty = latest_window_problem(monitor, utcnow())
-    except DriftmonError as exc:
-        empty = f"reading its latest scheduled window: {exc}"
-    if empty is None:
-        return []
-    return [Problem(ProblemKind.SOURCE, f"monitor {monitor.name!r}: live source: {empty}")]
+_PROBLEM_EXIT = {"configuration": EXIT_USAGE, "source": EXIT_UNAVAILABLE}
 
 
 def _upgrade(config: Config) -> int:
+    from driftmon.secrets import mask_url
+    from driftmon.storage.migrate import describe_revision
+
     before, after = _store(config).upgrade()
     url = mask_url(config.database.url)
     if before == after:
@@ -440,6 +383,8 @@ def _upgrade(config: Config) -> int:
 
 
 def _rebuild(config: Config, names: list[str] | None) -> int:
+    from driftmon.service.runner import MonitorRunner
+
     store = _store(config)
     store.upgrade()
     progress = _Progress()
@@ -468,8 +413,13 @@ def _rebuild(config: Config, names: list[str] | None) -> int:
 
 
 def _run(config: Config, *, upgrade: bool) -> int:
+    import logging
+    import signal
+    import threading
+
     from driftmon.service.daemon import Daemon
 
+    log = logging.getLogger("driftmon.cli")
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:

@@ -39,7 +39,7 @@ echo "PostgreSQL tests: ${DRIFTMON_TEST_POSTGRES_URL:-skipped (no server)}" >&2
 
 .venv/bin/ruff check driftmon tests benchmarks examples
 .venv/bin/ruff format --check driftmon tests benchmarks examples
-.venv/bin/mypy driftmon
+.venv/bin/mypy driftmon tests
 
 set +e
 .venv/bin/python -m pytest "$@"

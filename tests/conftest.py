@@ -1,13 +1,13 @@
 """Fixtures shared by every test folder: a fresh PostgreSQL database per test module.
 
-Tests that need PostgreSQL read DRIFTMON_TEST_POSTGRES_URL and are skipped when it is unset
-(`.ci/run` sets it). Each module gets its own database, dropped at the end, so modules never
-see each other's rows and never touch anything on the server they did not create.
+Tests that need PostgreSQL read DRIFTMON_TEST_POSTGRES_URL (`scripts/test.sh` sets it):
+without it they are skipped, except under CI=true, where they fail (``tests/ci.py``). Each
+module gets its own database, dropped at the end, so modules never see each other's rows and
+never touch anything on the server they did not create.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 
@@ -15,15 +15,13 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-PG_ENV = "DRIFTMON_TEST_POSTGRES_URL"
+from tests.ci import postgres_server_url
 
 
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     """URL of a fresh database on the test server for this module, dropped at the end."""
-    server = os.environ.get(PG_ENV)
-    if not server:
-        pytest.skip(f"{PG_ENV} is not set")
+    server = postgres_server_url()
     name = f"driftmon_t_{secrets.token_hex(6)}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:

@@ -27,7 +27,7 @@ from driftmon.cli import check_exit_code, main
 from driftmon.core.status import Status, Thresholds, worst
 from driftmon.results import FeatureResult, RunResult
 from driftmon.storage import Store
-from driftmon.storage.migrate import head_revision
+from driftmon.storage.migrate import SCHEMA_HEAD, alembic_config
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "s3cret"
@@ -567,25 +567,25 @@ def test_db_upgrade_creates_the_schema_and_says_which_revision_it_applied(
     code, out, _ = run_main(capsys, "db", "upgrade", "-c", config_file(workdir))
     assert code == 0
     url = f"sqlite:///{workdir / 'results.db'}"
-    assert out.startswith(f"upgraded empty database {url} to revision {head_revision()} (")
-    store = Store(url)
-    assert not store.needs_upgrade()
+    assert out.startswith(f"upgraded empty database {url} to revision {SCHEMA_HEAD} (")
+    assert Store(url).current_revision() == SCHEMA_HEAD
     code, out, _ = run_main(capsys, "db", "upgrade", "-c", config_file(workdir))
     assert code == 0  # idempotent
-    assert out.startswith(f"database {url} is already at revision {head_revision()} (")
+    assert out.startswith(f"database {url} is already at revision {SCHEMA_HEAD} (")
 
 
 def test_db_upgrade_of_an_older_schema_names_both_revisions(
-    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Only one revision exists so far: an older one is what Store.upgrade reports here."""
-    monkeypatch.setattr(Store, "upgrade", lambda self: ("0000", head_revision()))
+    """A database at the first revision is migrated, and the output names where it started."""
+    from alembic import command
+
+    url = f"sqlite:///{workdir / 'results.db'}"
+    with Store(url).engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
     code, out, _ = run_main(capsys, "db", "upgrade", "-c", config_file(workdir))
     assert code == 0
-    url = f"sqlite:///{workdir / 'results.db'}"
-    assert out.startswith(
-        f"upgraded database {url} from revision 0000 to revision {head_revision()} ("
-    )
+    assert out.startswith(f"upgraded database {url} from revision 0001 to revision {SCHEMA_HEAD} (")
 
 
 def test_db_upgrade_exits_3_when_the_database_is_unreachable(

@@ -16,10 +16,8 @@ from driftmon.config.models import (
 )
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
-    AnySourceConfig,
     FileSourceConfig,
     LiveFileSourceConfig,
-    LiveOptions,
     LiveSourceConfig,
     LiveSqlSourceConfig,
     SourceConfig,
@@ -37,7 +35,6 @@ from driftmon.config.thresholds import (
 
 __all__ = [
     "AlphaLevels",
-    "AnySourceConfig",
     "CalibratedThresholds",
     "Config",
     "DatabaseConfig",
@@ -45,7 +42,6 @@ __all__ = [
     "FeatureConfig",
     "FileSourceConfig",
     "LiveFileSourceConfig",
-    "LiveOptions",
     "LiveSourceConfig",
     "LiveSqlSourceConfig",
     "LogConfig",

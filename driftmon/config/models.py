@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from driftmon.config._base import ConfigModel, Float, Int, Name, NonEmptyStr, fail
 from driftmon.config.durations import Duration, Timeout
@@ -272,10 +274,6 @@ class MonitorConfig(ConfigModel):
         known = ", ".join(f.name for f in self.features)
         raise ConfigError(f"monitor {self.name!r} has no feature {name!r}; configured: {known}")
 
-    def feature_specs(self) -> list[FeatureSpec]:
-        """Binning specifications of all features, in configuration order."""
-        return [f.feature_spec() for f in self.features]
-
 
 class DatabaseConfig(ConfigModel):
     """Where results are stored."""
@@ -296,6 +294,29 @@ class DatabaseConfig(ConfigModel):
         description="Longest a statement may run (PostgreSQL) or wait for a lock (SQLite); "
         "schema upgrades are not bounded; null: no limit.",
     )
+    password: str | None = Field(
+        default=None,
+        repr=False,
+        exclude=True,
+        description="Password of the URL's user, given apart from the URL: written as is, "
+        "with no URL-encoding (a ${VAR} holding @, / or # stays one password).",
+    )
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        password, url = data.get("password"), data.get("url", DEFAULT_DATABASE_URL)
+        if not isinstance(password, str) or not isinstance(url, str):
+            return data  # field validation names the wrong type
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            return data  # the url field's validation explains it
+        if parsed.password is not None:
+            raise fail("give the password in url or in password, not in both")
+        if parsed.username is None:
+            raise fail(f"password needs a user name in url, got {mask_url(url)!r}")
+        # SQLAlchemy encodes the password as the URL needs it; the URL is parsed back the same.
+        return {**data, "url": parsed.set(password=password).render_as_string(hide_password=False)}
 
     @field_validator("url")
     @classmethod
@@ -395,7 +416,3 @@ class Config(ConfigModel):
                 return m
         known = ", ".join(m.name for m in self.monitors)
         raise ConfigError(f"unknown monitor {name!r}; configured: {known}")
-
-    def enabled_monitors(self) -> tuple[MonitorConfig, ...]:
-        """The monitors to schedule and run."""
-        return tuple(m for m in self.monitors if m.enabled)

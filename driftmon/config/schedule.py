@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import Field, field_validator, model_validator
 
 from driftmon.clock import EPOCH, crontab_day_of_week
 from driftmon.config._base import ConfigModel, fail
 from driftmon.config.durations import Duration
+
+if TYPE_CHECKING:  # APScheduler is imported where a trigger is built: `every` needs none
+    from apscheduler.triggers.base import BaseTrigger
+    from apscheduler.triggers.cron import CronTrigger
 
 SCHEDULE_TIMEZONE = "UTC"
 
@@ -22,6 +24,8 @@ def cron_trigger(expression: str) -> CronTrigger:
     Not ``CronTrigger.from_crontab``: APScheduler 3 reads weekday numbers from Monday,
     crontab from Sunday (0 and 7), so numeric weekdays are spelled as names first.
     """
+    from apscheduler.triggers.cron import CronTrigger
+
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"expected 5 crontab fields, got {len(fields)}")
@@ -73,6 +77,8 @@ class ScheduleConfig(ConfigModel):
         Intervals fire on multiples of ``every`` since the Unix epoch, so every daemon and
         every restart computes the same window ends.
         """
+        from apscheduler.triggers.interval import IntervalTrigger
+
         if self.cron is not None:
             return cron_trigger(self.cron)
         assert self.every is not None  # guaranteed by validation

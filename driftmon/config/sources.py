@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError
 
 from driftmon.config._base import ConfigModel, Int, NonEmptyStr, describe_value, fail
 from driftmon.config.durations import Duration
+from driftmon.drivers import missing_driver
 from driftmon.secrets import mask_url
 
 FileFormat = Literal["csv", "parquet"]
@@ -69,6 +70,9 @@ def check_sqlalchemy_url(url: str, base_dir: Path | None) -> str:
             "expected an SQLAlchemy database URL such as sqlite:///driftmon.db or "
             f"postgresql+psycopg://user:password@host/db, got {mask_url(url)!r} ({exc})"
         ) from None
+    problem = missing_driver(parsed)
+    if problem is not None:
+        raise fail(f"{mask_url(url)}: {problem}")
     database = parsed.database
     if (
         base_dir is not None
@@ -226,11 +230,6 @@ class LiveOptions(ConfigModel):
         return self
 
     @property
-    def windowed(self) -> bool:
-        """True when each run reads only the rows of its time window."""
-        return self.window is not None
-
-    @property
     def zone(self) -> ZoneInfo:
         """``timezone`` as a ``ZoneInfo``."""
         return ZoneInfo(self.timezone)
@@ -282,6 +281,3 @@ LiveSourceConfig = Annotated[
     BeforeValidator(_check_kind),
 ]
 """A live source: ``LiveFileSourceConfig`` or ``LiveSqlSourceConfig``."""
-
-AnySourceConfig = FileSourceConfig | SqlSourceConfig
-"""Either kind of source model, live ones included (they subclass these)."""

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from driftmon.config._base import ConfigModel, Float, Int, describe_value, fail
-from driftmon.core.status import Thresholds
 from driftmon.core.thresholds import min_windows
 
 PolicyName = Literal["static", "significance", "calibrated"]
@@ -58,10 +57,6 @@ class StaticThresholds(ConfigModel):
                 f"{self.critical:g}; expected warning <= critical"
             )
         return self
-
-    def to_thresholds(self) -> Thresholds:
-        """The core's ``Thresholds`` these values stand for."""
-        return Thresholds(warning=self.warning, critical=self.critical, policy=self.policy)
 
 
 class AlphaLevels(ConfigModel):

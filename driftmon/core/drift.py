@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from driftmon.core.divergence import (
     DEFAULT_SMOOTHING,
@@ -44,9 +44,6 @@ class DriftScores:
     expected_kl: float
     live_rows: int
     reference_rows: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
 
 def score(

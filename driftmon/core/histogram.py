@@ -120,10 +120,10 @@ def category_value_counts(values: Any) -> tuple[dict[str, int], int]:
 
 
 def _text_counts(values: Any) -> tuple[pa.Array, Counts, int]:
-    """Distinct non-missing texts of a column (as ``_as_arrow_strings`` spells them), their
-    counts, and the number of missing values.
+    """Distinct non-missing texts of a column, their counts, and the number of missing values.
 
-    Equal to ``value_counts`` of ``_as_arrow_strings(values)``, but counts before it
+    A text is the column's value through ``_to_arrow`` and Arrow's string cast (nulls for
+    missing values). Equal to ``value_counts`` of those texts, but counts before it
     converts where that is exact and cheaper: dictionary indices instead of decoded
     strings, integers and booleans before their cast, and the distinct objects of an
     object column instead of every row (see ``_object_text_counts``).
@@ -167,19 +167,6 @@ def _is_exact_text_type(t: pa.DataType) -> bool:
         or pa.types.is_integer(t)
         or pa.types.is_boolean(t)
     )
-
-
-def _as_arrow_strings(values: Any) -> pa.Array:
-    """A column as an Arrow string array, nulls for missing values: the one spelling rule."""
-    if isinstance(values, pa.ChunkedArray):
-        arr = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    elif isinstance(values, pa.Array):
-        arr = values
-    else:
-        arr = _to_arrow(values)
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-    return _cast_to_text(arr)
 
 
 def _to_arrow(values: Any) -> pa.Array | pa.ChunkedArray:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
 
 
 @dataclass(frozen=True)
@@ -30,10 +29,29 @@ class GTest:
     p_value: float
 
 
+def chi2_sf(x: float, dof: float) -> float:
+    """P(χ²_dof > x), the upper tail: the same number ``scipy.stats.chi2.sf`` returns.
+
+    ``scipy.special.chdtrc`` is what ``scipy.stats.chi2`` calls underneath; importing only
+    ``scipy.special``, and only on first use, keeps ``scipy.stats`` (about a second) out of
+    every command's start-up.
+    """
+    from scipy.special import chdtrc
+
+    return 1.0 if x <= 0.0 else float(chdtrc(dof, x))
+
+
+def chi2_isf(p: float, dof: float) -> float:
+    """The x with P(χ²_dof > x) = p: the same number ``scipy.stats.chi2.isf`` returns."""
+    from scipy.special import chdtri
+
+    return float(chdtri(dof, p))
+
+
 def _chi2_sf(g: float, dof: int) -> float:
     if dof <= 0:
         return 1.0
-    return float(min(1.0, max(0.0, special.chdtrc(dof, max(g, 0.0)))))
+    return min(1.0, max(0.0, chi2_sf(g, dof)))
 
 
 def g_test_one_sample(live_counts: npt.ArrayLike, q: npt.ArrayLike) -> GTest:
@@ -125,7 +143,7 @@ class KLTest:
         """
         dof = max(self.dof, 1)
         if min_effect <= 0.0:
-            quantile = float(special.chdtri(dof, alpha))
+            quantile = chi2_isf(alpha, dof)
         else:
             from scipy.stats import ncx2  # scipy.stats is slow to import; only needed here
 

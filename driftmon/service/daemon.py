@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -42,6 +43,13 @@ MAX_CATCH_UP_WINDOWS = 3
 """Skipped windows a monitor scores late, at most, before its current one."""
 SHUTDOWN_GRACE_SECONDS = 20.0
 """How long a run in progress may go on after SIGTERM before it is abandoned."""
+
+
+class _PoolExecutor(BasePoolExecutor):  # type: ignore[misc]  # APScheduler 3 has no type hints
+    """APScheduler's thread-pool executor over a pool the daemon owns and can wait for."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        super().__init__(pool)
 
 
 def make_trigger(schedule: ScheduleConfig) -> BaseTrigger:
@@ -132,6 +140,10 @@ class Daemon:
         self.upgrade = upgrade
         self.runner = MonitorRunner(config, store)
         self.cache = SnapshotCache(store)
+        # Scheduled runs execute here; stop() waits for this pool (running and queued runs).
+        self._workers = ThreadPoolExecutor(
+            max_workers=max(2, min(8, len(config.monitors))), thread_name_prefix="driftmon-job"
+        )
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(DriftCollector(config, self.cache))
         # The standard process_* metrics change on every scrape: rendered for each one,
@@ -141,9 +153,7 @@ class Daemon:
         # Blocking: SchedulerWatch runs its loop in a thread of ours, to see it die.
         self.scheduler = BlockingScheduler(
             timezone="UTC",
-            executors={
-                "default": ThreadPoolExecutor(max_workers=max(2, min(8, len(config.monitors))))
-            },
+            executors={"default": _PoolExecutor(self._workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.watch = SchedulerWatch(self.scheduler)
@@ -205,21 +215,18 @@ class Daemon:
         """
         log.info("daemon.stopping")
         self.watch.shutdown()
-        executor = self.scheduler._lookup_executor("default")
-        pool = getattr(executor, "_pool", None)
-        if pool is not None:
-            done = threading.Event()
+        done = threading.Event()
 
-            def _join() -> None:
-                pool.shutdown(wait=True)
-                done.set()
+        def _join() -> None:
+            self._workers.shutdown(wait=True)
+            done.set()
 
-            threading.Thread(target=_join, daemon=True).start()
-            if not done.wait(grace):
-                log.warning("daemon.abandoning_runs", extra={"grace_s": grace})
-                self.runner.abandon.set()
-                if not done.wait(5.0):
-                    log.warning("daemon.stop_timeout", extra={"waited_s": grace + 5.0})
+        threading.Thread(target=_join, daemon=True).start()
+        if not done.wait(grace):
+            log.warning("daemon.abandoning_runs", extra={"grace_s": grace})
+            self.runner.abandon.set()
+            if not done.wait(5.0):
+                log.warning("daemon.stop_timeout", extra={"waited_s": grace + 5.0})
         pending = self.pending.state().pending
         if pending:
             log.error("daemon.pending_runs_lost", extra={"runs": pending})

@@ -452,10 +452,3 @@ def _check_deadline(
             f"monitor {monitor.name!r}: reading {source.describe()} took longer than "
             f"source_timeout={monitor.source_timeout}"
         )
-
-
-def run_all(
-    runner: MonitorRunner, monitors: Sequence[MonitorConfig], window_end: datetime | None = None
-) -> list[RunResult]:
-    """Run several monitors one after the other (``driftmon check``)."""
-    return [runner.run(m, window_end) for m in monitors]

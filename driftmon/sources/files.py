@@ -22,14 +22,16 @@ import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # imported where used: only time-windowed Parquet needs pyarrow.dataset
+    import pyarrow.dataset as ds
 
 from driftmon.errors import ColumnError, ConfigError, SourceError
 from driftmon.sources.base import Window, column_list
@@ -269,6 +271,8 @@ class FileSource:
 
     def _row_groups_in(self, f: Path, field: pa.Field, window: Window) -> list[int] | None:
         """Row groups whose statistics allow rows in the window (None: statistics unusable)."""
+        import pyarrow.dataset as ds
+
         expr = self._pushdown(field, window)
         if expr is None:
             return None
@@ -277,6 +281,8 @@ class FileSource:
 
     def _pushdown(self, field: pa.Field, window: Window) -> ds.Expression | None:
         """A filter that keeps at least the window's rows, on the column's own type."""
+        import pyarrow.dataset as ds
+
         t = field.type
         col = ds.field(field.name)
         if pa.types.is_timestamp(t):

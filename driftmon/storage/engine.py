@@ -20,6 +20,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import StaticPool
 
+from driftmon.drivers import missing_driver
 from driftmon.errors import PermanentStorageError, StorageError
 from driftmon.secrets import mask_url, scrub, url_secrets
 
@@ -82,8 +83,12 @@ def make_engine(
     them itself. SQLite: foreign keys on, WAL for files, a busy timeout of
     ``statement_timeout`` (None: none), and SQLAlchemy (not the sqlite3 module) emitting
     BEGIN, so transactions and DDL are really transactional.
+    A PostgreSQL URL without its driver installed raises ImportError naming the extra.
     """
     u = make_url(url)
+    problem = missing_driver(u)
+    if problem is not None:
+        raise ImportError(problem)
     kwargs: dict[str, Any] = {
         "echo": echo,
         "pool_pre_ping": True,

@@ -11,16 +11,28 @@ from __future__ import annotations
 import sysconfig
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import String, column, inspect, select, table
 from sqlalchemy.engine import Connection
 
 import driftmon
 from driftmon.errors import StorageError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 _INSTALLED_SUFFIX = "share/driftmon/migrations"
+
+SCHEMA_HEAD = "0004"
+"""The newest revision in ``migrations/versions``, known without Alembic.
+
+A database already at this revision needs no migration, so ``driftmon check`` and the
+daemon's start skip importing Alembic (a third of a second). A test compares it with
+Alembic's own head: a new migration must update it.
+"""
+
+_VERSION_TABLE = "alembic_version"  # Alembic's default; migrations/env.py keeps it
 
 
 def migrations_dir() -> Path:
@@ -56,6 +68,8 @@ def _installed_migrations_dir() -> Path | None:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config built in code; ``env.py`` migrates ``connection`` when given."""
+    from alembic.config import Config
+
     cfg = Config()
     # ConfigParser interpolation: a literal % in a path must be doubled.
     cfg.set_main_option("script_location", str(migrations_dir()).replace("%", "%%"))
@@ -65,20 +79,29 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def head_revision() -> str | None:
-    """The newest revision the installed migrations know."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
 def current_revision(connection: Connection) -> str | None:
-    """The revision the database is at; None for an empty database."""
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision the database is at; None for an empty database.
+
+    Read with plain SQL from Alembic's version table, as ``MigrationContext`` does.
+    """
+    if not inspect(connection).has_table(_VERSION_TABLE):
+        return None
+    query = select(column("version_num", String)).select_from(table(_VERSION_TABLE))
+    rows = connection.execute(query).scalars().all()
+    if len(rows) > 1:
+        raise StorageError(
+            f"the database's {_VERSION_TABLE} table holds {len(rows)} revisions "
+            f"({', '.join(map(str, rows))}); driftmon's migrations have a single head"
+        )
+    return str(rows[0]) if rows else None
 
 
 def describe_revision(revision: str | None) -> str:
     """``revision 0001 (Initial schema: ...)``: the id and the first line of its docstring."""
     if revision is None:
         return "no revision (empty database)"
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config()).get_revision(revision)
     doc = script.doc.strip().rstrip(".") if script is not None else ""
     return f"revision {revision} ({doc})" if doc else f"revision {revision}"

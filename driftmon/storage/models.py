@@ -36,7 +36,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-STATUSES = ("ok", "warning", "critical", "insufficient_data", "error")
 STATUS_CHECK = "status IN ('ok', 'warning', 'critical', 'insufficient_data', 'error')"
 
 # 64-bit ids where rows accumulate; SQLite only auto-increments INTEGER PRIMARY KEY.

@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from alembic import command
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -36,7 +34,7 @@ from driftmon.storage.engine import (
     make_engine,
     storage_error,
 )
-from driftmon.storage.migrate import alembic_config, current_revision, head_revision
+from driftmon.storage.migrate import SCHEMA_HEAD, alembic_config, current_revision
 from driftmon.storage.models import (
     Base,
     FeatureResultRow,
@@ -111,7 +109,7 @@ class Store:
             yield
         except StorageError:
             raise
-        except (SQLAlchemyError, CommandError) as exc:
+        except SQLAlchemyError as exc:
             raise storage_error(operation, self._url, exc) from exc
 
     @contextmanager
@@ -139,19 +137,21 @@ class Store:
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
             before = current_revision(conn)
-            command.upgrade(alembic_config(conn), "head")
+            if before == SCHEMA_HEAD:
+                return before, before  # the everyday case, without importing Alembic
+            from alembic import command
+            from alembic.util.exc import CommandError
+
+            try:
+                command.upgrade(alembic_config(conn), "head")
+            except CommandError as exc:
+                raise storage_error("upgrading the database schema", self._url, exc) from exc
             return before, current_revision(conn)
 
     def current_revision(self) -> str | None:
         """The schema revision of the database; None when it was never migrated."""
         with self._guard("reading the schema revision"), self._transaction(write=False) as conn:
             return current_revision(conn)
-
-    def needs_upgrade(self) -> bool:
-        """True when the database is not at the newest revision this driftmon knows."""
-        current = self.current_revision()
-        with self._guard("reading the migrations"):
-            return current != head_revision()
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from sqlalchemy.engine import make_url
+
+from driftmon.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
+LOCK_FILE = REPO / "requirements.lock"
 
 
 def compose() -> dict[str, Any]:
@@ -117,7 +126,7 @@ def test_services_are_wired_to_each_other() -> None:
     port = driftmon_config["server"]["port"]
     assert driftmon_config["server"]["host"] == "0.0.0.0"
     assert "@postgres:5432/driftmon" in driftmon_config["database"]["url"]
-    assert "${POSTGRES_PASSWORD:-driftmon}" in driftmon_config["database"]["url"]
+    assert driftmon_config["database"]["password"] == "${POSTGRES_PASSWORD:-driftmon}"
 
     prometheus = load_yaml("config/prometheus/prometheus.yml")
     (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "driftmon"]
@@ -172,7 +181,6 @@ def test_example_config_loads_with_driftmon_config_loader() -> None:
 def test_dockerfile_runs_driftmon_as_non_root_with_a_health_check() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
-    assert re.search(r"^RUN pip install \.", text, re.MULTILINE)
     assert re.search(r"^EXPOSE 9464$", text, re.MULTILINE)
     (user,) = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
     assert user not in {"root", "0"}
@@ -192,3 +200,134 @@ def test_compose_file_is_valid(docker_compose: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def rendered(docker_compose: str, environ: dict[str, str]) -> dict[str, Any]:
+    """docker-compose.yml as ``docker-compose config`` interpolates it with ``environ``."""
+    result = subprocess.run(
+        [docker_compose, "-f", str(COMPOSE_FILE), "config"],
+        cwd=REPO,
+        env={**environ, "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    data: dict[str, Any] = yaml.safe_load(result.stdout)
+    return data
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+@pytest.mark.parametrize("password", ["p@ss/w#rd", "a:b?c%20d&e=f", "driftmon"])
+def test_any_postgres_password_reaches_the_compose_database(
+    docker_compose: str, password: str
+) -> None:
+    """The rendered stack gives driftmon the postgres service's host, database and password."""
+    stack = rendered(docker_compose, {"POSTGRES_PASSWORD": password})["services"]
+    server_password = environment(stack["postgres"])["POSTGRES_PASSWORD"]
+    driftmon_env = environment(stack["driftmon"])
+    assert server_password == driftmon_env["POSTGRES_PASSWORD"] == password
+    config = load_config(REPO / "config" / "docker" / "driftmon.yaml", environ=driftmon_env)
+    url = make_url(config.database.url)
+    assert (url.host, url.port, url.database) == ("postgres", 5432, "driftmon")
+    assert (url.username, url.password) == ("driftmon", password)
+    assert password not in config.database.masked_url or password == "driftmon"
+
+
+def dockerfile_steps() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments left out."""
+    steps: list[str] = []
+    current = ""
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        current = f"{current} {line}" if current else line
+        if current.endswith("\\"):
+            current = current[:-1].rstrip()
+            continue
+        steps.append(current)
+        current = ""
+    return steps
+
+
+def test_dockerfile_installs_the_locked_dependencies_before_copying_the_source() -> None:
+    """Layer caching: a source edit reuses the dependency layer, built from the lock alone."""
+    steps = dockerfile_steps()
+
+    def first(match: Callable[[str], bool]) -> int:
+        found = [i for i, step in enumerate(steps) if match(step)]
+        assert found, steps
+        return found[0]
+
+    copy_lock = first(lambda s: s.startswith("COPY requirements.lock "))
+    install_lock = first(
+        lambda s: (
+            s.startswith("RUN pip install --require-hashes --no-deps -r ")
+            and "requirements.lock" in s
+        )
+    )
+    copy_source = first(lambda s: s.startswith("COPY . "))
+    install_driftmon = first(lambda s: s.startswith("RUN pip install") and " . " in f"{s} ")
+    assert copy_lock < install_lock < copy_source < install_driftmon
+    before = [s for s in steps[:install_lock] if s.startswith(("COPY", "ADD"))]
+    assert before == [steps[copy_lock]], "only the lock is copied before the dependencies"
+    # driftmon itself resolves and downloads nothing: everything came from the lock.
+    for flag in ("--no-deps", "--no-index", "--no-build-isolation"):
+        assert flag in steps[install_driftmon].split()
+    ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
+    assert "requirements.lock" not in ignored
+
+
+def locked() -> dict[str, tuple[str, int]]:
+    """requirements.lock as {normalised name: (version, number of sha256 hashes)}."""
+    entries: dict[str, tuple[str, int]] = {}
+    name = ""
+    for line in LOCK_FILE.read_text(encoding="utf-8").splitlines():
+        pin = re.match(r"^([A-Za-z0-9._-]+)==(\S+)", line)
+        if pin:
+            name = canonicalize_name(pin.group(1))
+            entries[name] = (pin.group(2), 0)
+        elif line.strip().startswith("--hash=sha256:"):
+            version, hashes = entries[name]
+            entries[name] = (version, hashes + 1)
+    return entries
+
+
+def test_the_lock_pins_every_dependency_with_hashes() -> None:
+    """Dependencies, the postgres extra and the build backend: in the lock, in range, hashed."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    needed = [
+        *pyproject["project"]["dependencies"],
+        *pyproject["project"]["optional-dependencies"]["postgres"],
+        *pyproject["build-system"]["requires"],
+    ]
+    lock = locked()
+    for text in needed:
+        req = Requirement(text)
+        name = canonicalize_name(req.name)
+        assert name in lock, f"{req.name} is missing from requirements.lock: bash scripts/lock.sh"
+        version = lock[name][0]
+        assert req.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {req.name}=={version}, outside {req.specifier}: "
+            "bash scripts/lock.sh"
+        )
+    assert "psycopg-binary" in lock  # psycopg[binary]: the extra's own package
+    unhashed = [n for n, (_, hashes) in lock.items() if hashes == 0]
+    assert unhashed == []
+
+
+def test_psycopg_is_the_postgres_extra_and_part_of_the_test_extra() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    names = {canonicalize_name(Requirement(r).name) for r in pyproject["project"]["dependencies"]}
+    assert "psycopg" not in names
+    extras = pyproject["project"]["optional-dependencies"]
+    assert [Requirement(r).name for r in extras["postgres"]] == ["psycopg"]
+    assert set(extras["postgres"]) <= set(extras["test"])

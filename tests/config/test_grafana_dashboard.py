@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from grafana_queries import (
+
+from .grafana_queries import (
     DASHBOARD,
     REPO,
     dashboard_queries,

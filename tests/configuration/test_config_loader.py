@@ -125,12 +125,6 @@ def test_monitor_lookup_by_name(load: Loader) -> None:
         cfg.monitor("x")
 
 
-def test_enabled_monitors_skips_disabled(load: Loader) -> None:
-    data = minimal_config()
-    data["monitors"].append(dict(data["monitors"][0], name="off", enabled=False))
-    assert [m.name for m in load(data).enabled_monitors()] == ["example"]
-
-
 def test_config_is_frozen(load: Loader) -> None:
     cfg = load(minimal_config())
     with pytest.raises(ValueError, match="frozen"):

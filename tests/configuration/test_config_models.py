@@ -137,14 +137,14 @@ def test_sql_sources_with_query_or_table(load: Loader) -> None:
         None,
         100,
     )
-    assert live.windowed
+    assert live.window is not None
 
 
 def test_live_file_source_is_a_file_source_with_live_options(load: Loader) -> None:
     live = load(minimal_config()).monitors[0].live
     assert isinstance(live, LiveFileSourceConfig)
     assert isinstance(live, FileSourceConfig)
-    assert (live.timestamp_column, live.window, live.windowed) == ("ts", timedelta(hours=1), True)
+    assert (live.timestamp_column, live.window) == ("ts", timedelta(hours=1))
     assert live.zone.key == "UTC"
 
 
@@ -154,7 +154,7 @@ def test_live_source_without_window_reads_everything(load: Loader) -> None:
         .monitors[0]
         .live
     )
-    assert (live.windowed, live.min_rows, live.timezone) == (False, 50, "Europe/Berlin")
+    assert (live.window, live.min_rows, live.timezone) == (None, 50, "Europe/Berlin")
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_feature_spec_and_column(load: Loader) -> None:
     m = load(data).monitors[0]
     assert m.features[0].source_column == "age_years"
     assert m.features[1].source_column == "amount"
-    assert m.feature_specs() == [
+    assert [f.feature_spec() for f in m.features] == [
         FeatureSpec(name="age", kind="numeric", bins=20, strategy="uniform"),
         FeatureSpec(name="amount", kind="numeric", edges=(0.0, 10.5, 100.0)),
         FeatureSpec(name="country", kind="categorical", max_categories=3),

@@ -13,7 +13,6 @@ from driftmon.config import (
     SignificanceThresholds,
     StaticThresholds,
 )
-from driftmon.core.status import Thresholds
 from driftmon.errors import ConfigError
 
 from .conftest import ErrorLoader, Loader, minimal_config, with_feature, with_monitor
@@ -69,13 +68,6 @@ def test_static_stays_available_by_name_with_its_values(load: Loader) -> None:
     assert t == StaticThresholds(warning=0.05, critical=0.2)
 
 
-def test_static_converts_to_core_thresholds(load: Loader) -> None:
-    t = load(with_monitor(thresholds={"policy": "static", "warning": 0, "critical": 1}))
-    policy = t.monitors[0].thresholds
-    assert isinstance(policy, StaticThresholds)
-    assert policy.to_thresholds() == Thresholds(warning=0.0, critical=1.0, policy="static")
-
-
 def test_static_allows_equal_warning_and_critical(load: Loader) -> None:
     t = load(with_monitor(thresholds={"warning": 0.2, "critical": 0.2})).monitors[0].thresholds
     assert (t.warning, t.critical) == (0.2, 0.2)  # type: ignore[union-attr]
@@ -121,7 +113,9 @@ def test_calibrated_windows_must_resolve_the_strictest_quantile(load: Loader) ->
     with pytest.raises(ConfigError, match=r"windows 1000 cannot resolve quantile 0\.999.*9999"):
         load(with_monitor(thresholds={"policy": "calibrated", "windows": 1000}))
     ok = load(with_monitor(thresholds={"policy": "calibrated", "windows": 9999}))
-    assert ok.monitors[0].thresholds.windows == 9999
+    policy = ok.monitors[0].thresholds
+    assert isinstance(policy, CalibratedThresholds)
+    assert policy.windows == 9999
 
 
 def test_calibrated_defaults(load: Loader) -> None:

@@ -114,7 +114,7 @@ def test_histograms_of_different_layouts_cannot_be_scored() -> None:
 def test_scores_serialise_to_a_flat_dict_of_every_field() -> None:
     s = score(_h(5, 3, 2, 0), _h(4, 4, 2, 0))
     assert s is not None
-    d = s.as_dict()
+    d = dataclasses.asdict(s)
     assert list(d) == [f.name for f in dataclasses.fields(DriftScores)]
     assert d["live_rows"] == 10
 
@@ -190,7 +190,7 @@ def test_no_generated_column_scores_inf_or_nan(
         assert s is None
         return
     assert s is not None
-    for name, value in s.as_dict().items():
+    for name, value in dataclasses.asdict(s).items():
         assert math.isfinite(value), (name, value)
     assert s.kl_divergence >= 0.0
     assert 0.0 <= s.js_divergence <= math.log(2) + 1e-12

@@ -12,7 +12,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from driftmon.core.divergence import kl_divergence, probabilities
-from driftmon.core.stats import expected_null_kl, g_test_one_sample, g_test_two_sample
+from driftmon.core.stats import (
+    chi2_isf,
+    chi2_sf,
+    expected_null_kl,
+    g_test_one_sample,
+    g_test_two_sample,
+)
 
 PROPERTY = settings(max_examples=150, deadline=None)
 
@@ -191,3 +197,29 @@ def test_g_test_p_value_is_bit_for_bit_scipys_chi2_tail(
     t = g_test_two_sample(live, ref)
     if t.dof > 0:
         assert t.p_value == min(1.0, max(0.0, float(scipy.stats.chi2.sf(t.statistic, t.dof))))
+
+
+_CHI2_X = [0.0, 1e-300, 1e-12, 1e-3, 0.5, 1.0, 2.5, 9.9, 50.0, 333.3, 1e3, 1e4, 1e6, math.inf]
+_CHI2_DOF = [1, 2, 3, 4, 9, 10, 49, 99, 999, 10_000]
+
+
+@pytest.mark.parametrize("dof", _CHI2_DOF)
+def test_chi2_sf_is_bit_for_bit_scipy_stats(dof: int) -> None:
+    """chi2_sf (scipy.special.chdtrc) returns exactly what scipy.stats.chi2.sf returns."""
+    xs = [*_CHI2_X, -1.0, *np.random.default_rng(dof).gamma(2.0, dof, 200).tolist()]
+    for x in xs:
+        assert chi2_sf(x, dof) == float(scipy.stats.chi2.sf(x, dof)), (x, dof)
+
+
+@pytest.mark.parametrize("dof", _CHI2_DOF)
+def test_chi2_isf_is_bit_for_bit_scipy_stats(dof: int) -> None:
+    """chi2_isf (scipy.special.chdtri) returns exactly what scipy.stats.chi2.isf returns."""
+    ps = [0.0, 1e-300, 1e-12, 0.001, 0.01, 0.05, 0.5, 0.999, 1.0]
+    for p in [*ps, *np.random.default_rng(dof).random(200).tolist()]:
+        assert chi2_isf(p, dof) == float(scipy.stats.chi2.isf(p, dof)), (p, dof)
+
+
+def test_chi2_sf_is_nan_for_nan_like_scipy() -> None:
+    """A NaN statistic stays NaN, as in scipy.stats (never silently 0 or 1)."""
+    assert math.isnan(chi2_sf(math.nan, 3))
+    assert math.isnan(float(scipy.stats.chi2.sf(math.nan, 3)))

@@ -19,7 +19,6 @@ from driftmon.core.histogram import Histogram
 from driftmon.core.stats import expected_null_kl, g_test_one_sample, g_test_two_sample
 from driftmon.core.status import Status
 from driftmon.core.thresholds import (
-    MIN_LIVE_ROWS,
     MIN_ROWS_PER_BIN,
     CalibratedPolicy,
     Calibration,
@@ -38,6 +37,7 @@ from driftmon.core.thresholds import (
     needs_recalibration,
     raw_p_cutoff,
 )
+from driftmon.core.thresholds.decision import MIN_LIVE_ROWS
 
 UNIFORM_10 = np.full(10, 20_000)  # a 200,000-row reference over 10 equal bins
 

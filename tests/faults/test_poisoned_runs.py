@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 import driftmon.service.daemon as daemon_module
+import driftmon.storage.engine as engine_module
 import driftmon.storage.store as store_module
 from driftmon.config import load_config
 from driftmon.core.status import Status, Thresholds
@@ -49,7 +50,7 @@ def backend(
     """A migrated, empty results database whose ``cut()`` makes writes fail as in an outage."""
     if request.param == "sqlite":
         # Writers give up on the lock after 0.2 s (the busy timeout), as in a short outage.
-        real_make_engine = store_module.make_engine
+        real_make_engine = engine_module.make_engine
 
         def quick_make_engine(url: str, **options: Any) -> sa.Engine:
             return real_make_engine(url, **{**options, "statement_timeout": 0.2})

@@ -27,8 +27,7 @@ import sqlalchemy as sa
 import yaml
 
 from driftmon.cli import main
-
-PG_ENV = "DRIFTMON_TEST_POSTGRES_URL"
+from tests.ci import postgres_server_url
 
 # Every table of the results schema (``migrations/``): none may go missing.
 DRIFTMON_TABLES = frozenset(
@@ -76,10 +75,7 @@ def no_hang(seconds: float = 10) -> Iterator[None]:
 
 
 def pg_server() -> str:
-    server = os.environ.get(PG_ENV)
-    if not server:
-        pytest.skip(f"{PG_ENV} is not set")
-    return server
+    return postgres_server_url()
 
 
 def reset_public_schema(url: str) -> None:
@@ -110,7 +106,7 @@ def table_rows(url: str) -> dict[str, int]:
         names = sa.inspect(engine).get_table_names()
         with engine.connect() as conn:
             return {
-                n: int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(n))).scalar())
+                n: conn.execute(sa.select(sa.func.count()).select_from(sa.table(n))).scalar_one()
                 for n in names
             }
     finally:

@@ -601,11 +601,11 @@ def test_a_results_database_that_never_answers_cannot_hang_a_scrape() -> None:
     """The scrape waits at most refresh_timeout, serves the last snapshot, counts one error."""
     store = _HangingStore(first=["snapshot-1"])
     cache = SnapshotCache(store, max_age=0.0, refresh_timeout=0.2)  # type: ignore[arg-type]
-    assert list(cache.get()) == ["snapshot-1"]
+    assert list[Any](cache.get()) == ["snapshot-1"]
     try:
         for _ in range(3):  # three scrapes while the refresh hangs
             started = time.monotonic()
-            assert list(cache.get()) == ["snapshot-1"]
+            assert list[Any](cache.get()) == ["snapshot-1"]
             assert time.monotonic() - started < 5
         assert cache.errors_total == 1
         assert cache.last_error is not None

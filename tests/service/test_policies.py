@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def write_config(tmp_path: Path, db_url: str, **monitor_extra: object) -> Path:
     return path
 
 
-def run_check(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+def run_check(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     code = main(["check", "-c", str(config), "--json"])
     (run,) = json.loads(capsys.readouterr().out)
     return code, run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections import Counter
@@ -296,7 +297,7 @@ def test_an_all_nan_live_column_is_scored_in_the_missing_bin_with_finite_scores(
     assert x.scores is not None
     assert x.missing_rows == 600
     assert x.missing_ratio == 1.0
-    assert all(math.isfinite(v) for v in x.scores.as_dict().values())
+    assert all(math.isfinite(v) for v in dataclasses.asdict(x.scores).values())
     assert x.status == Status.CRITICAL
     (stored,) = store.runs("m")
     assert by_name(stored)["x"].scores == x.scores

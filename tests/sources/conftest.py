@@ -6,7 +6,6 @@ running at the same time, so every table gets a unique name and only those are d
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-PG_ENV = "DRIFTMON_TEST_POSTGRES_URL"
+from tests.ci import postgres_server_url
 
 
 @dataclass
@@ -55,10 +54,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'source.db'}"
     else:
-        server = os.environ.get(PG_ENV)
-        if not server:
-            pytest.skip(f"{PG_ENV} is not set")
-        url = server
+        url = postgres_server_url()
     database = Database(url, sa.create_engine(url))
     try:
         yield database

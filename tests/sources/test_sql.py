@@ -6,7 +6,6 @@ identifiers, timeouts, unreachable servers and password masking.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,8 +22,9 @@ import sqlalchemy as sa
 
 from driftmon.errors import ColumnError, ConfigError, SourceError
 from driftmon.sources import FileSource, Source, SqlSource, Window
+from tests.ci import postgres_server_url
 
-from .conftest import PG_ENV, Database
+from .conftest import Database
 
 BERLIN = ZoneInfo("Europe/Berlin")
 INJECTION = 'x"; DROP TABLE {victim}; --'
@@ -112,10 +112,7 @@ def test_table_columns_and_types(db: Database) -> None:
 
 @pytest.fixture
 def pg_url() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"{PG_ENV} is not set")
-    return url
+    return postgres_server_url()
 
 
 @pytest.mark.postgres

@@ -32,7 +32,6 @@ OPERATIONS: dict[str, Callable[[Store], object]] = {
     "ping": lambda s: s.ping(),
     "upgrade": lambda s: s.upgrade(),
     "current_revision": lambda s: s.current_revision(),
-    "needs_upgrade": lambda s: s.needs_upgrade(),
     "save_run": lambda s: s.save_run(RUN),
     "save_profile": lambda s: s.save_profile("orders", "fp", ReferenceProfile((), rows=0)),
     "load_profile": lambda s: s.load_profile("orders"),

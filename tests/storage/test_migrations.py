@@ -6,17 +6,20 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 import driftmon
+from driftmon.errors import StorageError
 from driftmon.storage import DURATION_BUCKETS, Store
 from driftmon.storage.migrate import (
+    SCHEMA_HEAD,
     alembic_config,
     describe_revision,
-    head_revision,
     migrations_dir,
 )
 from driftmon.storage.models import Base
@@ -25,12 +28,15 @@ T = datetime(2026, 1, 1, tzinfo=UTC)
 TABLES = {"monitors", "reference_profiles", "runs", "feature_results", "monitor_stats"}
 
 
+def head_revision() -> str | None:
+    """The newest revision, as Alembic reads it from migrations/versions."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def test_upgrade_from_empty_database_reaches_head(empty_store: Store) -> None:
     assert empty_store.current_revision() is None
-    assert empty_store.needs_upgrade()
     assert empty_store.upgrade() == (None, head_revision())  # the revisions before and after
     assert empty_store.current_revision() == head_revision() == "0004"
-    assert not empty_store.needs_upgrade()
     assert TABLES | {"alembic_version"} <= set(inspect(empty_store.engine).get_table_names())
 
 
@@ -64,6 +70,27 @@ def test_upgrade_from_0001_keeps_stored_results_and_adds_a_null_adjusted_p_value
     (feature,) = run.features
     assert feature.p_value_adjusted is None
     assert feature.feature == "age"
+
+
+def test_schema_head_constant_is_alembics_head() -> None:
+    """SCHEMA_HEAD (the no-Alembic fast path of upgrade) names the newest migration."""
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_upgrade_runs_the_migrations_below_head(store: Store) -> None:
+    """A database one step behind SCHEMA_HEAD is migrated, not skipped by the fast path."""
+    with store.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    store.upgrade()
+    assert store.current_revision() == SCHEMA_HEAD
+    assert set(inspect(store.engine).get_table_names()) >= TABLES
+
+
+def test_two_revisions_in_the_version_table_are_a_clear_storage_error(store: Store) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('9999')"))
+    with pytest.raises(StorageError, match="holds 2 revisions"):
+        store.current_revision()
 
 
 def test_upgrade_twice_is_a_no_op(store: Store) -> None:

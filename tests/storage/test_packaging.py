@@ -9,7 +9,7 @@ import sysconfig
 from pathlib import Path
 
 import driftmon
-from driftmon.storage.migrate import head_revision
+from driftmon.storage.migrate import SCHEMA_HEAD
 
 CHECKOUT = Path(driftmon.__file__).resolve().parent.parent
 
@@ -66,4 +66,4 @@ def test_wheel_install_migrates_from_its_installed_copy(tmp_path: Path) -> None:
     ).stdout.splitlines()
     assert out[0].startswith(str(venv))  # the installed copy, not the checkout
     assert Path(out[1]) == (venv / "share" / "driftmon" / "migrations").resolve()
-    assert out[2] == head_revision()  # every revision was packaged
+    assert out[2] == SCHEMA_HEAD  # every revision was packaged

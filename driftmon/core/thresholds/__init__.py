@@ -11,10 +11,7 @@ thresholds (nats) actually applied, so that whatever the policy,
 - ``decision``: the KL-space G-test, the insufficient-data rule and the per-run decision.
 """
 
-from driftmon.core.stats import KLTest
 from driftmon.core.thresholds.calibration import (
-    CALIBRATION_FORMAT,
-    MIN_REFERENCE_ROWS_PER_BIN,
     RECALIBRATION_RANGE,
     Calibration,
     calibrate,
@@ -28,17 +25,14 @@ from driftmon.core.thresholds.corrections import (
     raw_p_cutoff,
 )
 from driftmon.core.thresholds.decision import (
-    MIN_LIVE_ROWS,
     MIN_ROWS_PER_BIN,
     Decision,
     PolicyInput,
     decide,
-    insufficiency,
     kl_test,
 )
 from driftmon.core.thresholds.policies import (
     KL_FLOOR,
-    MIN_TAIL_WINDOWS,
     CalibratedPolicy,
     SignificancePolicy,
     StaticPolicy,
@@ -47,19 +41,14 @@ from driftmon.core.thresholds.policies import (
 )
 
 __all__ = [
-    "CALIBRATION_FORMAT",
     "CORRECTIONS",
     "KL_FLOOR",
-    "MIN_LIVE_ROWS",
-    "MIN_REFERENCE_ROWS_PER_BIN",
     "MIN_ROWS_PER_BIN",
-    "MIN_TAIL_WINDOWS",
     "RECALIBRATION_RANGE",
     "CalibratedPolicy",
     "Calibration",
     "Correction",
     "Decision",
-    "KLTest",
     "PolicyInput",
     "SignificancePolicy",
     "StaticPolicy",
@@ -67,7 +56,6 @@ __all__ = [
     "adjust_p_values",
     "calibrate",
     "decide",
-    "insufficiency",
     "kl_rows",
     "kl_test",
     "min_windows",

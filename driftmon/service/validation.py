@@ -1,0 +1,98 @@
+"""What ``driftmon validate`` checks beyond the configuration file itself.
+
+Each source of each monitor opens and has every column the configuration names, and the
+latest scheduled window of a windowed live source has rows. Problems lead with what is
+wrong; their kind decides the command's exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from driftmon.clock import utcnow
+from driftmon.config import Config, MonitorConfig
+from driftmon.config.sources import LiveOptions
+from driftmon.errors import ConfigError, DriftmonError
+from driftmon.service.empty_windows import latest_window_problem
+from driftmon.sources.base import column_list
+from driftmon.sources.factory import source_from_config
+
+
+class ProblemKind(StrEnum):
+    """What ``validate`` found; listed in the order in which they decide the exit code."""
+
+    CONFIGURATION = "configuration"
+    """The configuration must change: an invalid value, a configured column a source lacks."""
+    SOURCE = "source"
+    """A source could not be opened or read; the configuration may be right."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing ``validate`` found wrong; ``message`` leads with the problem."""
+
+    kind: ProblemKind
+    message: str
+
+
+def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
+    """Each source of ``monitor`` opens and has every column the configuration names."""
+    problems: list[Problem] = []
+    for role, cfg in (("reference", monitor.reference), ("live", monitor.live)):
+        try:
+            source = source_from_config(cfg, monitor)
+            available = list(source.columns())
+        except ConfigError as exc:
+            problems.append(
+                Problem(
+                    ProblemKind.CONFIGURATION,
+                    f"{role} source of monitor {monitor.name!r} in {config.path}: {exc}",
+                )
+            )
+            continue
+        except DriftmonError as exc:
+            problems.append(
+                Problem(ProblemKind.SOURCE, f"monitor {monitor.name!r}: {role} source: {exc}")
+            )
+            continue
+        present = set(available)
+        configured = [(f"feature {f.name!r}", f.source_column) for f in monitor.features]
+        if role == "live" and isinstance(cfg, LiveOptions) and cfg.timestamp_column:
+            configured.append(("timestamp_column", cfg.timestamp_column))
+        for what, column in configured:
+            if column not in present:
+                problems.append(
+                    Problem(
+                        ProblemKind.CONFIGURATION,
+                        f"column {column!r} is not in the {role} source {source.describe()} "
+                        f"({what} of monitor {monitor.name!r} in {config.path}); "
+                        f"it has {column_list(available)}",
+                    )
+                )
+        if role == "live" and not any(col not in present for _, col in configured):
+            problems += _empty_window_problems(monitor)
+    return problems
+
+
+def _empty_window_problems(monitor: MonitorConfig) -> list[Problem]:
+    """The latest scheduled window of a windowed live source has rows, or says why not."""
+    try:
+        empty = latest_window_problem(monitor, utcnow())
+    except DriftmonError as exc:
+        empty = f"reading its latest scheduled window: {exc}"
+    if empty is None:
+        return []
+    return [Problem(ProblemKind.SOURCE, f"monitor {monitor.name!r}: live source: {empty}")]
+
+
+PROBLEM_KINDS = tuple(ProblemKind)
+"""The kinds in the order in which they decide the exit code."""
+
+
+def find_problems(config: Config) -> list[Problem]:
+    """Every problem of every monitor's sources, in monitor order."""
+    problems: list[Problem] = []
+    for monitor in config.monitors:
+        problems += _source_problems(config, monitor)
+    return problems

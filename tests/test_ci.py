@@ -1,0 +1,48 @@
+"""The CI rule for PostgreSQL tests: skipped where no server is configured, failing in CI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.ci import PG_ENV
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# One test behind each way a test gets the PostgreSQL server.
+POSTGRES_TESTS = (
+    "tests/storage/test_migrations.py::test_upgrade_twice_is_a_no_op[postgresql]",  # pg_database
+    "tests/sources/test_sql.py::test_table_columns_and_types[postgresql]",  # sources' db
+    "tests/sources/test_sql.py::test_postgres_types_map_to_arrow",  # pg_url
+)
+
+
+def run_postgres_tests(ci: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in (PG_ENV, "CI")}
+    if ci is not None:
+        env["CI"] = ci
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *POSTGRES_TESTS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_postgres_tests_skip_without_a_server_outside_ci() -> None:
+    done = run_postgres_tests(ci=None)
+    assert done.returncode == 0, done.stdout
+    assert f"{len(POSTGRES_TESTS)} skipped" in done.stdout
+
+
+def test_postgres_tests_fail_without_a_server_in_ci() -> None:
+    done = run_postgres_tests(ci="true")
+    assert done.returncode == 1, done.stdout
+    assert f"{len(POSTGRES_TESTS)} errors" in done.stdout
+    assert "skipped" not in done.stdout
+    assert "CI must run the PostgreSQL tests" in done.stdout
