@@ -8,7 +8,8 @@ import pytest
 
 from driftmon.clock import EPOCH, as_utc, crontab_day_of_week, floor_time
 from driftmon.config import ScheduleConfig
-from driftmon.service.daemon import make_trigger, scheduled_window_end
+from driftmon.service.triggers import make_trigger
+from driftmon.service.window_end import scheduled_window_end
 
 PLUS2 = timezone(timedelta(hours=2))
 

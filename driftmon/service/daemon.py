@@ -15,13 +15,12 @@ from typing import Any
 
 from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from driftmon import __version__
-from driftmon.clock import as_utc, floor_time, utcnow
-from driftmon.config import Config, MonitorConfig, ScheduleConfig
+from driftmon.clock import as_utc, utcnow
+from driftmon.config import Config, MonitorConfig
 from driftmon.core.status import Status
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
@@ -31,7 +30,9 @@ from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
 from driftmon.service.pending import PENDING_DEGRADED_SECONDS, PendingRuns
 from driftmon.service.runner import MonitorRunner, RunAbandoned
+from driftmon.service.triggers import make_trigger
 from driftmon.service.watchdog import SchedulerWatch
+from driftmon.service.window_end import scheduled_window_end
 from driftmon.storage import Store
 
 log = logging.getLogger("driftmon.daemon")
@@ -50,60 +51,6 @@ class _PoolExecutor(BasePoolExecutor):  # type: ignore[misc]  # APScheduler 3 ha
 
     def __init__(self, pool: ThreadPoolExecutor) -> None:
         super().__init__(pool)
-
-
-def make_trigger(schedule: ScheduleConfig) -> BaseTrigger:
-    """The schedule's APScheduler trigger (epoch-aligned intervals, crontab weekdays)."""
-    trigger = schedule.trigger()
-    return _OnGrid(trigger) if isinstance(trigger, IntervalTrigger) else trigger
-
-
-class _OnGrid(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 has no type hints
-    """An interval trigger that returns to its epoch grid after an off-grid fire time.
-
-    The first run is immediate (``next_run_time=now``) and APScheduler's IntervalTrigger
-    adds the interval to the previous fire time, so later runs kept start-up's offset from
-    the grid; a job that then waited in the pool past the next multiple scored the wrong
-    window (``scheduled_window_end`` floors the clock): one window skipped, the next twice.
-    """
-
-    def __init__(self, interval: IntervalTrigger) -> None:
-        self._interval = interval
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        if previous_fire_time is not None:
-            now = max(now, previous_fire_time + timedelta(microseconds=1))
-        fire: datetime | None = self._interval.get_next_fire_time(None, now)
-        return fire
-
-    def __str__(self) -> str:
-        return str(self._interval)
-
-
-_MAX_CRON_LOOKBACK = timedelta(days=9 * 366)  # beyond the gap of "0 0 29 2 *" (leap days)
-
-
-def scheduled_window_end(schedule: ScheduleConfig, now: datetime) -> datetime:
-    """The latest scheduled fire time at or before ``now``: the end of the window to score."""
-    now = as_utc(now)
-    if schedule.every is not None:
-        return floor_time(now, schedule.every)
-    trigger = make_trigger(schedule)
-    # Look back over a growing span: a cron's gaps vary (weekends, months, leap days), so
-    # no single look-back derived from one gap is sure to reach the previous fire time.
-    lookback = timedelta(minutes=2)
-    while lookback < _MAX_CRON_LOOKBACK:
-        last: datetime | None = None
-        t = trigger.get_next_fire_time(None, now - lookback)
-        while t is not None and t <= now:
-            last = t
-            t = trigger.get_next_fire_time(t, t + timedelta(microseconds=1))
-        if last is not None:
-            return as_utc(last)
-        lookback *= 4
-    return floor_time(now, timedelta(seconds=1))
 
 
 def log_run(result: RunResult) -> None:

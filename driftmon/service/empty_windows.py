@@ -40,8 +40,7 @@ def latest_window_problem(monitor: MonitorConfig, now: datetime) -> str | None:
 
     Source errors (missing file, unreachable database) propagate as DriftmonError.
     """
-    # Imported here: the daemon imports the runner, which imports this module.
-    from driftmon.service.daemon import scheduled_window_end
+    from driftmon.service.window_end import scheduled_window_end
 
     live = monitor.live
     if live.window is None or live.timestamp_column is None:

@@ -19,7 +19,8 @@ from driftmon.config.models import (
 )
 from driftmon.config.sources import MAX_BATCH_ROWS
 from driftmon.config.thresholds import MAX_CALIBRATION_WINDOWS, MAX_WINDOW_ROWS
-from driftmon.service.daemon import make_trigger, scheduled_window_end
+from driftmon.service.triggers import make_trigger
+from driftmon.service.window_end import scheduled_window_end
 from driftmon.storage.models import FeatureResultRow, Monitor
 
 from .conftest import ErrorLoader, Loader, minimal_config, with_feature, with_monitor

@@ -16,9 +16,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from driftmon.config import ScheduleConfig
-from driftmon.service.daemon import make_trigger
 from driftmon.service.http import MetricsEndpoint, make_app
 from driftmon.service.http_server import HttpServer
+from driftmon.service.triggers import make_trigger
 
 START = datetime(2026, 3, 1, 12, 0, 7, 300_000, tzinfo=UTC)  # off the 10 s grid
 

@@ -12,7 +12,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from driftmon.clock import EPOCH
 from driftmon.config import ScheduleConfig
-from driftmon.service.daemon import make_trigger
+from driftmon.service.triggers import make_trigger
 from driftmon.service.watchdog import SchedulerWatch
 
 
