@@ -8,6 +8,7 @@ streamed in batches with memory bounded by the number of bins, not the number of
 from __future__ import annotations
 
 import ctypes
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,16 +177,18 @@ def _to_arrow(values: Any) -> pa.Array | pa.ChunkedArray:
         return pa.array(series, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         mask = series.isna().to_numpy()
-        cache: dict[tuple[type, Any], str] = {}
+        cache: dict[tuple[type, Any, float], str] = {}
         texts = [None if m else _spell(v, cache) for v, m in zip(series, mask, strict=True)]
         return pa.array(texts, type=pa.string())
 
 
-def _spell(value: Any, cache: dict[tuple[type, Any], str]) -> str:
+def _spell(value: Any, cache: dict[tuple[type, Any, float], str]) -> str:
     """One value of a mixed-type column spelled as a column of its own type would be
     (``true`` for True, ``1`` for 1.0), so mixed and typed columns agree on categories."""
     try:
-        key = (type(value), value)
+        # The sign tells 0.0 from -0.0, which are equal (same key) but spelled 0 and -0.
+        sign = math.copysign(1.0, value) if isinstance(value, float) else 1.0
+        key = (type(value), value, sign)
         hit = cache.get(key)
     except TypeError:  # unhashable: spell it afresh
         key, hit = None, None

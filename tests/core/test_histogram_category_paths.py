@@ -171,6 +171,14 @@ def test_numbers_that_compare_equal_keep_their_own_spelling() -> None:
     assert_same(pd.Series(obj, dtype=object), CategoricalBins(("1", "1.0", "True")))
 
 
+def test_zero_and_negative_zero_in_a_mixed_column_keep_their_own_spelling() -> None:
+    """0.0 == -0.0 in Python, but a float column spells them 0 and -0 (found by hypothesis)."""
+    obj = np.array(["a", 0.0, -0.0], dtype=object)
+    assert category_value_counts(pd.Series(obj, dtype=object)) == ({"a": 1, "0": 1, "-0": 1}, 0)
+    assert_same(pd.Series(obj, dtype=object), CategoricalBins(("0", "-0")))
+    assert_same(obj, CategoricalBins(("0", "-0")))
+
+
 def test_many_distinct_objects_are_counted_by_value(monkeypatch: pytest.MonkeyPatch) -> None:
     """A column of mostly distinct str objects is hashed by value, with the same counts."""
     monkeypatch.setattr(hist_module, "_ADDRESS_SAMPLE", 8)
