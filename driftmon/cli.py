@@ -313,9 +313,7 @@ def _check(
     return check_exit_code(results)
 
 
-def _report(
-    config: Config, names: list[str] | None, end: datetime | None, output: str
-) -> int:
+def _report(config: Config, names: list[str] | None, end: datetime | None, output: str) -> int:
     """Write the HTML report of each selected monitor's latest run (or the one ending at
     ``end``); 3 when some monitor has none (the file still says so), else 0."""
     monitors = _selected(config, names)

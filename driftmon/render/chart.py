@@ -12,7 +12,6 @@ from dataclasses import dataclass
 SLOT = 44.0
 """Least horizontal room per bin, in px (few bins get more, up to WIDE)."""
 WIDE = 640.0
-BAR = 16.0
 LEFT = 52.0
 TOP = 14.0
 PLOT = 200.0
@@ -82,9 +81,7 @@ def display_label(label: str, kind: str) -> str:
 
 def chart(bins: Sequence[ChartBin]) -> Chart:
     """Bar geometry for ``bins``; the y axis runs from 0 to the largest share drawn."""
-    top_share = max(
-        [b.live_share for b in bins] + [b.reference_share or 0.0 for b in bins] + [0.0]
-    )
+    top_share = max([b.live_share for b in bins] + [b.reference_share or 0.0 for b in bins] + [0.0])
     scale = _nice(top_share)
     bottom = TOP + PLOT
     slot = max(SLOT, min(2 * SLOT, WIDE / max(len(bins), 1)))
@@ -92,19 +89,19 @@ def chart(bins: Sequence[ChartBin]) -> Chart:
     # Labels are drawn at 45° from just under the axis: their height is their length / √2.
     labels = 20.0 + CHAR * longest * 0.71
 
+    width = round(0.36 * slot, 1)  # two bars and a gap per slot
+
     def bar(x: float, share: float, count: int) -> Bar:
         h = PLOT * share / scale
-        return Bar(x=x, y=bottom - h, width=BAR, height=h, share=share, count=count)
+        return Bar(x=x, y=bottom - h, width=width, height=h, share=share, count=count)
 
     slots = []
     for i, b in enumerate(bins):
-        x0 = LEFT + i * slot + (slot - 2 * BAR) / 2
+        x0 = LEFT + i * slot + (slot - 2 * width) / 2
         ref = (
-            bar(x0, b.reference_share, b.reference_count)
-            if b.reference_share is not None
-            else None
+            bar(x0, b.reference_share, b.reference_count) if b.reference_share is not None else None
         )
-        live_x = x0 + BAR if ref is not None else x0 + BAR / 2
+        live_x = x0 + width if ref is not None else x0 + width / 2
         label = display_label(b.label, b.kind)
         slots.append(
             Slot(
@@ -117,8 +114,7 @@ def chart(bins: Sequence[ChartBin]) -> Chart:
             )
         )
     ticks = tuple(
-        Tick(y=bottom - PLOT * f, text=f"{100 * scale * f:.3g}%")
-        for f in (0.0, 0.5, 1.0)
+        Tick(y=bottom - PLOT * f, text=f"{100 * scale * f:.3g}%") for f in (0.0, 0.5, 1.0)
     )
     return Chart(
         width=LEFT + slot * max(len(bins), 1) + 8,
