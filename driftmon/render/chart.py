@@ -87,7 +87,10 @@ def chart(bins: Sequence[ChartBin]) -> Chart:
     slot = max(SLOT, min(2 * SLOT, WIDE / max(len(bins), 1)))
     longest = max([len(short(display_label(b.label, b.kind))) for b in bins] + [1])
     # Labels are drawn at 45° from just under the axis: their height is their length / √2.
-    labels = 20.0 + CHAR * longest * 0.71
+    extent = CHAR * longest * 0.71
+    labels = 20.0 + extent
+    # The first label runs left of its bars by as much: leave room for it.
+    left = max(LEFT, extent - slot / 2 + 8)
 
     width = round(0.36 * slot, 1)  # two bars and a gap per slot
 
@@ -97,7 +100,7 @@ def chart(bins: Sequence[ChartBin]) -> Chart:
 
     slots = []
     for i, b in enumerate(bins):
-        x0 = LEFT + i * slot + (slot - 2 * width) / 2
+        x0 = left + i * slot + (slot - 2 * width) / 2
         ref = (
             bar(x0, b.reference_share, b.reference_count) if b.reference_share is not None else None
         )
@@ -110,16 +113,16 @@ def chart(bins: Sequence[ChartBin]) -> Chart:
                 kind=b.kind,
                 reference=ref,
                 live=bar(live_x, b.live_share, b.live_count),
-                label_x=LEFT + i * slot + slot / 2,
+                label_x=left + i * slot + slot / 2,
             )
         )
     ticks = tuple(
         Tick(y=bottom - PLOT * f, text=f"{100 * scale * f:.3g}%") for f in (0.0, 0.5, 1.0)
     )
     return Chart(
-        width=LEFT + slot * max(len(bins), 1) + 8,
+        width=left + slot * max(len(bins), 1) + 8,
         height=bottom + labels,
-        left=LEFT,
+        left=left,
         top=TOP,
         bottom=bottom,
         slots=tuple(slots),

@@ -58,9 +58,9 @@ class Page(HTMLParser):
         return "".join(self.text)
 
 
-def report_of(*features: FeatureResult, **kw: object) -> MonitorReport:
+def report_of(*features: FeatureResult) -> MonitorReport:
     fps = [categorical("c", REFERENCE), numeric("x", [float(i) for i in range(100)])]
-    return MonitorReport("m", run_of(*features), profile_of(*fps), **kw)  # type: ignore[arg-type]
+    return MonitorReport("m", run_of(*features), profile_of(*fps))
 
 
 def test_hostile_feature_names_and_categories_show_as_text() -> None:
