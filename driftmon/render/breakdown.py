@@ -81,8 +81,9 @@ def profile_mismatch(result: FeatureResult, profile: FeatureProfile | None) -> s
     labels = tuple(profile.bins.labels())
     if labels != result.bin_labels:
         return (
-            f"the stored reference profile has {len(labels)} bins, other than the "
-            f"{len(result.bin_labels)} this run was scored on (the reference was rebuilt since)"
+            f"the stored reference profile's {len(labels)} bins are not the "
+            f"{len(result.bin_labels)} bins this run was scored on (the reference was rebuilt "
+            "since)"
         )
     if len(result.live_counts) != len(labels):
         return f"this run stored {len(result.live_counts)} live counts for {len(labels)} bins"
@@ -119,8 +120,8 @@ def breakdown(result: FeatureResult, profile: FeatureProfile, smoothing: float) 
     return Breakdown(
         bins=rows,
         smoothing=smoothing,
-        entropy=entropy(p),
-        cross_entropy=cross_entropy(p, q),
+        entropy=entropy(p) + 0.0,  # + 0.0: a one-bin window's -0.0 reads as 0
+        cross_entropy=cross_entropy(p, q) + 0.0,
         kl=kl_divergence(p, q),
     )
 

@@ -15,7 +15,7 @@ WIDE = 640.0
 LEFT = 52.0
 TOP = 14.0
 PLOT = 200.0
-CHAR = 6.6
+CHAR = 7.2
 """Width of one label character at the chart's font size, in px (a generous estimate)."""
 MAX_LABEL = 20
 

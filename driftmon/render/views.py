@@ -17,6 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from driftmon.core.bins import OTHER_LABEL
 from driftmon.core.divergence import DEFAULT_SMOOTHING
 from driftmon.core.profile import FeatureProfile, ReferenceProfile
 from driftmon.core.status import Status
@@ -125,7 +126,7 @@ def feature_view(report: MonitorReport, result: FeatureResult) -> FeatureView:
         bins = [
             ChartBin(
                 label=label,
-                kind="missing" if i == len(result.bin_labels) - 1 else "value",
+                kind=_bin_kind(i, label, len(result.bin_labels)),
                 live_count=c,
                 live_share=c / live_total if live_total else 0.0,
             )
@@ -153,6 +154,13 @@ def feature_view(report: MonitorReport, result: FeatureResult) -> FeatureView:
         for r in b.bins
     ]
     return FeatureView(result, anchor, tuple(notices), b, chart(bins), matches)
+
+
+def _bin_kind(i: int, label: str, n: int) -> str:
+    """A bin's kind from its place alone: missing is last, "other" next to last (categorical)."""
+    if i == n - 1:
+        return "missing"
+    return "other" if i == n - 2 and label == OTHER_LABEL else "value"
 
 
 def render_monitor(report: MonitorReport, link: FeatureLink = feature_href) -> str:

@@ -58,6 +58,7 @@ def test_an_all_missing_window_puts_its_whole_mass_in_the_missing_bin() -> None:
     assert [r.live_share for r in b.bins] == [0.0] * (len(b.bins) - 1) + [1.0]
     assert b.bins[-1].kind == "missing"
     assert b.bins[-1].smoothed
+    assert str(b.entropy) == "0.0"  # not "-0.0": one bin holds every row
     assert result.scores is not None
     assert abs(b.kl - result.scores.kl_divergence) <= 1e-12
 

@@ -139,7 +139,7 @@ def test_an_empty_window_with_insufficient_data_shows_counts_without_scores() ->
     assert "insufficient_data" in text
     assert "fewer than min_rows=100" in text
     assert page.count("rect", "live") == len(result.bin_labels)
-    assert "stored KL" not in text
+    assert "H(P)" not in text  # nothing to sum over an empty window
 
 
 def test_an_error_feature_comes_first_with_its_message_and_no_chart() -> None:
@@ -192,6 +192,7 @@ def test_a_run_scored_on_other_bins_is_not_drawn_against_the_current_profile() -
     page = Page(render_feature(MonitorReport("m", run_of(result), profile_of(rebuilt)), "c"))
     assert page.count("rect", "ref") == 0
     assert page.count("rect", "live") == len(result.bin_labels)
+    assert "(other)" in page.all_text()
     assert "Reference bars are not shown" in page.all_text()
     assert page.kl == []
 
