@@ -193,6 +193,7 @@ def test_a_run_scored_on_other_bins_is_not_drawn_against_the_current_profile() -
     assert page.count("rect", "ref") == 0
     assert page.count("rect", "live") == len(result.bin_labels)
     assert "(other)" in page.all_text()
+    assert page.count("span", "key ref") == 0  # no legend for bars not drawn
     assert "Reference bars are not shown" in page.all_text()
     assert page.kl == []
 
