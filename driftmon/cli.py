@@ -42,7 +42,8 @@ exit codes:
      source does not have
   3  something could not run (a source or the results database unavailable,
      the server port taken); check: also a feature that could not be scored
-     (status error), which wins over 1
+     (status error), which wins over 1; report: also a selected monitor with
+     no stored run (the file is still written)
 """
 CHECK_EXIT_CODES_HELP = """\
 exit codes (3 before 1 before 0):

@@ -853,3 +853,28 @@ def test_report_exits_3_when_the_results_database_is_unavailable(
     assert code == 3
     assert "results database unavailable" in err
     assert not target.exists()
+
+
+def test_check_html_shows_a_failed_run_with_its_error_beside_a_scored_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config_file(workdir, monitor(), monitor("broken", live="gone.parquet"))
+    target = workdir / "check.html"
+    code, _, _ = run_main(capsys, "check", "-c", cfg, "--html", str(target))
+    assert code == 3
+    html = target.read_text(encoding="utf-8")
+    assert "Monitor <code>broken</code>" in html
+    assert "gone.parquet" in html[html.index("Monitor <code>broken</code>") :]
+    assert len(kl_shown(html)) == 2  # monitor m's features x and c
+
+
+def test_report_help_lists_its_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["report", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    epilog = out[out.index("exit codes") :]
+    listed = [line.split()[0] for line in epilog.splitlines() if re.match(r"  \d  \S", line)]
+    assert listed == ["0", "2", "3"]
+    assert "no stored run" in epilog
+    assert all(len(line) <= 80 for line in epilog.splitlines())
