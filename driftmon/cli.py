@@ -320,15 +320,18 @@ def _report(config: Config, names: list[str] | None, end: datetime | None, outpu
     monitors = _selected(config, names)
     store = _store(config)
     try:
-        store.ping()
+        # A database driftmon never wrote to (no tables yet) holds no run, like an empty one.
+        fresh = store.current_revision() is None
         reports = []
         for m in monitors:
-            if end is None:
+            if fresh:
+                run = None
+            elif end is None:
                 latest = store.runs(m.name, limit=1)
                 run = latest[0] if latest else None
             else:
                 run = store.run_ending(m.name, end)
-            reports.append(_monitor_report(store, m, run, end))
+            reports.append(_monitor_report(store, m, run, end, fresh=fresh))
     finally:
         store.dispose()
     if not _write_report(output, reports):
@@ -342,11 +345,16 @@ def _report(config: Config, names: list[str] | None, end: datetime | None, outpu
 
 
 def _monitor_report(
-    store: Store, monitor: MonitorConfig, run: RunResult | None, end: datetime | None = None
+    store: Store,
+    monitor: MonitorConfig,
+    run: RunResult | None,
+    end: datetime | None = None,
+    *,
+    fresh: bool = False,
 ) -> MonitorReport:
     from driftmon.render import MonitorReport
 
-    stored = store.load_profile(monitor.name)
+    stored = None if fresh else store.load_profile(monitor.name)
     reason = None
     if run is None:
         reason = (

@@ -816,10 +816,12 @@ def test_report_window_end_picks_that_run(
     assert "up to 2026-03-01T11:00:00+00:00" in target.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("migrated", [True, False], ids=["migrated", "never-written"])
 def test_report_on_a_monitor_without_a_stored_run_exits_3_and_says_so(
-    example_copy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    example_copy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], migrated: bool
 ) -> None:
-    assert main(["db", "upgrade", "-c", example_copy]) == 0
+    if migrated:
+        assert main(["db", "upgrade", "-c", example_copy]) == 0
     target = tmp_path / "r.html"
     code, _, err = run_main(capsys, "report", "-c", example_copy, "-o", str(target))
     assert code == 3

@@ -3,8 +3,9 @@
 Rendering is Jinja2 with autoescaping on (the model is Datasette): every value a template
 prints is escaped unless it is deliberately marked safe, so a feature, category or message
 from the data cannot forget its escaping in one of many places, as hand-built strings
-could. The templates ship in ``driftmon/render/templates``; Jinja2 is imported only when
-something is rendered, so commands that render nothing do not load it. The same functions
+could. The templates ship in ``driftmon/render/templates`` and are read once per process
+(the only I/O here, cached by Jinja2); Jinja2 is imported only when something is rendered,
+so commands that render nothing do not load it. The same functions
 serve the report file, the daemon's pages and a notebook's ``_repr_html_``.
 """
 
