@@ -1,4 +1,4 @@
-"""The ``driftmon`` command line: run, check, validate, db upgrade, reference rebuild.
+"""The ``driftmon`` command line: run, check, report, validate, db upgrade, reference rebuild.
 
 Exit codes (``EXIT_CODES_HELP``): 0 fine, 1 some feature critical (``check`` as a CI gate),
 2 configuration or usage error, 3 a monitor or a feature could not be run or scored.
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from driftmon.config import Config, MonitorConfig
+    from driftmon.render import MonitorReport
     from driftmon.results import RunResult
     from driftmon.storage import Store
 
@@ -41,7 +42,8 @@ exit codes:
      source does not have
   3  something could not run (a source or the results database unavailable,
      the server port taken); check: also a feature that could not be scored
-     (status error), which wins over 1
+     (status error), which wins over 1; report: also a selected monitor with
+     no stored run (the file is still written)
 """
 CHECK_EXIT_CODES_HELP = """\
 exit codes (3 before 1 before 0):
@@ -52,6 +54,14 @@ exit codes (3 before 1 before 0):
   3  a monitor could not run (a source or the results database unavailable),
      or some configured feature of it could not be scored (status error),
      even when other features were scored
+"""
+REPORT_EXIT_CODES_HELP = """\
+exit codes:
+  0  the report was written, with a run for every selected monitor
+  2  configuration or usage error (an unknown monitor): nothing was written
+  3  the results database is unavailable (nothing written), or some selected
+     monitor has no stored run (at --window-end): the report was written and
+     says so for that monitor
 """
 VALIDATE_EXIT_CODES_HELP = """\
 exit codes (2 before 3 before 0):
@@ -105,6 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--window-end", type=_parse_time, help="end of the live window (ISO 8601, default: now)"
     )
+    check.add_argument(
+        "--html", metavar="FILE", help="also write the HTML report of these runs to FILE"
+    )
+
+    report = with_config(
+        sub.add_parser(
+            "report",
+            help="write a self-contained HTML report of stored runs",
+            epilog=REPORT_EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    report.add_argument("--monitor", action="append", help="only this monitor (repeatable)")
+    report.add_argument(
+        "--window-end",
+        type=_parse_time,
+        help="show the run whose window ends at TIME (ISO 8601; default: the latest run)",
+    )
+    report.add_argument("-o", "--output", required=True, help="the HTML file to write")
 
     with_config(
         sub.add_parser(
@@ -180,7 +209,9 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "run":
             return _run(config, upgrade=not args.no_upgrade)
         if args.command == "check":
-            return _check(config, args.monitor, args.json, args.window_end)
+            return _check(config, args.monitor, args.json, args.window_end, args.html)
+        if args.command == "report":
+            return _report(config, args.monitor, args.window_end, args.output)
         if args.command == "validate":
             return _validate(config)
         if args.command == "db":
@@ -245,7 +276,13 @@ class _Progress:
             self._shown = False
 
 
-def _check(config: Config, names: list[str] | None, as_json: bool, end: datetime | None) -> int:
+def _check(
+    config: Config,
+    names: list[str] | None,
+    as_json: bool,
+    end: datetime | None,
+    html: str | None = None,
+) -> int:
     import json
 
     from driftmon.service.runner import MonitorRunner
@@ -260,6 +297,11 @@ def _check(config: Config, names: list[str] | None, as_json: bool, end: datetime
         for monitor in monitors:
             results.append(runner.run(monitor, end))
             progress.done()
+        reports = (
+            [_monitor_report(store, m, r) for m, r in zip(monitors, results, strict=True)]
+            if html is not None
+            else []
+        )
     finally:
         store.dispose()
     if as_json:
@@ -267,7 +309,80 @@ def _check(config: Config, names: list[str] | None, as_json: bool, end: datetime
     else:
         for r in results:
             print(format_run(r))
+    if html is not None and not _write_report(html, reports):
+        return EXIT_USAGE
     return check_exit_code(results)
+
+
+def _report(config: Config, names: list[str] | None, end: datetime | None, output: str) -> int:
+    """Write the HTML report of each selected monitor's latest run (or the one ending at
+    ``end``); 3 when some monitor has none (the file still says so), else 0."""
+    monitors = _selected(config, names)
+    store = _store(config)
+    try:
+        # A database driftmon never wrote to (no tables yet) holds no run, like an empty one.
+        fresh = store.current_revision() is None
+        reports = []
+        for m in monitors:
+            if fresh:
+                run = None
+            elif end is None:
+                latest = store.runs(m.name, limit=1)
+                run = latest[0] if latest else None
+            else:
+                run = store.run_ending(m.name, end)
+            reports.append(_monitor_report(store, m, run, end, fresh=fresh))
+    finally:
+        store.dispose()
+    if not _write_report(output, reports):
+        return EXIT_USAGE
+    missing = [r.monitor for r in reports if r.run is None]
+    for name in missing:
+        at = f" ending at {end.isoformat()}" if end else ""
+        print(f"driftmon: monitor {name!r} has no stored run{at}", file=sys.stderr)
+    print(f"wrote {output}: {len(reports) - len(missing)} of {len(reports)} monitor(s) with a run")
+    return EXIT_UNAVAILABLE if missing else EXIT_OK
+
+
+def _monitor_report(
+    store: Store,
+    monitor: MonitorConfig,
+    run: RunResult | None,
+    end: datetime | None = None,
+    *,
+    fresh: bool = False,
+) -> MonitorReport:
+    from driftmon.render import MonitorReport
+
+    stored = None if fresh else store.load_profile(monitor.name)
+    reason = None
+    if run is None:
+        reason = (
+            f"No stored run of this monitor ends at {end.isoformat()}."
+            if end is not None
+            else "No stored run of this monitor yet."
+        )
+    return MonitorReport(
+        monitor=monitor.name,
+        run=run,
+        profile=stored.profile if stored else None,
+        smoothing={f.name: f.effective_smoothing(monitor) for f in monitor.features},
+        missing_reason=reason,
+    )
+
+
+def _write_report(path: str, reports: Sequence[MonitorReport]) -> bool:
+    """Write the report file; False (said on stderr) when it cannot be written."""
+    from driftmon.render import render_report
+
+    html = render_report(reports)
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(html)
+    except OSError as exc:
+        print(f"driftmon: cannot write the report to {path!r}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def check_exit_code(results: Sequence[RunResult]) -> int:

@@ -749,3 +749,134 @@ def test_check_says_the_database_refused_a_run_rather_than_that_it_is_unavailabl
     assert code == 3
     assert "the results database refused the data: saving run of monitor 'm'" in err
     assert "unavailable" not in err
+
+
+# -- report ---------------------------------------------------------------------------------
+
+EXAMPLE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def example_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """config/example.yaml and its data copied to a temp dir, results in a temp SQLite."""
+    shutil.copytree(EXAMPLE_ROOT / "config", tmp_path / "config")
+    shutil.copytree(EXAMPLE_ROOT / "examples" / "data", tmp_path / "examples" / "data")
+    monkeypatch.setenv("DRIFTMON_DATABASE_URL", f"sqlite:///{tmp_path / 'results.db'}")
+    return str(tmp_path / "config" / "example.yaml")
+
+
+def kl_shown(html: str) -> list[float]:
+    """The written-out KL of each feature view, at full precision."""
+    return [float(v) for v in re.findall(r'<span class="kl" data-value="([^"]+)"', html)]
+
+
+def test_report_writes_the_latest_stored_run_of_the_example(
+    example_copy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_main(capsys, "check", "-c", example_copy, "--json")
+    assert code == 1
+    stored = {f["feature"]: f["kl_divergence"] for f in json.loads(out)[0]["features"]}
+    target = tmp_path / "report.html"
+    code, out, err = run_main(capsys, "report", "-c", example_copy, "-o", str(target))
+    assert code == 0, err
+    assert "1 of 1 monitor(s) with a run" in out
+    html = target.read_text(encoding="utf-8")
+    for name in stored:
+        assert f">{name}</a>" in html
+    # Features by severity then KL: device, income, session_seconds (critical), country, age.
+    assert sorted(kl_shown(html), reverse=True)[:3] == kl_shown(html)[:3]
+    assert sorted(kl_shown(html)) == pytest.approx(sorted(stored.values()), abs=1e-12)
+    assert "(other)" in html
+    assert "Reference bars are not shown" not in html
+
+
+def test_check_html_writes_the_report_of_the_runs_it_made(
+    example_copy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "check.html"
+    code, out, _ = run_main(capsys, "check", "-c", example_copy, "--html", str(target))
+    assert code == 1
+    assert "device" in out  # the table is still printed
+    html = target.read_text(encoding="utf-8")
+    assert "Monitor <code>example</code>" in html
+    assert len(kl_shown(html)) == 5
+
+
+def test_report_window_end_picks_that_run(
+    example_copy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for end in ("2026-03-01T10:00:00+00:00", "2026-03-01T11:00:00+00:00"):
+        assert run_main(capsys, "check", "-c", example_copy, "--window-end", end)[0] == 1
+    target = tmp_path / "r.html"
+    argv = ["report", "-c", example_copy, "-o", str(target)]
+    code, _, _ = run_main(capsys, *argv, "--window-end", "2026-03-01T10:00:00Z")
+    assert code == 0
+    assert "up to 2026-03-01T10:00:00+00:00" in target.read_text(encoding="utf-8")
+    assert run_main(capsys, *argv)[0] == 0
+    assert "up to 2026-03-01T11:00:00+00:00" in target.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("migrated", [True, False], ids=["migrated", "never-written"])
+def test_report_on_a_monitor_without_a_stored_run_exits_3_and_says_so(
+    example_copy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], migrated: bool
+) -> None:
+    if migrated:
+        assert main(["db", "upgrade", "-c", example_copy]) == 0
+    target = tmp_path / "r.html"
+    code, _, err = run_main(capsys, "report", "-c", example_copy, "-o", str(target))
+    assert code == 3
+    assert "monitor 'example' has no stored run" in err
+    assert "No stored run of this monitor yet." in target.read_text(encoding="utf-8")
+
+
+def test_report_exits_2_on_an_unknown_monitor_or_an_unwritable_file(
+    example_copy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(capsys, "check", "-c", example_copy)[0] == 1
+    out = str(tmp_path / "r.html")
+    code, _, err = run_main(capsys, "report", "-c", example_copy, "--monitor", "nope", "-o", out)
+    assert code == 2
+    assert "nope" in err
+    bad = str(tmp_path / "no-such-dir" / "r.html")
+    code, _, err = run_main(capsys, "report", "-c", example_copy, "-o", bad)
+    assert code == 2
+    assert "cannot write the report" in err
+
+
+def test_report_exits_3_when_the_results_database_is_unavailable(
+    example_copy: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DRIFTMON_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    target = tmp_path / "r.html"
+    code, _, err = run_main(capsys, "report", "-c", example_copy, "-o", str(target))
+    assert code == 3
+    assert "results database unavailable" in err
+    assert not target.exists()
+
+
+def test_check_html_shows_a_failed_run_with_its_error_beside_a_scored_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config_file(workdir, monitor(), monitor("broken", live="gone.parquet"))
+    target = workdir / "check.html"
+    code, _, _ = run_main(capsys, "check", "-c", cfg, "--html", str(target))
+    assert code == 3
+    html = target.read_text(encoding="utf-8")
+    assert "Monitor <code>broken</code>" in html
+    assert "gone.parquet" in html[html.index("Monitor <code>broken</code>") :]
+    assert len(kl_shown(html)) == 2  # monitor m's features x and c
+
+
+def test_report_help_lists_its_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["report", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    epilog = out[out.index("exit codes") :]
+    listed = [line.split()[0] for line in epilog.splitlines() if re.match(r"  \d  \S", line)]
+    assert listed == ["0", "2", "3"]
+    assert "no stored run" in epilog
+    assert all(len(line) <= 80 for line in epilog.splitlines())

@@ -287,6 +287,20 @@ class Store:
             features = features_by_run(conn.execute(select_features(ids)).all()) if ids else {}
         return [run_from_row(r, features) for r in rows]
 
+    def run_ending(self, monitor: str, window_end: datetime) -> RunResult | None:
+        """The monitor's stored run whose window ends at ``window_end``; None if none."""
+        with (
+            self._guard(f"reading the run of monitor {monitor!r} ending {window_end.isoformat()}"),
+            self._transaction(write=False) as conn,
+        ):
+            row = conn.execute(
+                select_runs().where(Monitor.name == monitor, Run.window_end == window_end)
+            ).one_or_none()
+            if row is None:
+                return None
+            features = features_by_run(conn.execute(select_features([row[0]])).all())
+        return run_from_row(row, features)
+
     def stored_status(self, monitor: str, window_end: datetime) -> Status | None:
         """Status of the stored run of ``monitor`` ending at ``window_end``; None if none."""
         with (

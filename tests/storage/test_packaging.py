@@ -1,4 +1,5 @@
-"""A regular (non-editable) install, as in the Docker image, still finds its migrations."""
+"""A regular (non-editable) install, as in the Docker image, still finds its migrations and
+its report templates."""
 
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ def test_wheel_install_migrates_from_its_installed_copy(tmp_path: Path) -> None:
         f"s = Store({f'sqlite:///{db}'!r})\n"
         "s.upgrade()\n"
         "print(s.current_revision())\n"
+        "from driftmon.render import MonitorReport, render_report\n"
+        "print('No stored run' in render_report([MonitorReport('m', None)]))\n"
     )
     out = subprocess.run(
         [python, "-c", script], check=True, capture_output=True, text=True, cwd=tmp_path
@@ -67,3 +70,4 @@ def test_wheel_install_migrates_from_its_installed_copy(tmp_path: Path) -> None:
     assert out[0].startswith(str(venv))  # the installed copy, not the checkout
     assert Path(out[1]) == (venv / "share" / "driftmon" / "migrations").resolve()
     assert out[2] == SCHEMA_HEAD  # every revision was packaged
+    assert out[3] == "True"  # the templates of driftmon/render were packaged

@@ -139,6 +139,22 @@ def test_runs_lists_newest_window_first_up_to_limit(store: Store, make_run: Make
     assert store.runs("nobody") == []
 
 
+def test_run_ending_reads_the_run_of_that_window_with_its_features(
+    store: Store, make_run: MakeRun, make_feature: MakeFeature
+) -> None:
+    for i in range(3):
+        store.save_run(
+            make_run(window_end=T0 + timedelta(hours=i), features=(make_feature("age", kl=i),))
+        )
+    store.save_run(make_run(monitor="other", window_end=T0))
+    got = store.run_ending("orders", T0 + timedelta(hours=1))
+    assert got is not None
+    assert got == store.runs("orders")[1]
+    assert [f.feature for f in got.features] == ["age"]
+    assert store.run_ending("orders", T0 + timedelta(minutes=30)) is None
+    assert store.run_ending("nobody", T0) is None
+
+
 def test_unique_constraint_rejects_a_raw_duplicate_window(store: Store, make_run: MakeRun) -> None:
     """The database itself refuses two runs of one monitor for one window."""
     run_id = store.save_run(make_run())

@@ -1,0 +1,10 @@
+"""HTML views of stored results: pure functions from results and profiles to HTML text."""
+
+from driftmon.render.views import (
+    MonitorReport,
+    render_feature,
+    render_monitor,
+    render_report,
+)
+
+__all__ = ["MonitorReport", "render_feature", "render_monitor", "render_report"]
