@@ -579,17 +579,19 @@ class _Deadline:
 
 
 def _adbc_errors() -> tuple[type[BaseException], ...]:
-    """The ADBC driver's error classes (none when it is not installed)."""
+    """Errors of a bulk read: the ADBC driver's, and the Arrow reader's (a COPY failing
+    midway surfaces as an Arrow I/O error, an ``OSError``)."""
     try:
         import adbc_driver_manager
     except ImportError:
-        return ()
-    return (adbc_driver_manager.Error,)
+        return (OSError, pa.ArrowException)
+    return (adbc_driver_manager.Error, OSError, pa.ArrowException)
 
 
 def _is_statement_timeout(orig: BaseException) -> bool:
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return bool(code == _QUERY_CANCELED)
+    # A COPY cut midway reaches the Arrow reader as text only, without its SQLSTATE.
+    return bool(code == _QUERY_CANCELED) or "due to statement timeout" in str(orig)
 
 
 def _connect_timeout(seconds: float) -> int:
