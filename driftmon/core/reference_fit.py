@@ -39,10 +39,10 @@ from driftmon.core.histogram import (
     ColumnTypeError,
     Counts,
     Histogram,
-    _merge_text_counts,
-    _text_counts,
     histogram,
+    merge_text_counts,
     numeric_values,
+    text_counts,
 )
 from driftmon.core.kinds import ColumnKind, column_kind
 from driftmon.core.profile import (
@@ -89,7 +89,7 @@ class FeatureFit:
     """
 
     def __init__(
-        self, spec: FeatureSpec, *, count_budget: int = 1 << 16, value_budget: int = 1 << 17
+        self, spec: FeatureSpec, *, count_budget: int = 1 << 16, value_budget: int = 1 << 16
     ) -> None:
         self.spec = spec
         self._count_budget = count_budget
@@ -106,7 +106,7 @@ class FeatureFit:
         self._deferred: ColumnTypeError | None = None
         self._tally: tuple[pa.Array, Counts, int] | None = None
         self._hist: Histogram | None = None
-        self._selector = RankSelector(count_budget=count_budget, value_budget=value_budget)
+        self._selector: RankSelector | None = None
         self._reset_scan()
 
     @property
@@ -116,7 +116,7 @@ class FeatureFit:
     @property
     def peak_held(self) -> int:
         """Most quantile-selection counters and values held at once (bounded by budgets)."""
-        return self._selector.peak_held
+        return self._selector.peak_held if self._selector is not None else 0
 
     def profile(self) -> FeatureProfile:
         if self._profile is None:
@@ -139,6 +139,7 @@ class FeatureFit:
             if self._phase is _Phase.SCAN:
                 self._scan(values)
             elif self._phase is _Phase.SELECT:
+                assert self._selector is not None
                 self._selector.feed(float_keys(self._finite(values)))
             else:
                 assert self._bins is not None
@@ -158,6 +159,7 @@ class FeatureFit:
                     f"then {self._rows_this_pass}"
                 )
             if self._phase is _Phase.SELECT:
+                assert self._selector is not None
                 self._selector.end_pass()
                 self._after_selection()
             else:
@@ -177,9 +179,11 @@ class FeatureFit:
         self._hi = -math.inf
         self._pos_inf = self._neg_inf = self._missing = 0
         self._hist = None
-        self._selector = RankSelector(
-            count_budget=self._count_budget, value_budget=self._value_budget
-        )
+        fitted = self.spec.kind == "numeric" and self.spec.edges is None
+        if fitted and self.spec.strategy == "quantile":
+            self._selector = RankSelector(
+                count_budget=self._count_budget, value_budget=self._value_budget
+            )
 
     def _explicit_bins(self) -> NumericBins:
         assert self.spec.edges is not None
@@ -187,9 +191,9 @@ class FeatureFit:
 
     def _scan(self, values: pa.Array) -> None:
         if self.spec.kind == "categorical":
-            counted = _text_counts(values)
+            counted = text_counts(values)
             self._tally = (
-                counted if self._tally is None else _merge_text_counts([self._tally, counted])
+                counted if self._tally is None else merge_text_counts([self._tally, counted])
             )
             return
         x = numeric_values(values)
@@ -208,7 +212,7 @@ class FeatureFit:
         self._lo = min(candidates)
         self._above_lo = min((c for c in candidates if c > self._lo), default=math.inf)
         self._hi = max(self._hi, float(finite.max()))
-        if self.spec.edges is None and self.spec.strategy == "quantile":
+        if self._selector is not None:
             self._selector.feed(float_keys(finite))
 
     def _end_scan(self) -> None:
@@ -228,7 +232,7 @@ class FeatureFit:
         if not self._rows:
             self._kind = None
         if self.spec.kind == "categorical":
-            texts, counts, n_missing = self._tally or _merge_text_counts([])
+            texts, counts, n_missing = self._tally or merge_text_counts([])
             tally = dict(zip(texts.to_pylist(), counts.tolist(), strict=True))
             self._profile = categorical_profile(self.spec, tally, n_missing, self._kind)
             self._phase = _Phase.DONE
@@ -252,6 +256,7 @@ class FeatureFit:
         else:
             probs = quantile_probabilities(self.spec.bins)
             self._ranks = [int(r) for r in inverted_cdf_ranks(self._finite_n, probs)]
+            assert self._selector is not None
             self._selector.end_pass(self._ranks)
             self._after_selection()
             return
@@ -264,6 +269,7 @@ class FeatureFit:
         return x[np.isfinite(x)]
 
     def _after_selection(self) -> None:
+        assert self._selector is not None
         if not self._selector.done:
             self._phase = _Phase.SELECT
             return

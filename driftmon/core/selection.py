@@ -10,7 +10,9 @@ a *bucket*: the keys sharing a prefix of ``level`` bits. Each pass over the colu
 
 A bucket whose smallest and largest keys are equal (ties, such as the zeros of a
 zero-inflated column) resolves at once. The first pass needs no ranks: it counts all keys
-by their top 16 bits, so it can run beside the pass that finds the column's length.
+by their top 12 bits (sign and exponent), so it can run beside the pass that finds the
+column's length. Memory per column: ``count_budget`` int64 counters and ``value_budget``
+collected keys (with a 2-byte bucket number each), 1.1 MiB with the defaults.
 The result is bit-identical to sorting the whole column (``-0.0`` reads as ``0.0``).
 """
 
@@ -25,8 +27,9 @@ import numpy.typing as npt
 Keys = npt.NDArray[np.uint64]
 
 _SIGN = np.uint64(1 << 63)
-_FIRST_DIGIT = 16
+_FIRST_DIGIT = 12  # sign and exponent: one bucket per binade, 32 KiB of counters
 _MAX_DIGIT = 16
+_MAX_RANKS = (1 << 16) - 1  # buckets are numbered in 2 bytes
 
 
 def float_keys(x: npt.NDArray[np.float64]) -> Keys:
@@ -73,8 +76,8 @@ class RankSelector:
     ranks); repeat while ``done`` is false; then read ``values``.
     """
 
-    def __init__(self, *, count_budget: int = 1 << 16, value_budget: int = 1 << 17) -> None:
-        if count_budget < (1 << _FIRST_DIGIT) or value_budget < 1:
+    def __init__(self, *, count_budget: int = 1 << 16, value_budget: int = 1 << 16) -> None:
+        if count_budget < (1 << _MAX_DIGIT) or value_budget < 1:
             raise ValueError("count_budget must be at least 65536 and value_budget at least 1")
         self.count_budget = count_budget
         self.value_budget = value_budget
@@ -116,11 +119,15 @@ class RankSelector:
             members, slot = keys[inside], pos[inside]
         if not members.size:
             return
-        np.minimum.at(self._lo, slot, members)
-        np.maximum.at(self._hi, slot, members)
+        if level == 0:  # one bucket: plain reductions, far cheaper than ufunc.at
+            self._lo[0] = min(self._lo[0], members.min())
+            self._hi[0] = max(self._hi[0], members.max())
+        else:
+            np.minimum.at(self._lo, slot, members)
+            np.maximum.at(self._hi, slot, members)
         if self._collecting:
             self._held += members.size
-            self._collected.append((slot, members))
+            self._collected.append((slot.astype(np.uint16), members))
         else:
             shift = np.uint64(64 - level - self._digit)
             sub = ((members >> shift) & np.uint64((1 << self._digit) - 1)).astype(np.intp)
@@ -136,6 +143,8 @@ class RankSelector:
                 raise ValueError("the first pass needs the wanted ranks")
             self._n = self._fed
             wanted = sorted({int(r) for r in ranks})
+            if len(wanted) > _MAX_RANKS:
+                raise ValueError(f"at most {_MAX_RANKS} ranks, got {len(wanted)}")
             if wanted and not 0 <= wanted[0] <= wanted[-1] < self._n:
                 raise ValueError(f"ranks must lie in [0, {self._n}), got {wanted}")
             self._buckets = [_Bucket(0, 0, 0, self._n, wanted)] if wanted else []
@@ -181,10 +190,10 @@ class RankSelector:
             out[d].ranks.append(r)
         return list(out.values())
 
-    def _gathered(self) -> tuple[npt.NDArray[np.intp], Keys]:
+    def _gathered(self) -> tuple[npt.NDArray[np.uint16], Keys]:
         """The collected keys sorted by bucket, then by key, with their buckets."""
         if not self._collected:
-            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.uint64)
+            return np.zeros(0, dtype=np.uint16), np.zeros(0, dtype=np.uint64)
         slots = np.concatenate([s for s, _ in self._collected])
         keys = np.concatenate([k for _, k in self._collected])
         order = np.lexsort((keys, slots))
@@ -197,7 +206,7 @@ class RankSelector:
         self._prefixes = np.array([b.prefix for b in buckets], dtype=np.uint64)
         self._lo = np.full(m, np.iinfo(np.uint64).max, dtype=np.uint64)
         self._hi = np.zeros(m, dtype=np.uint64)
-        self._collected: list[tuple[npt.NDArray[np.intp], Keys]] = []
+        self._collected: list[tuple[npt.NDArray[np.uint16], Keys]] = []
         self._held = 0
         total = sum(b.size for b in buckets)
         self._collecting = not first and total <= self.value_budget

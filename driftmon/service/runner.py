@@ -331,7 +331,7 @@ def build_reference_profile(
 
     Memory is bounded by the batch and the bin layouts, never a whole column
     (``driftmon.core.reference_fit``): categorical features and explicit edges take one
-    pass, uniform edges two, quantile edges usually four (``driftmon.core.selection``).
+    pass, uniform edges two, quantile edges usually four or five (``driftmon.core.selection``).
     """
     available = list(source.columns())
     present = set(available)
