@@ -2,9 +2,10 @@
 
 The ADBC PostgreSQL driver (``adbc-driver-postgresql``, libpq underneath) runs a query as
 ``COPY (query) TO STDOUT (FORMAT binary)`` and decodes the stream to Arrow record batches
-in C, several times faster than fetching Python rows. COPY takes no bound parameters, so
-the query arrives with its parameters bound client-side by psycopg (``ClientCursor.mogrify``,
-psycopg's own quoting, as psycopg's ``copy()`` binds them); SQL is never formatted by hand.
+in C, several times faster than fetching Python rows. PostgreSQL's COPY takes no
+server-side parameters, so the query arrives with its parameters bound
+client-side by psycopg (``ClientCursor.mogrify``: psycopg's own adaptation and quoting,
+e.g. ``'2026-01-01 00:00:00+00:00'::timestamptz``); SQL is never formatted by hand.
 
 Batches get the column types ``driftmon.sources.rows`` gives fetched rows: integers as
 int64, floats and ``numeric`` as float64, timestamps as ``timestamp[us, tz=UTC]`` (naive
