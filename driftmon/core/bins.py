@@ -139,20 +139,45 @@ def fit_numeric_bins(
         return NumericBins(())
     lo, hi = float(x.min()), float(x.max())
     if lo == hi:
-        above = math.nextafter(lo, math.inf)
-        return NumericBins((lo, above) if math.isfinite(above) else (lo,))
+        return constant_bins(lo)
     if strategy == "uniform":
-        with np.errstate(over="ignore"):  # linspace overflows only in the dropped endpoint
-            if math.isfinite(hi - lo):
-                edges = np.linspace(lo, hi, n_bins + 1)[1:-1]
-            else:
-                edges = 2.0 * np.linspace(lo / 2.0, hi / 2.0, n_bins + 1)[1:-1]
-    elif strategy == "quantile":
-        probs = np.arange(1, n_bins, dtype=np.float64) / n_bins
+        return uniform_bins(lo, hi, n_bins)
+    if strategy == "quantile":
+        probs = quantile_probabilities(n_bins)
         edges = np.quantile(x, probs, method="inverted_cdf") if probs.size else np.array([])
-        edges = np.where(edges == lo, x[x > lo].min(), edges)
-    else:
-        raise BinningError(f"unknown numeric strategy {strategy!r}")
+        return quantile_bins(edges, lo, float(x[x > lo].min()))
+    raise BinningError(f"unknown numeric strategy {strategy!r}")
+
+
+def constant_bins(v: float) -> NumericBins:
+    """The layout of a constant reference ``v`` (see ``fit_numeric_bins``)."""
+    above = math.nextafter(v, math.inf)
+    return NumericBins((v, above) if math.isfinite(above) else (v,))
+
+
+def uniform_bins(lo: float, hi: float, n_bins: int) -> NumericBins:
+    """``n_bins`` even bins over ``[lo, hi]`` (``lo < hi``, both finite)."""
+    with np.errstate(over="ignore"):  # linspace overflows only in the dropped endpoint
+        if math.isfinite(hi - lo):
+            edges = np.linspace(lo, hi, n_bins + 1)[1:-1]
+        else:
+            edges = 2.0 * np.linspace(lo / 2.0, hi / 2.0, n_bins + 1)[1:-1]
+    return _distinct_above(edges, lo)
+
+
+def quantile_probabilities(n_bins: int) -> npt.NDArray[np.float64]:
+    """The probabilities ``1/n .. (n-1)/n`` of the quantile edges of ``n_bins`` bins."""
+    return np.arange(1, n_bins, dtype=np.float64) / n_bins
+
+
+def quantile_bins(quantiles: npt.NDArray[np.float64], lo: float, above_lo: float) -> NumericBins:
+    """Quantile edges from the reference's ``inverted_cdf`` quantiles, its minimum ``lo``
+    and its smallest value above ``lo`` (see ``fit_numeric_bins``)."""
+    edges = np.where(quantiles == lo, above_lo, quantiles)
+    return _distinct_above(edges, lo)
+
+
+def _distinct_above(edges: npt.NDArray[np.float64], lo: float) -> NumericBins:
     edges = np.unique(edges)
     edges = edges[edges > lo]
     return NumericBins(tuple(float(e) for e in edges))

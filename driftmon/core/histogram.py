@@ -120,6 +120,19 @@ def category_value_counts(values: Any) -> tuple[dict[str, int], int]:
     return dict(zip(texts.to_pylist(), counts.tolist(), strict=True)), n_missing
 
 
+def text_counts(values: Any) -> tuple[pa.Array, Counts, int]:
+    """Distinct non-missing category texts of a column, their counts, and the number of
+    missing values: the tally ``category_value_counts`` gives, as Arrow and NumPy arrays."""
+    return _text_counts(values)
+
+
+def merge_text_counts(
+    parts: list[tuple[pa.Array, Counts, int]],
+) -> tuple[pa.Array, Counts, int]:
+    """Tallies of disjoint chunks (``text_counts``) merged into the tally of their union."""
+    return _merge_text_counts(parts)
+
+
 def _text_counts(values: Any) -> tuple[pa.Array, Counts, int]:
     """Distinct non-missing texts of a column, their counts, and the number of missing values.
 

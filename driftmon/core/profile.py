@@ -176,13 +176,7 @@ def build_feature_profile(values: Any, spec: FeatureSpec) -> FeatureProfile:
     kind = kind_of(values) if len(values) else None
     if spec.kind == "categorical":
         tally, n_missing = category_value_counts(values)
-        if n_missing and not any(tally.values()):
-            raise ReferenceValuesError(f"all {n_missing} rows are missing")
-        cats = fit_categorical_bins(tally, spec.max_categories)
-        kept = [tally[c] for c in cats.categories]
-        other = sum(tally.values()) - sum(kept)
-        counts = np.array([*kept, other, n_missing], dtype=np.int64)
-        return FeatureProfile(spec.name, cats, Histogram(counts), kind)
+        return categorical_profile(spec, tally, n_missing, kind)
     x = numeric_values(values)
     if x.size and not np.isfinite(x).any():
         raise ReferenceValuesError(_no_finite_value(x))
@@ -192,17 +186,36 @@ def build_feature_profile(values: Any, spec: FeatureSpec) -> FeatureProfile:
     return FeatureProfile(spec.name, bins, histogram(x, bins), kind)
 
 
+def categorical_profile(
+    spec: FeatureSpec, tally: Mapping[str, int], n_missing: int, kind: ColumnKind | None
+) -> FeatureProfile:
+    """The profile of a categorical feature from its reference category counts."""
+    if n_missing and not any(tally.values()):
+        raise ReferenceValuesError(f"all {n_missing} rows are missing")
+    cats = fit_categorical_bins(dict(tally), spec.max_categories)
+    kept = [tally[c] for c in cats.categories]
+    other = sum(tally.values()) - sum(kept)
+    counts = np.array([*kept, other, n_missing], dtype=np.int64)
+    return FeatureProfile(spec.name, cats, Histogram(counts), kind)
+
+
 def _no_finite_value(x: npt.NDArray[np.float64]) -> str:
+    return no_finite_value_message(
+        x.size,
+        int(np.count_nonzero(x == np.inf)),
+        int(np.count_nonzero(x == -np.inf)),
+        int(np.count_nonzero(np.isnan(x))),
+    )
+
+
+def no_finite_value_message(rows: int, pos_inf: int, neg_inf: int, missing: int) -> str:
+    """Why a numeric reference column without a finite value has no profile."""
     parts = [
         f"{n} {label}"
-        for n, label in (
-            (int(np.count_nonzero(x == np.inf)), "+inf"),
-            (int(np.count_nonzero(x == -np.inf)), "-inf"),
-            (int(np.count_nonzero(np.isnan(x))), "missing"),
-        )
+        for n, label in ((pos_inf, "+inf"), (neg_inf, "-inf"), (missing, "missing"))
         if n
     ]
-    return f"no finite value in its {x.size} rows ({', '.join(parts)}) to compare live data with"
+    return f"no finite value in its {rows} rows ({', '.join(parts)}) to compare live data with"
 
 
 def accumulate(bins: Bins, batches: Iterable[Any]) -> Histogram:

@@ -25,12 +25,8 @@ from driftmon.config import Config, FeatureConfig, MonitorConfig
 from driftmon.core.drift import score
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.kinds import ColumnKind, kind_of
-from driftmon.core.profile import (
-    PROFILE_FORMAT,
-    FeatureProfile,
-    ReferenceProfile,
-    build_feature_profile,
-)
+from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, ReferenceProfile
+from driftmon.core.reference_fit import FeatureFit
 from driftmon.core.status import Status, worst
 from driftmon.core.thresholds import CalibratedPolicy, PolicyInput, StaticPolicy, decide
 from driftmon.errors import ColumnError, DriftmonError, SourceError
@@ -331,42 +327,67 @@ def build_reference_profile(
     progress: Progress = _no_progress,
     abandon: threading.Event | None = None,
 ) -> ReferenceProfile:
-    """Read the reference once and fit every feature; a bad feature is recorded, not fatal."""
+    """Fit every feature in passes over the reference; a bad feature is recorded, not fatal.
+
+    Memory is bounded by the batch and the bin layouts, never a whole column
+    (``driftmon.core.reference_fit``): categorical features and explicit edges take one
+    pass, uniform edges two, quantile edges usually four or five (``driftmon.core.selection``).
+    """
     available = list(source.columns())
     present = set(available)
     errors: dict[str, str] = {}
-    wanted = []
+    fits: dict[str, tuple[FeatureConfig, FeatureFit]] = {}
     for feature in monitor.features:
         if feature.source_column in present:
-            wanted.append(feature)
+            fits[feature.name] = (feature, FeatureFit(feature.feature_spec()))
         else:
             errors[feature.name] = _column_not_found(
                 feature.source_column, "reference", source, available
             )
-    columns = sorted({f.source_column for f in wanted})
-    # Kept per column, not as one table: files of a glob may disagree on a column's type,
-    # which must fail only the features reading that column.
-    chunks: dict[str, list[pa.Array]] = {c: [] for c in columns}
-    rows = 0
+    profiles: dict[str, FeatureProfile] = {}
+    rows: int | None = None
     deadline = _deadline(monitor)
-    for batch in source.batches(columns, None):
-        _check_deadline(deadline, monitor, source, abandon)
-        for c in columns:
-            chunks[c].append(batch.column(c))
-        rows += batch.num_rows
-        progress(f"{monitor.name}: reference", rows)
-    profiles: list[FeatureProfile] = []
-    for feature in wanted:
-        try:
-            values = _concat_chunks(chunks[feature.source_column])
-            profiles.append(build_feature_profile(values, feature.feature_spec()))
-        except (ColumnTypeError, ValueError) as exc:
-            errors[feature.name] = f"column {feature.source_column!r} in reference data: {exc}"
+    passes = 0
+    while fits:
+        passes += 1
+        stage = f"{monitor.name}: reference" + (f" (pass {passes})" if passes > 1 else "")
+        columns = sorted({f.source_column for f, _ in fits.values()})
+        seen = 0
+        for batch in source.batches(columns, None):
+            _check_deadline(deadline, monitor, source, abandon)
+            seen += batch.num_rows
+            for name, (feature, fit) in list(fits.items()):
+                try:
+                    fit.feed(_column(batch, feature))
+                except (ColumnTypeError, ValueError) as exc:
+                    errors[name] = _reference_error(feature, exc)
+                    del fits[name]
+            progress(stage, seen)
+        if rows is not None and seen != rows:
+            raise SourceError(
+                f"monitor {monitor.name!r}: the reference {source.describe()} changed while "
+                f"it was read ({rows} rows, then {seen}); rebuild the reference"
+            )
+        rows = seen
+        for name, (feature, fit) in list(fits.items()):
+            try:
+                fit.end_pass()
+            except (ColumnTypeError, ValueError) as exc:
+                errors[name] = _reference_error(feature, exc)
+                del fits[name]
+                continue
+            if not fit.needs_pass:
+                profiles[name] = fit.profile()
+                del fits[name]
     return ReferenceProfile(
-        features=tuple(profiles),
-        rows=rows,
+        features=tuple(profiles[f.name] for f in monitor.features if f.name in profiles),
+        rows=rows or 0,
         metadata={"feature_errors": errors, "source": source.describe()},
     )
+
+
+def _reference_error(feature: FeatureConfig, exc: Exception) -> str:
+    return f"column {feature.source_column!r} in reference data: {exc}"
 
 
 def _column_not_found(column: str, role: str, source: Source, available: Sequence[str]) -> str:
@@ -374,22 +395,6 @@ def _column_not_found(column: str, role: str, source: Source, available: Sequenc
         f"column {column!r} not found in {role} source {source.describe()}; "
         f"it has {column_list(available)}"
     )
-
-
-def _concat_chunks(arrays: list[pa.Array]) -> pa.ChunkedArray | pa.Array:
-    """One column from its batches; types that differ between files are unified if they can be."""
-    if not arrays:
-        return pa.array([], type=pa.float64())
-    types = list(dict.fromkeys(a.type for a in arrays))
-    if len(types) == 1:
-        return pa.chunked_array(arrays)
-    try:
-        schemas = [pa.schema([("v", t)]) for t in types]
-        common = pa.unify_schemas(schemas, promote_options="permissive").field("v").type
-        return pa.chunked_array([a.cast(common) for a in arrays])
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-        names = ", ".join(str(t) for t in types)
-        raise ColumnTypeError(f"the files disagree on its type ({names})") from exc
 
 
 @contextmanager

@@ -37,7 +37,8 @@ def column_to_arrow(values: list[Any], naive_timezone: str) -> pa.Array:
     """One column of Python values as an Arrow array (see the module docstring)."""
     try:
         arr = pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        # TypeError: Decimal NaN and ±Infinity (PostgreSQL numeric), which read as floats.
         arr = _mixed(values)
     t = arr.type
     if pa.types.is_decimal(t):

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
+import logging
 import math
 import threading
 import time
@@ -48,6 +50,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchTableError, SQLAlchemyError
 
 from driftmon.errors import ColumnError, ConfigError, SourceError
 from driftmon.secrets import mask_url, scrub, url_secrets
+from driftmon.sources import pg_bulk
 from driftmon.sources.base import Window, column_list
 from driftmon.sources.rows import column_to_arrow, rows_to_batch
 from driftmon.sources.timespan import TimeSpan, span_of
@@ -62,6 +65,8 @@ from driftmon.sources.timestamps import (
     naive_superset,
     to_utc,
 )
+
+log = logging.getLogger("driftmon.sources")
 
 _WINDOW_PARAMS = ("start", "end")
 _SUBQUERY = "driftmon_q"
@@ -87,6 +92,7 @@ class SqlSource:
         timestamp_unit: EpochUnit = "s",
         batch_rows: int = 65_536,
         timeout_seconds: float | None = None,
+        bulk: bool = True,
     ) -> None:
         try:
             parsed = make_url(url)
@@ -111,6 +117,9 @@ class SqlSource:
         self.timestamp_unit = check_unit(timestamp_unit)
         self.batch_rows = batch_rows
         self.timeout_seconds = timeout_seconds
+        self.bulk = bulk
+        """PostgreSQL: read rows by binary COPY (``driftmon.sources.pg_bulk``) when possible."""
+        self._bulk_fallback_logged = False
         self.uses_window_params = False
         if self.query is not None:
             params = set(sa.text(self.query).compile().params)
@@ -206,16 +215,10 @@ class SqlSource:
                     )
             numeric = by_column and self._numeric_timestamp(conn)
             stmt = self._select(needed, window if by_column else None, numeric=numeric)
-            deadline.reset()
-            result = conn.execution_options(yield_per=self.batch_rows).execute(
-                stmt, self._window_params(window)
-            )
-            while True:
-                deadline.reset()
-                rows = result.fetchmany(self.batch_rows)
-                if not rows:
-                    break
-                batch = rows_to_batch(needed, rows, self.naive_timezone)
+            fetched = self._copied(conn, stmt, window, deadline)
+            if fetched is None:
+                fetched = self._fetched(conn, stmt, window, needed, deadline)
+            for batch in fetched:
                 if by_column and window is not None and ts is not None:
                     where = f"{self.describe()} column {ts!r}"
                     batch = filter_window(
@@ -228,6 +231,91 @@ class SqlSource:
                     )
                 if batch.num_rows:
                     yield batch.select(wanted)
+
+    def _fetched(
+        self,
+        conn: Connection,
+        stmt: sa.Select[Any],
+        window: Window | None,
+        names: Sequence[str],
+        deadline: _Deadline,
+    ) -> Iterator[pa.RecordBatch]:
+        """Rows fetched through SQLAlchemy, ``batch_rows`` at a time, as Arrow batches."""
+        deadline.reset()
+        result = conn.execution_options(yield_per=self.batch_rows).execute(
+            stmt, self._window_params(window)
+        )
+        while True:
+            deadline.reset()
+            rows = result.fetchmany(self.batch_rows)
+            if not rows:
+                return
+            yield rows_to_batch(names, rows, self.naive_timezone)
+
+    def _copied(
+        self, conn: Connection, stmt: sa.Select[Any], window: Window | None, deadline: _Deadline
+    ) -> Iterator[pa.RecordBatch] | None:
+        """The batches of ``stmt`` read by PostgreSQL's binary COPY, or None (with one log
+        line) when this source cannot use it and its rows are fetched instead.
+
+        The statement is the one ``_fetched`` runs, compiled for this connection's dialect
+        and bound client-side by psycopg. ``statement_timeout`` bounds the whole COPY, which
+        the runner's ``source_timeout`` (the same value) bounds anyway.
+        """
+        if not self.bulk or self._url.get_backend_name() != "postgresql":
+            return None
+        reason = pg_bulk.unavailable_reason()
+        if reason is None and self._url.get_driver_name() != "psycopg":
+            reason = f"the driver is {self._url.get_driver_name()}, not psycopg"
+        if reason is not None:
+            self._log_fallback(reason)
+            return None
+        compiled = stmt.compile(dialect=conn.dialect)
+        params = {**compiled.params, **self._window_params(window)}
+        query = pg_bulk.bind_client_side(conn.connection.driver_connection, str(compiled), params)
+        deadline.reset()
+        copied = pg_bulk.copy_batches(
+            self._conninfo(),
+            query,
+            batch_rows=self.batch_rows,
+            naive_timezone=self.naive_timezone,
+        )
+        try:
+            first = next(copied)
+        except StopIteration:
+            return iter(())
+        except pg_bulk.UnsupportedColumn as exc:
+            self._log_fallback(str(exc))
+            return None
+        except _adbc_errors() as exc:
+            raise self._error("reading", exc, deadline) from exc
+        return self._guarded(itertools.chain([first], copied), deadline)
+
+    def _guarded(
+        self, batches: Iterator[pa.RecordBatch], deadline: _Deadline
+    ) -> Iterator[pa.RecordBatch]:
+        """``batches`` with driver errors as SourceError naming the source."""
+        try:
+            yield from batches
+        except _adbc_errors() as exc:
+            raise self._error("reading", exc, deadline) from exc
+
+    def _log_fallback(self, reason: str) -> None:
+        if not self._bulk_fallback_logged:
+            self._bulk_fallback_logged = True
+            log.info(
+                "sql.bulk_fallback",
+                extra={"source": self.describe(), "reason": reason, "path": "fetched rows"},
+            )
+
+    def _conninfo(self) -> str:
+        """libpq connection string of this source, with its session settings."""
+        from psycopg.conninfo import make_conninfo
+
+        _, kwargs = self._get_engine().dialect.create_connect_args(self._url)
+        merged = {**kwargs, **self._pg_connect_args()}
+        # Only libpq's own settings: the dialect also passes psycopg objects (adapters).
+        return make_conninfo("", **{k: v for k, v in merged.items() if isinstance(v, str | int)})
 
     def timestamp_span(self) -> TimeSpan | None:
         """Earliest and latest ``timestamp_column`` value (None: no row has one), from one
@@ -411,19 +499,26 @@ class SqlSource:
             "psycopg",
             "psycopg2",
         ):
-            given = url.query.get("options")
-            options = [given if isinstance(given, str) else ""]
-            options += ["-c TimeZone=UTC", "-c default_transaction_read_only=on"]
-            if t is not None:
-                options.append(f"-c statement_timeout={math.ceil(t * 1000)}")
-                connect_args["connect_timeout"] = _connect_timeout(t)
-            connect_args["options"] = " ".join(o for o in options if o)
+            connect_args = self._pg_connect_args()
         elif self.is_sqlite and t is not None:
             connect_args["timeout"] = t
         engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         if self.is_sqlite:
             sa.event.listen(engine, "connect", _sqlite_query_only)
         return engine
+
+    def _pg_connect_args(self) -> dict[str, Any]:
+        """libpq settings of every PostgreSQL session: UTC, read-only, the timeouts."""
+        given = self._url.query.get("options")
+        options = [given if isinstance(given, str) else ""]
+        options += ["-c TimeZone=UTC", "-c default_transaction_read_only=on"]
+        args: dict[str, Any] = {}
+        t = self.timeout_seconds
+        if t is not None:
+            options.append(f"-c statement_timeout={math.ceil(t * 1000)}")
+            args["connect_timeout"] = _connect_timeout(t)
+        args["options"] = " ".join(o for o in options if o)
+        return args
 
     @contextmanager
     def _connect(self, action: str) -> Iterator[tuple[Connection, _Deadline]]:
@@ -483,9 +578,20 @@ class _Deadline:
         return 0
 
 
+def _adbc_errors() -> tuple[type[BaseException], ...]:
+    """Errors of a bulk read: the ADBC driver's, and the Arrow reader's (a COPY failing
+    midway surfaces as an Arrow I/O error, an ``OSError``)."""
+    try:
+        import adbc_driver_manager
+    except ImportError:
+        return (OSError, pa.ArrowException)
+    return (adbc_driver_manager.Error, OSError, pa.ArrowException)
+
+
 def _is_statement_timeout(orig: BaseException) -> bool:
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return bool(code == _QUERY_CANCELED)
+    # A COPY cut midway reaches the Arrow reader as text only, without its SQLSTATE.
+    return bool(code == _QUERY_CANCELED) or "due to statement timeout" in str(orig)
 
 
 def _connect_timeout(seconds: float) -> int:

@@ -32,7 +32,8 @@ WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
 
 
 class CountingSources:
-    """A source factory that counts how often each role's rows are read."""
+    """A source factory that counts how often each role's rows are read (the passes of one
+    reference build over one opened source count once)."""
 
     def __init__(self) -> None:
         self.reads: Counter[str] = Counter()
@@ -45,6 +46,7 @@ class CountingSources:
 class _Counted:
     def __init__(self, inner: Source, role: str, reads: Counter[str]) -> None:
         self._inner, self._role, self._reads = inner, role, reads
+        self._read = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -52,7 +54,9 @@ class _Counted:
     def batches(
         self, columns: Sequence[str], window: Window | None = None
     ) -> Iterator[pa.RecordBatch]:
-        self._reads[self._role] += 1
+        if not self._read:
+            self._reads[self._role] += 1
+            self._read = True
         return self._inner.batches(columns, window)
 
 
