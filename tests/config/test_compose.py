@@ -329,5 +329,9 @@ def test_psycopg_is_the_postgres_extra_and_part_of_the_test_extra() -> None:
     names = {canonicalize_name(Requirement(r).name) for r in pyproject["project"]["dependencies"]}
     assert "psycopg" not in names
     extras = pyproject["project"]["optional-dependencies"]
-    assert [Requirement(r).name for r in extras["postgres"]] == ["psycopg"]
+    # psycopg for the database, ADBC for PostgreSQL source rows by binary COPY.
+    assert [Requirement(r).name for r in extras["postgres"]] == [
+        "psycopg",
+        "adbc-driver-postgresql",
+    ]
     assert set(extras["postgres"]) <= set(extras["test"])

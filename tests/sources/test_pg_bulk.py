@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,8 +19,9 @@ import sqlalchemy as sa
 from driftmon.core.profile import FeatureSpec, build_feature_profile
 from driftmon.errors import SourceError
 from driftmon.sources import SqlSource, Window, pg_bulk
+from tests.ci import postgres_server_url
 
-from .conftest import PG_ENV, Database
+from .conftest import Database
 
 pytestmark = pytest.mark.postgres
 
@@ -33,9 +33,7 @@ SPECIAL = [math.nan, math.inf, -math.inf, None, 0.0, -0.0, 1.5, 1e308]
 @pytest.fixture
 def pg() -> Iterator[Database]:
     """The shared PostgreSQL server; the tables a test creates are dropped after it."""
-    server = os.environ.get(PG_ENV)
-    if not server:
-        pytest.skip(f"{PG_ENV} is not set")
+    server = postgres_server_url()
     database = Database(server, sa.create_engine(server))
     try:
         yield database
