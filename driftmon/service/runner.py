@@ -44,8 +44,9 @@ from driftmon.service.thresholds import (
     stored_calibrations,
     unscored_thresholds,
 )
-from driftmon.sources.base import Source, Window, column_list
+from driftmon.sources.base import HistogramSource, Source, Window, column_list
 from driftmon.sources.factory import source_from_config
+from driftmon.sources.pushdown import PushedCounts, PushedFeature
 from driftmon.storage import Store
 
 Progress = Callable[[str, int], None]
@@ -170,7 +171,13 @@ class MonitorRunner:
             rows = 0
             deadline = _deadline(monitor)
             columns = sorted({f.source_column for f, _ in counting.values()})
-            for batch in source.batches(columns, window):
+            pushed = _pushed_histograms(source, counting, window)
+            if pushed is not None:
+                _check_deadline(deadline, monitor, source, self.abandon)
+                hists.update(pushed.histograms)
+                live_kinds.update(pushed.kinds)
+                rows = pushed.rows
+            for batch in source.batches(columns, window) if pushed is None else ():
                 _check_deadline(deadline, monitor, source, self.abandon)
                 rows += batch.num_rows
                 for name in list(counting):
@@ -343,6 +350,20 @@ def build_reference_profile(
             errors[feature.name] = _column_not_found(
                 feature.source_column, "reference", source, available
             )
+    if isinstance(source, HistogramSource):
+        built = source.reference_profile([(f.source_column, f.feature_spec()) for f in wanted])
+        if built is not None:
+            for feature in wanted:
+                if feature.name in built.errors:
+                    errors[feature.name] = (
+                        f"column {feature.source_column!r} in reference data: "
+                        f"{built.errors[feature.name]}"
+                    )
+            return ReferenceProfile(
+                features=tuple(built.profiles),
+                rows=built.rows,
+                metadata={"feature_errors": errors, "source": source.describe()},
+            )
     columns = sorted({f.source_column for f in wanted})
     # Kept per column, not as one table: files of a glob may disagree on a column's type,
     # which must fail only the features reading that column.
@@ -367,6 +388,21 @@ def build_reference_profile(
         rows=rows,
         metadata={"feature_errors": errors, "source": source.describe()},
     )
+
+
+def _pushed_histograms(
+    source: Source,
+    counting: dict[str, tuple[FeatureConfig, FeatureProfile]],
+    window: Window | None,
+) -> PushedCounts | None:
+    """The window counted where the data lives, when the source can (None: read rows)."""
+    if not isinstance(source, HistogramSource):
+        return None
+    features = {
+        name: PushedFeature(feature.source_column, fp.bins, fp.column_kind)
+        for name, (feature, fp) in counting.items()
+    }
+    return source.histograms(features, window)
 
 
 def _column_not_found(column: str, role: str, source: Source, available: Sequence[str]) -> str:
