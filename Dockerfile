@@ -11,7 +11,7 @@ WORKDIR /app
 # The whole tree (minus .dockerignore) so the examples referenced by config/docker/driftmon.yaml
 # are at /app/examples; the example data is generated (fixed seed) if the tree lacks it.
 COPY . /app
-RUN pip install . \
+RUN pip install ".[duckdb]" \
     && if [ ! -f examples/data/reference.parquet ] || [ ! -f examples/data/live.parquet ]; then \
          python examples/generate_data.py examples/data; \
        fi \

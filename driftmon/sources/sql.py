@@ -410,8 +410,10 @@ class SqlSource:
             # duckdb-engine's reflection queries pg_collation, which DuckDB lacks.
             if not sa.inspect(conn).has_table(self.table, schema=self.schema):
                 raise SourceError(f"{self.describe()}: table not found")
-            probe_table = sa.select(sa.literal_column("*")).select_from(self._table([]))
-            return [str(k) for k in conn.execute(probe_table.limit(0)).keys()]
+            probe_table: sa.Select[Any] = sa.select(sa.literal_column("*")).select_from(
+                self._table([])
+            )
+            return [str(k) for k in conn.execute(probe_table.limit(0)).keys()]  # noqa: SIM118
         if self.table is not None:
             try:
                 reflected = sa.inspect(conn).get_columns(self.table, schema=self.schema)

@@ -22,6 +22,7 @@ from driftmon.core.bins import CategoricalBins, NumericBins
 from driftmon.core.histogram import Histogram
 from driftmon.core.kinds import ColumnKind, kind_of
 from driftmon.core.profile import FeatureProfile, FeatureSpec, build_feature_profile
+from driftmon.service.runner import _concat_chunks
 from driftmon.sources.base import Window
 from driftmon.sources.pushdown import PushedCounts, PushedFeature, quantile_positions
 from driftmon.sources.sql import SqlSource
@@ -217,11 +218,8 @@ def test_reference_profile_in_database_equals_in_process(
 
 
 def _concat(chunks: list[Any]) -> Any:
-    import pyarrow as pa
-
-    from driftmon.service.runner import _concat_chunks
-
-    return _concat_chunks(chunks) if chunks else pa.array([], type=pa.float64())
+    """A reference column from its batches, as the runner joins them."""
+    return _concat_chunks(chunks)
 
 
 @given(
@@ -233,7 +231,7 @@ def test_quantile_positions_are_numpys_inverted_cdf(n: int, n_bins: int) -> None
     """The order statistics the database reads are the ones np.quantile(inverted_cdf) picks."""
     values = np.arange(n, dtype=np.float64)
     probs = np.arange(1, n_bins, dtype=np.float64) / n_bins
-    expected = np.quantile(values, probs, method="inverted_cdf") if probs.size else []
+    expected = np.quantile(values, probs, method="inverted_cdf")
     assert quantile_positions(n, n_bins) == [int(v) for v in expected]
 
 
@@ -244,3 +242,44 @@ def test_pushdown_false_pulls_rows(tmp_path: Path) -> None:
     with SqlSource(url, table="t", pushdown=False) as source:
         assert source.histograms({"f": PushedFeature("f", NumericBins(()), None)}) is None
         assert source.reference_profile([("f", FeatureSpec("f"))]) is None
+
+
+def test_an_unsupported_dialect_pulls_rows_and_logs_why(caplog: pytest.LogCaptureFixture) -> None:
+    """A dialect without proven aggregates (here MySQL) is never queried for counts."""
+    source = SqlSource("mysql+pymysql://u:p@127.0.0.1:1/x", table="t")
+    with caplog.at_level("INFO", logger="driftmon.sources"):
+        assert source.histograms({}, None) is None
+    assert "the mysql dialect is not supported for push-down" in caplog.text
+
+
+def test_definition_fingerprint_does_not_read_the_table(tmp_path: Path) -> None:
+    """``fingerprint: definition``: adding rows leaves it unchanged (no count per run),
+    while the default ``data`` fingerprint changes."""
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    target = Target("sqlite", url)
+    target.write([{"f": 1.0, "i": 1, "b": True, "t": "a", "ts": T0}])
+    with (
+        SqlSource(url, table="t", fingerprint_data=False) as cheap,
+        SqlSource(url, table="t") as full,
+    ):
+        before = (cheap.fingerprint(), full.fingerprint())
+        target.write([{"f": 1.0, "i": 1, "b": True, "t": "a", "ts": T0}] * 2)
+        after = (cheap.fingerprint(), full.fingerprint())
+    assert before[0] == after[0]
+    assert before[1] != after[1]
+
+
+def test_duckdb_reference_edges_use_quantile_disc(tmp_path: Path) -> None:
+    """A 10,001-row DuckDB column: the in-database edges are np.quantile's (inverted_cdf)."""
+    url = f"duckdb:///{tmp_path / 'q.duckdb'}"
+    values = np.random.default_rng(3).lognormal(size=10_001).round(3)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (f DOUBLE)")
+        conn.execute(sa.text("INSERT INTO t VALUES (:f)"), [{"f": float(v)} for v in values])
+    engine.dispose()
+    spec = FeatureSpec("f", bins=10)
+    with SqlSource(url, table="t") as source:
+        built = source.reference_profile([("f", spec)])
+    assert built is not None
+    assert built.profiles[0].to_dict() == build_feature_profile(values, spec).to_dict()
