@@ -66,6 +66,7 @@ _DUCKDB_TYPES: Mapping[str, str] = {
 _SQLITE_CLASSES: Mapping[str, ColumnKind] = {"integer": "integer", "real": "float", "text": "text"}
 # Byte-order comparison of text, as Python compares str (code points, via UTF-8).
 _BINARY_COLLATION: Mapping[str, str | None] = {"postgresql": "C", "sqlite": "BINARY"}
+_FILTER_DIALECTS = frozenset({"postgresql", "sqlite"})
 
 
 class NotPushable(Exception):  # noqa: N818 - reads as the condition it reports
@@ -179,6 +180,14 @@ def check_mapping(
         raise NotPushable(f"feature {name!r}: {kind} values against a {ref} reference")
 
 
+def count_where(cond: sa.ColumnElement[bool], dialect: str) -> sa.ColumnElement[Any]:
+    """Rows where ``cond`` holds: ``count(*) FILTER (WHERE cond)``, or, where FILTER is
+    slower than a CASE (DuckDB: about 3x, measured), ``count(CASE WHEN cond THEN 1 END)``."""
+    if dialect in _FILTER_DIALECTS:
+        return sa.func.count().filter(cond)
+    return sa.func.count(sa.case((cond, sa.literal(1))))
+
+
 def _sqlite_classes(col: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
     stored = sa.func.typeof(col)
     return [sa.func.count().filter(stored == c) for c in ("integer", "real", "text", "blob")]
@@ -198,10 +207,9 @@ def feature_aggregates(
         if sql_type == "text":
             raise NotPushable(f"feature {name!r}: text values in a numeric feature")
         x = _as_double(col, sql_type)
-        parts = [sa.func.count(x), sa.func.count().filter(x > _inf())]
+        parts = [sa.func.count(x), count_where(x > _inf(), dialect)]
         parts += [
-            sa.func.count().filter(x >= sa.bindparam(None, e, type_=sa.Double()))
-            for e in bins.edges
+            count_where(x >= sa.bindparam(None, e, type_=sa.Double()), dialect) for e in bins.edges
         ]
         return evidence + parts
     if sql_type == "float":
@@ -209,7 +217,7 @@ def feature_aggregates(
     parts = [sa.func.count(col)]
     for category in bins.categories:
         cond = _category_match(col, category, sql_type, dialect)
-        parts.append(sa.func.count().filter(cond) if cond is not None else sa.literal(0))
+        parts.append(count_where(cond, dialect) if cond is not None else sa.literal(0))
     return evidence + parts
 
 
