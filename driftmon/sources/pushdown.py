@@ -144,6 +144,16 @@ class _Plan:
     sql_type: str | None
 
 
+def check_type(column: str, sql_type: str | None, dialect: str) -> None:
+    """NotPushable unless the column's values are counted exactly by SQL: booleans,
+    integers, floats or text (SQLite: any declared type; its values are checked)."""
+    if dialect == "sqlite":
+        return
+    if sql_type not in ("bool", "integer", "float", "text"):
+        what = f"of type {sql_type}" if sql_type else "of a type not counted in the database"
+        raise NotPushable(f"column {column!r} is {what} (decimals, dates, bytes, ...)")
+
+
 def live_kind(sql_type: str | None, classes: Mapping[str, int]) -> ColumnKind | None:
     """The in-process kind of a column whose non-NULL values are of ``sql_type`` (SQLite:
     storage ``classes`` with their counts); None: no value. NotPushable when mixed."""
@@ -201,6 +211,7 @@ def feature_aggregates(
     dialect: str,
 ) -> list[sa.ColumnElement[Any]]:
     """The aggregate columns counting one feature (see the module docstring)."""
+    check_type(feature.column, sql_type, dialect)
     evidence = _sqlite_classes(col) if dialect == "sqlite" else []
     bins = feature.bins
     if isinstance(bins, NumericBins):

@@ -34,6 +34,7 @@ from driftmon.sources.pushdown import (
     _as_double,
     _collated,
     _sqlite_classes,
+    check_type,
     decode_row,
     histogram_select,
     is_finite,
@@ -130,6 +131,7 @@ def _column_stats(
     for column, spec in specs:
         col = source.c[column]
         sql_type = sql_types.get(column)
+        check_type(column, sql_type, dialect)
         parts = _sqlite_classes(col) if dialect == "sqlite" else []
         if spec.kind == "numeric":
             if sql_type == "text":

@@ -283,3 +283,21 @@ def test_duckdb_reference_edges_use_quantile_disc(tmp_path: Path) -> None:
         built = source.reference_profile([("f", spec)])
     assert built is not None
     assert built.profiles[0].to_dict() == build_feature_profile(values, spec).to_dict()
+
+
+def test_decimal_and_date_columns_are_pulled_not_pushed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DuckDB DECIMAL and DATE columns: read as the in-process engine reads them (rows)."""
+    url = f"duckdb:///{tmp_path / 'd.duckdb'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (d DECIMAL(10, 2), day DATE)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1.25, DATE '2026-01-01')")
+    engine.dispose()
+    with SqlSource(url, table="t") as source, caplog.at_level("INFO", "driftmon.sources"):
+        numeric = {"d": PushedFeature("d", NumericBins((1.0,)), None)}
+        assert source.histograms(numeric) is None
+        assert source.reference_profile([("day", FeatureSpec("day", "categorical"))]) is None
+    assert "column 'd' is of a type not counted in the database" in caplog.text
+    assert "column 'day' is of a type not counted in the database" in caplog.text
