@@ -241,12 +241,10 @@ def _order_statistics(
         arr: sa.ColumnElement[Any] = sa.literal(fractions, postgresql.ARRAY(sa.Double()))
         agg = sa.func.percentile_disc(arr).within_group(x).filter(finite)
         return [float(v) for v in conn.execute(sa.select(agg).select_from(source)).scalar_one()]
-    if dialect == "duckdb":
-        qs = [
-            sa.func.quantile_disc(x, sa.literal(f, sa.Double())).filter(finite) for f in fractions
-        ]
-        row = conn.execute(sa.select(*qs).select_from(source)).one()
-        return [float(v) for v in row]
+    if dialect == "duckdb":  # the list form: one sort for all fractions
+        listed: sa.ColumnElement[Any] = sa.literal(fractions, sa.ARRAY(sa.Double()))
+        agg = sa.func.quantile_disc(x, listed).filter(finite)
+        return [float(v) for v in conn.execute(sa.select(agg).select_from(source)).scalar_one()]
     out = []
     for p in positions:
         stmt = sa.select(x).select_from(source).where(finite).order_by(x).limit(1).offset(p)

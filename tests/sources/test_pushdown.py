@@ -126,12 +126,16 @@ def _in_process(
     return PushedCounts(hists, rows, kinds)
 
 
-def _source(target: Target, window: bool) -> SqlSource:
-    if target.dialect == "sqlite":
+def _source(target: Target, window: bool, as_query: bool) -> SqlSource:
+    """The table, or a query over it (wrapped as a subquery when it does not cut the
+    window itself)."""
+    ts = "ts" if window else None
+    if target.dialect == "sqlite" and window:
         # SQLite's text timestamps are filtered row by row; a query's own window is pushed.
-        query = "SELECT * FROM t WHERE ts >= :start AND ts < :end" if window else None
-        return SqlSource(target.url, query=query, table=None if window else "t")
-    return SqlSource(target.url, table="t", timestamp_column="ts" if window else None)
+        return SqlSource(target.url, query="SELECT * FROM t WHERE ts >= :start AND ts < :end")
+    if as_query:
+        return SqlSource(target.url, query="SELECT * FROM t", timestamp_column=ts)
+    return SqlSource(target.url, table="t", timestamp_column=ts)
 
 
 row_strategy = st.fixed_dictionaries(
@@ -152,16 +156,16 @@ row_strategy = st.fixed_dictionaries(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(rows=st.lists(row_strategy, max_size=25), windowed=st.booleans())
+@given(rows=st.lists(row_strategy, max_size=25), windowed=st.booleans(), as_query=st.booleans())
 def test_pushed_counts_equal_in_process_counts(
-    target: Target, rows: list[dict[str, Any]], windowed: bool
+    target: Target, rows: list[dict[str, Any]], windowed: bool, as_query: bool
 ) -> None:
     """Edges ± one ulp, NaN, ±inf, NULL, empty windows, unicode/case/whitespace categories,
     integer and boolean columns: the database's counts are the in-process engine's."""
     target.write(rows)
     window = WINDOW if windowed else None
     features = _features()
-    with _source(target, windowed) as source:
+    with _source(target, windowed, as_query) as source:
         expected = _in_process(source, features, window)
         pushed = source.histograms(features, window)
     assert pushed is not None
