@@ -172,7 +172,8 @@ def test_example_config_loads_with_driftmon_config_loader() -> None:
 def test_dockerfile_runs_driftmon_as_non_root_with_a_health_check() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
-    assert re.search(r"^RUN pip install \.", text, re.MULTILINE)
+    # The image installs the package with the DuckDB extra, so duckdb:/// sources work there.
+    assert re.search(r'^RUN pip install "\.\[duckdb\]"', text, re.MULTILINE)
     assert re.search(r"^EXPOSE 9464$", text, re.MULTILINE)
     (user,) = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
     assert user not in {"root", "0"}
