@@ -2,8 +2,9 @@
 
 The scheduler calls ``run_monitor``, ``driftmon check`` calls it, tests call it with an
 in-memory store and files in a temporary folder. It reads the reference profile (building
-it when missing or stale), streams the live window in batches, scores every feature and
-stores the whole run in one transaction.
+it when missing or stale), streams the live window in batches (or takes its counts from a
+source that computes them where the data lives, ``HistogramSource``), scores every feature
+and stores the whole run in one transaction.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ Window rule (same result as for files, see ``driftmon.sources.timestamps``):
   the driver reports as a number is compared with epoch numbers in ``timestamp_unit``) and
   the exact rule runs on each batch.
 
+Push-down: ``histograms`` and ``reference_profile`` count in the database instead of
+pulling rows where that is exact (``driftmon.sources.sql_pushdown``).
+
 Time range: ``timestamp_span`` runs one ``SELECT count(ts), min(ts), max(ts)`` (min and max
 as the database orders the values), for the message of an empty window.
 

@@ -305,3 +305,16 @@ def test_decimal_and_date_columns_are_pulled_not_pushed(
         assert source.reference_profile([("day", FeatureSpec("day", "categorical"))]) is None
     assert "column 'd' is of a type not counted in the database" in caplog.text
     assert "column 'day' is of a type not counted in the database" in caplog.text
+
+
+def test_a_live_kind_that_needs_a_lossless_cast_check_is_pulled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Integers against a bool reference: the in-process engine checks every value maps to
+    false/true (2 does not), which SQL counts cannot, so rows are pulled."""
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    Target("sqlite", url).write([{"f": 1.0, "i": 2, "b": True, "t": "a", "ts": T0}])
+    features = {"i": PushedFeature("i", CategoricalBins(("true", "false")), "bool")}
+    with SqlSource(url, table="t") as source, caplog.at_level("INFO", "driftmon.sources"):
+        assert source.histograms(features) is None
+    assert "feature 'i': integer values against a bool reference" in caplog.text
