@@ -244,6 +244,8 @@ def _category_match(
         value = _canonical_int(category)
         return col == sa.literal(value, sa.BigInteger()) if value is not None else None
     if sql_type == "text":
+        if dialect == "postgresql" and "\x00" in category:
+            return None  # PostgreSQL text cannot hold NUL (nor can a literal be bound)
         return _collated(col, dialect) == sa.literal(category, sa.String())
     # SQLite: only integer or only text storage (checked from the evidence); an integer's
     # text is its decimal spelling, as Arrow's.

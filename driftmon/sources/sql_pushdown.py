@@ -11,6 +11,7 @@ Epoch numbers, text timestamps (SQLite) and naive local times are filtered row b
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from driftmon.sources.sql import SqlSource
 
 log = logging.getLogger("driftmon.sources")
+_SQLITE_FILTER = (3, 30, 0)
 
 
 def refusal(source: SqlSource) -> str | None:
@@ -45,6 +47,8 @@ def refusal(source: SqlSource) -> str | None:
     dialect = source.dialect
     if not supports(dialect):
         return f"the {dialect} dialect is not supported for push-down"
+    if dialect == "sqlite" and sqlite3.sqlite_version_info < _SQLITE_FILTER:
+        return f"SQLite {sqlite3.sqlite_version} has no FILTER clause (3.30 or later has)"
     return None
 
 

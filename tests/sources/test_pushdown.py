@@ -23,6 +23,7 @@ from driftmon.core.histogram import Histogram
 from driftmon.core.kinds import ColumnKind, kind_of
 from driftmon.core.profile import FeatureProfile, FeatureSpec, build_feature_profile
 from driftmon.service.runner import _concat_chunks
+from driftmon.sources import sql_pushdown
 from driftmon.sources.base import Window
 from driftmon.sources.pushdown import PushedCounts, PushedFeature, quantile_positions
 from driftmon.sources.sql import SqlSource
@@ -318,3 +319,29 @@ def test_a_live_kind_that_needs_a_lossless_cast_check_is_pulled(
     with SqlSource(url, table="t") as source, caplog.at_level("INFO", "driftmon.sources"):
         assert source.histograms(features) is None
     assert "feature 'i': integer values against a bool reference" in caplog.text
+
+
+@pytest.mark.postgres
+def test_a_category_with_nul_is_other_on_postgresql(pg_database: str) -> None:
+    """A kept category holding NUL (possible from a Parquet reference) matches no
+    PostgreSQL text, as in-process; it is not bound as a literal PostgreSQL refuses."""
+    target = Target("postgresql", pg_database)
+    target.write([{"f": 1.0, "i": 1, "b": True, "t": "a", "ts": T0}])
+    features = {"t": PushedFeature("t", CategoricalBins(("a\x00", "a")), "text")}
+    with SqlSource(pg_database, table="t") as source:
+        pushed = source.histograms(features)
+        expected = _in_process(source, features, None)
+    assert pushed is not None
+    assert pushed.histograms["t"].to_list() == expected.histograms["t"].to_list() == [0, 1, 0, 0]
+
+
+def test_sqlite_without_filter_clause_pulls_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite before 3.30 has no FILTER clause: rows are pulled."""
+    monkeypatch.setattr("driftmon.sources.sql_pushdown.sqlite3.sqlite_version_info", (3, 29, 0))
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    Target("sqlite", url).write([])
+    with SqlSource(url, table="t") as source:
+        assert sql_pushdown.refusal(source) is not None
+        assert "has no FILTER clause" in str(sql_pushdown.refusal(source))
