@@ -110,12 +110,12 @@ def sql_types(description: Sequence[Sequence[Any]], dialect: str) -> list[str | 
     return out
 
 
-def _collated(col: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
+def collated(col: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
     name = _BINARY_COLLATION.get(dialect)
     return col.collate(name) if name else col
 
 
-def _as_double(col: sa.ColumnElement[Any], sql_type: str | None) -> sa.ColumnElement[Any]:
+def as_double(col: sa.ColumnElement[Any], sql_type: str | None) -> sa.ColumnElement[Any]:
     if sql_type == "bool":
         return sa.case((col, sa.literal(1.0, sa.Double())), (sa.not_(col), 0.0))
     return sa.cast(col, sa.Double())
@@ -198,7 +198,7 @@ def count_where(cond: sa.ColumnElement[bool], dialect: str) -> sa.ColumnElement[
     return sa.func.count(sa.case((cond, sa.literal(1))))
 
 
-def _sqlite_classes(col: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+def sqlite_classes(col: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
     stored = sa.func.typeof(col)
     return [sa.func.count().filter(stored == c) for c in ("integer", "real", "text", "blob")]
 
@@ -212,12 +212,12 @@ def feature_aggregates(
 ) -> list[sa.ColumnElement[Any]]:
     """The aggregate columns counting one feature (see the module docstring)."""
     check_type(feature.column, sql_type, dialect)
-    evidence = _sqlite_classes(col) if dialect == "sqlite" else []
+    evidence = sqlite_classes(col) if dialect == "sqlite" else []
     bins = feature.bins
     if isinstance(bins, NumericBins):
         if sql_type == "text":
             raise NotPushable(f"feature {name!r}: text values in a numeric feature")
-        x = _as_double(col, sql_type)
+        x = as_double(col, sql_type)
         parts = [sa.func.count(x), count_where(x > _inf(), dialect)]
         parts += [
             count_where(x >= sa.bindparam(None, e, type_=sa.Double()), dialect) for e in bins.edges
@@ -246,11 +246,11 @@ def _category_match(
     if sql_type == "text":
         if dialect == "postgresql" and "\x00" in category:
             return None  # PostgreSQL text cannot hold NUL (nor can a literal be bound)
-        return _collated(col, dialect) == sa.literal(category, sa.String())
+        return collated(col, dialect) == sa.literal(category, sa.String())
     # SQLite: only integer or only text storage (checked from the evidence); an integer's
     # text is its decimal spelling, as Arrow's.
     as_text = sa.cast(col, sa.String())
-    return _collated(as_text, dialect) == sa.literal(category, sa.String())
+    return collated(as_text, dialect) == sa.literal(category, sa.String())
 
 
 def decode_feature(

@@ -31,16 +31,16 @@ from driftmon.core.profile import FeatureProfile, FeatureSpec
 from driftmon.sources.pushdown import (
     NotPushable,
     PushedFeature,
-    _as_double,
-    _collated,
-    _sqlite_classes,
+    as_double,
     check_type,
+    collated,
     decode_row,
     histogram_select,
     is_finite,
     live_kind,
     percentile_fraction,
     quantile_positions,
+    sqlite_classes,
 )
 
 Execute = Any  # a SQLAlchemy Connection's ``execute``
@@ -81,7 +81,7 @@ def build_reference(
     cat_counts: dict[str, list[int]] = {}
     for column, spec in specs:
         st = stats[spec.name]
-        x = _as_double(source.c[column], sql_types.get(column))
+        x = as_double(source.c[column], sql_types.get(column))
         if spec.kind == "categorical":
             if total and not st.nonnull:
                 errors[spec.name] = f"all {total} rows are missing"
@@ -132,11 +132,11 @@ def _column_stats(
         col = source.c[column]
         sql_type = sql_types.get(column)
         check_type(column, sql_type, dialect)
-        parts = _sqlite_classes(col) if dialect == "sqlite" else []
+        parts = sqlite_classes(col) if dialect == "sqlite" else []
         if spec.kind == "numeric":
             if sql_type == "text":
                 raise NotPushable(f"feature {spec.name!r}: text values in a numeric feature")
-            x = _as_double(col, sql_type)
+            x = as_double(col, sql_type)
             inf: sa.BindParameter[float] = sa.bindparam(None, float("inf"), type_=sa.Double())
             parts += [
                 sa.func.count(x),
@@ -267,8 +267,8 @@ def _spelled(
     if sql_type == "bool":
         return sa.case((col, sa.literal("true", sa.String())), else_=sa.literal("false"))
     if sql_type == "text":
-        return _collated(col, dialect)
-    return _collated(sa.cast(col, sa.String()), dialect)
+        return collated(col, dialect)
+    return collated(sa.cast(col, sa.String()), dialect)
 
 
 def _top_categories(
