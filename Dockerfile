@@ -10,7 +10,7 @@ WORKDIR /app
 
 # 1. The dependencies, from the committed lock only: every version pinned, every file
 #    hash-checked, nothing resolved. This layer is rebuilt when requirements.lock changes,
-#    not on every source edit. The lock holds driftmon's dependencies, the postgres extra and
+#    not on every source edit. The lock holds driftmon's dependencies, the postgres and duckdb extras and
 #    the build backend; scripts/lock.sh regenerates it from pyproject.toml.
 COPY requirements.lock /tmp/requirements.lock
 RUN pip install --require-hashes --no-deps -r /tmp/requirements.lock \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate requirements.lock, the Docker image's dependencies: driftmon's dependencies, the
-# postgres extra and the build backend (setuptools), every version pinned with the sha256 of
+# postgres and duckdb extras and the build backend (setuptools), every version pinned with the sha256 of
 # every file PyPI has for it. Run after changing dependencies in pyproject.toml and commit
 # the result; tests/test_lock.py checks that the lock covers pyproject.toml.
 #   bash scripts/lock.sh               keep the pins that still fit, add what is new
@@ -12,6 +12,6 @@ cd "$(dirname "$0")/.."
 # PyPI only: a developer's pip configuration (local wheel folders, extra indexes) stays out.
 env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT \
   PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="bash scripts/lock.sh" \
-  .venv/bin/pip-compile --quiet --extra postgres --build-deps-for wheel --generate-hashes \
+  .venv/bin/pip-compile --quiet --extra postgres --extra duckdb --build-deps-for wheel --generate-hashes \
   --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
   --output-file requirements.lock "$@" pyproject.toml

@@ -76,7 +76,7 @@ def check_sqlalchemy_url(url: str, base_dir: Path | None) -> str:
     database = parsed.database
     if (
         base_dir is not None
-        and parsed.get_backend_name() == "sqlite"
+        and parsed.get_backend_name() in ("sqlite", "duckdb")
         and database
         and database != ":memory:"
         and not database.startswith("file:")
@@ -165,6 +165,17 @@ class SqlSourceConfig(ConfigModel):
         ge=1,
         le=MAX_BATCH_ROWS,
         description="Rows fetched per record batch.",
+    )
+    pushdown: bool = Field(
+        default=True,
+        description="Count histograms and fit the reference in the database (PostgreSQL, "
+        "SQLite, DuckDB) instead of pulling rows; false pulls rows.",
+    )
+    fingerprint: Literal["data", "definition"] = Field(
+        default="data",
+        description="What tells a table reference has changed: data (its row count and "
+        "latest timestamp, a count per run) or definition (URL and table only; rebuild "
+        "with `driftmon reference rebuild`).",
     )
 
     @field_validator("url")

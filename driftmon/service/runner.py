@@ -2,8 +2,9 @@
 
 The scheduler calls ``run_monitor``, ``driftmon check`` calls it, tests call it with an
 in-memory store and files in a temporary folder. It reads the reference profile (building
-it when missing or stale), streams the live window in batches, scores every feature and
-stores the whole run in one transaction.
+it when missing or stale), streams the live window in batches (or takes its counts from a
+source that computes them where the data lives, ``HistogramSource``), scores every feature
+and stores the whole run in one transaction.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ from driftmon.service.thresholds import (
     stored_calibrations,
     unscored_thresholds,
 )
-from driftmon.sources.base import Source, Window, column_list
+from driftmon.sources.base import HistogramSource, Source, Window, column_list
 from driftmon.sources.factory import source_from_config
+from driftmon.sources.pushdown import PushedCounts, PushedFeature
 from driftmon.storage import Store
 
 Progress = Callable[[str, int], None]
@@ -166,7 +168,13 @@ class MonitorRunner:
             rows = 0
             deadline = _deadline(monitor)
             columns = sorted({f.source_column for f, _ in counting.values()})
-            for batch in source.batches(columns, window):
+            pushed = _pushed_histograms(source, counting, window)
+            if pushed is not None:
+                _check_deadline(deadline, monitor, source, self.abandon)
+                hists.update(pushed.histograms)
+                live_kinds.update(pushed.kinds)
+                rows = pushed.rows
+            for batch in source.batches(columns, window) if pushed is None else ():
                 _check_deadline(deadline, monitor, source, self.abandon)
                 rows += batch.num_rows
                 for name in list(counting):
@@ -344,6 +352,22 @@ def build_reference_profile(
             errors[feature.name] = _column_not_found(
                 feature.source_column, "reference", source, available
             )
+    if isinstance(source, HistogramSource):
+        built = source.reference_profile(
+            [(f.source_column, f.feature_spec()) for f, _ in fits.values()]
+        )
+        if built is not None:
+            for feature, _ in fits.values():
+                if feature.name in built.errors:
+                    errors[feature.name] = (
+                        f"column {feature.source_column!r} in reference data: "
+                        f"{built.errors[feature.name]}"
+                    )
+            return ReferenceProfile(
+                features=tuple(built.profiles),
+                rows=built.rows,
+                metadata={"feature_errors": errors, "source": source.describe()},
+            )
     profiles: dict[str, FeatureProfile] = {}
     rows: int | None = None
     deadline = _deadline(monitor)
@@ -388,6 +412,21 @@ def build_reference_profile(
 
 def _reference_error(feature: FeatureConfig, exc: Exception) -> str:
     return f"column {feature.source_column!r} in reference data: {exc}"
+
+
+def _pushed_histograms(
+    source: Source,
+    counting: dict[str, tuple[FeatureConfig, FeatureProfile]],
+    window: Window | None,
+) -> PushedCounts | None:
+    """The window counted where the data lives, when the source can (None: read rows)."""
+    if not isinstance(source, HistogramSource):
+        return None
+    features = {
+        name: PushedFeature(feature.source_column, fp.bins, fp.column_kind)
+        for name, (feature, fp) in counting.items()
+    }
+    return source.histograms(features, window)
 
 
 def _column_not_found(column: str, role: str, source: Source, available: Sequence[str]) -> str:

@@ -2,8 +2,8 @@
 
 A source yields Arrow record batches of the requested columns, restricted to a time
 window when one is given. Batches keep memory bounded by the batch size, not the row count;
-the engine merges per-batch histograms exactly. A source that can count bins itself (a
-SQL warehouse, later) may also implement ``histograms`` so rows never leave it.
+the engine merges per-batch histograms exactly. A source that can count bins itself (SQL
+push-down) also implements ``HistogramSource`` so rows never leave it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from driftmon.core.bins import Bins
-from driftmon.core.histogram import Histogram
+from driftmon.core.profile import FeatureSpec
+from driftmon.sources.pushdown import PushedCounts, PushedFeature
 
 if TYPE_CHECKING:
+    from driftmon.sources.pushdown_reference import BuiltReference
     from driftmon.sources.timespan import TimeSpan
 
 COLUMNS_SHOWN = 50
@@ -79,7 +80,12 @@ class HistogramSource(Protocol):
     """A source that counts bins itself, so rows never leave it (SQL push-down)."""
 
     def histograms(
-        self, bins: Mapping[str, Bins], window: Window | None = None
-    ) -> tuple[dict[str, Histogram], int]:
-        """Per-column histograms on the given bins, and the number of rows in the window."""
+        self, features: Mapping[str, PushedFeature], window: Window | None = None
+    ) -> PushedCounts | None:
+        """Per-feature histograms, live kinds and the window's row count; None when the
+        counts cannot be computed exactly where the data lives (then read ``batches``)."""
+        ...
+
+    def reference_profile(self, specs: Sequence[tuple[str, FeatureSpec]]) -> BuiltReference | None:
+        """The profiles of ``(column, spec)`` built where the data lives; None: read rows."""
         ...

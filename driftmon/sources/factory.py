@@ -49,4 +49,6 @@ def source_from_config(cfg: SourceConfig, monitor: MonitorConfig) -> Source:
         timestamp_unit=unit,
         batch_rows=cfg.batch_rows,
         timeout_seconds=timeout,
+        pushdown=cfg.pushdown,
+        fingerprint_data=cfg.fingerprint == "data",
     )

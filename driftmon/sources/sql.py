@@ -18,6 +18,9 @@ Window rule (same result as for files, see ``driftmon.sources.timestamps``):
   the driver reports as a number is compared with epoch numbers in ``timestamp_unit``) and
   the exact rule runs on each batch.
 
+Push-down: ``histograms`` and ``reference_profile`` count in the database instead of
+pulling rows where that is exact (``driftmon.sources.sql_pushdown``).
+
 Time range: ``timestamp_span`` runs one ``SELECT count(ts), min(ts), max(ts)`` (min and max
 as the database orders the values), for the message of an empty window.
 
@@ -37,7 +40,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,10 +51,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchTableError, SQLAlchemyError
 
+from driftmon.core.profile import FeatureSpec
 from driftmon.errors import ColumnError, ConfigError, SourceError
 from driftmon.secrets import mask_url, scrub, url_secrets
-from driftmon.sources import pg_bulk
+from driftmon.sources import pg_bulk, sql_pushdown
 from driftmon.sources.base import Window, column_list
+from driftmon.sources.pushdown import PushedCounts, PushedFeature
+from driftmon.sources.pushdown_reference import BuiltReference
 from driftmon.sources.rows import column_to_arrow, rows_to_batch
 from driftmon.sources.timespan import TimeSpan, span_of
 from driftmon.sources.timestamps import (
@@ -93,6 +99,8 @@ class SqlSource:
         batch_rows: int = 65_536,
         timeout_seconds: float | None = None,
         bulk: bool = True,
+        pushdown: bool = True,
+        fingerprint_data: bool = True,
     ) -> None:
         try:
             parsed = make_url(url)
@@ -120,6 +128,8 @@ class SqlSource:
         self.bulk = bulk
         """PostgreSQL: read rows by binary COPY (``driftmon.sources.pg_bulk``) when possible."""
         self._bulk_fallback_logged = False
+        self.pushdown = pushdown
+        self.fingerprint_data = fingerprint_data
         self.uses_window_params = False
         if self.query is not None:
             params = set(sa.text(self.query).compile().params)
@@ -147,6 +157,11 @@ class SqlSource:
     def is_sqlite(self) -> bool:
         return self._url.get_backend_name() == "sqlite"
 
+    @property
+    def dialect(self) -> str:
+        """The SQLAlchemy backend name: postgresql, sqlite, duckdb, ..."""
+        return str(self._url.get_backend_name())
+
     def describe(self) -> str:
         if self.table is not None:
             name = f"{self.schema}.{self.table}" if self.schema else self.table
@@ -164,11 +179,14 @@ class SqlSource:
     def fingerprint(self) -> str:
         """sha256 of the masked URL and table/query; for a table also its row count and max ts.
 
-        A query's data is not hashed (that would run it): rebuild its reference explicitly.
+        A query's data is not hashed (that would run it): rebuild its reference explicitly;
+        nor a table's with ``fingerprint_data`` off (no count over a large table per run).
         """
         parts = ["sql", self.masked_url]
         if self.query is not None:
             parts += ["query", self.query]
+        elif not self.fingerprint_data:
+            parts += ["table", self.schema or "", self.table or "", "definition only"]
         else:
             parts += ["table", self.schema or "", self.table or "", self.timestamp_column or ""]
             with self._connect("fingerprinting") as (conn, _):
@@ -316,6 +334,16 @@ class SqlSource:
         merged = {**kwargs, **self._pg_connect_args()}
         # Only libpq's own settings: the dialect also passes psycopg objects (adapters).
         return make_conninfo("", **{k: v for k, v in merged.items() if isinstance(v, str | int)})
+
+    def histograms(
+        self, features: Mapping[str, PushedFeature], window: Window | None = None
+    ) -> PushedCounts | None:
+        """The window's histograms counted by the database; None (logged): pull rows."""
+        return sql_pushdown.live_histograms(self, features, window)
+
+    def reference_profile(self, specs: Sequence[tuple[str, FeatureSpec]]) -> BuiltReference | None:
+        """The reference profile built by the database; None (logged): pull rows."""
+        return sql_pushdown.reference(self, specs)
 
     def timestamp_span(self) -> TimeSpan | None:
         """Earliest and latest ``timestamp_column`` value (None: no row has one), from one
@@ -468,6 +496,14 @@ class SqlSource:
         )
 
     def _columns(self, conn: Connection) -> list[str]:
+        if self.table is not None and self.dialect == "duckdb":
+            # duckdb-engine's reflection queries pg_collation, which DuckDB lacks.
+            if not sa.inspect(conn).has_table(self.table, schema=self.schema):
+                raise SourceError(f"{self.describe()}: table not found")
+            probe_table: sa.Select[Any] = sa.select(sa.literal_column("*")).select_from(
+                self._table([])
+            )
+            return [str(k) for k in conn.execute(probe_table.limit(0)).keys()]  # noqa: SIM118
         if self.table is not None:
             try:
                 reflected = sa.inspect(conn).get_columns(self.table, schema=self.schema)
@@ -502,6 +538,8 @@ class SqlSource:
             connect_args = self._pg_connect_args()
         elif self.is_sqlite and t is not None:
             connect_args["timeout"] = t
+        elif self.dialect == "duckdb":
+            connect_args["read_only"] = True
         engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         if self.is_sqlite:
             sa.event.listen(engine, "connect", _sqlite_query_only)

@@ -302,11 +302,13 @@ def locked() -> dict[str, tuple[str, int]]:
 
 
 def test_the_lock_pins_every_dependency_with_hashes() -> None:
-    """Dependencies, the postgres extra and the build backend: in the lock, in range, hashed."""
+    """Dependencies, the postgres and duckdb extras (the image reads DuckDB sources too) and
+    the build backend: in the lock, in range, hashed."""
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     needed = [
         *pyproject["project"]["dependencies"],
         *pyproject["project"]["optional-dependencies"]["postgres"],
+        *pyproject["project"]["optional-dependencies"]["duckdb"],
         *pyproject["build-system"]["requires"],
     ]
     lock = locked()

@@ -108,6 +108,12 @@ def test_sql_source_relative_sqlite_url_resolves(load: Loader, tmp_path: Path) -
     assert cfg.monitors[0].reference.url == f"sqlite:///{tmp_path / 'wh.db'}"  # type: ignore[union-attr]
 
 
+def test_sql_source_relative_duckdb_url_resolves(load: Loader, tmp_path: Path) -> None:
+    """duckdb:///wh.duckdb is a file next to the config, as for SQLite."""
+    cfg = load(with_monitor(reference={"url": "duckdb:///wh.duckdb", "table": "t"}))
+    assert cfg.monitors[0].reference.url == f"duckdb:///{tmp_path / 'wh.duckdb'}"  # type: ignore[union-attr]
+
+
 def test_database_password_is_hidden_in_repr_and_masked_url(load: Loader) -> None:
     cfg = load(minimal_config(database={"url": "postgresql://u:hunter2@db/x"}))
     assert "hunter2" not in repr(cfg)

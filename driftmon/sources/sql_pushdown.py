@@ -1,0 +1,170 @@
+"""``SqlSource``'s push-down: the live window's histograms and the reference profile
+computed by the database (``driftmon.sources.pushdown``), or None with one log line
+saying why rows must be pulled instead.
+
+The time window is pushed only where SQL filters it exactly as the in-process rule does:
+``:start``/``:end`` in the query, or a ``timestamp_column`` of a timestamp type
+(with time zone; or without one when ``timezone`` is UTC) on PostgreSQL or DuckDB.
+Epoch numbers, text timestamps (SQLite) and naive local times are filtered row by row.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from driftmon.core.profile import FeatureSpec
+from driftmon.errors import ColumnError, SourceError
+from driftmon.sources.base import Window, column_list
+from driftmon.sources.pushdown import (
+    NotPushable,
+    PushedCounts,
+    PushedFeature,
+    decode_row,
+    histogram_select,
+    sql_types,
+    supports,
+)
+from driftmon.sources.pushdown_reference import BuiltReference, build_reference
+from driftmon.sources.timestamps import check_window
+
+if TYPE_CHECKING:
+    from driftmon.sources.sql import SqlSource
+
+log = logging.getLogger("driftmon.sources")
+_SQLITE_FILTER = (3, 30, 0)
+
+
+def refusal(source: SqlSource) -> str | None:
+    """Why this source is never pushed down (None: it may be)."""
+    if not source.pushdown:
+        return "pushdown: false"
+    dialect = source.dialect
+    if not supports(dialect):
+        return f"the {dialect} dialect is not supported for push-down"
+    if dialect == "sqlite" and sqlite3.sqlite_version_info < _SQLITE_FILTER:
+        return f"SQLite {sqlite3.sqlite_version} has no FILTER clause (3.30 or later has)"
+    return None
+
+
+def live_histograms(
+    source: SqlSource, features: Mapping[str, PushedFeature], window: Window | None
+) -> PushedCounts | None:
+    """The window's histograms counted by the database; None (logged): pull rows."""
+    reason = refusal(source)
+    if reason is None:
+        try:
+            return _live(source, features, window)
+        except NotPushable as exc:
+            reason = str(exc)
+    log.info("%s: rows are pulled, not counted in the database: %s", source.describe(), reason)
+    return None
+
+
+def reference(source: SqlSource, specs: Sequence[tuple[str, FeatureSpec]]) -> BuiltReference | None:
+    """The reference profile built by the database; None (logged): pull rows."""
+    reason = refusal(source)
+    if reason is None and source.uses_window_params:
+        reason = "the query uses :start/:end"
+    if reason is None:
+        try:
+            with source._connect("building the reference profile in") as (conn, _):
+                names = list(dict.fromkeys(c for c, _ in specs))
+                _check_columns(source, conn, names)
+                types = _types(source, conn, names)
+                return build_reference(conn, source._source(names), specs, types, source.dialect)
+        except NotPushable as exc:
+            reason = str(exc)
+    log.info(
+        "%s: the reference profile is built from pulled rows, not in the database: %s",
+        source.describe(),
+        reason,
+    )
+    return None
+
+
+def _live(
+    source: SqlSource, features: Mapping[str, PushedFeature], window: Window | None
+) -> PushedCounts:
+    ts = source.timestamp_column
+    by_column = window is not None and not source.uses_window_params
+    if window is not None:
+        check_window(window)
+    elif source.uses_window_params:
+        raise SourceError(f"{source.describe()}: the query uses :start/:end; give a window")
+    names = list(dict.fromkeys(f.column for f in features.values()))
+    if by_column:
+        if ts is None:
+            raise SourceError(
+                f"{source.describe()}: a window needs a timestamp_column "
+                "or a query that uses :start and :end"
+            )
+        if ts not in names:
+            names.append(ts)
+    with source._connect("counting") as (conn, deadline):
+        _check_columns(source, conn, names)
+        types = _types(source, conn, names)
+        clause = source._source(names)
+        where = None
+        if by_column and window is not None and ts is not None:
+            where = _exact_window(source, clause.c[ts], types.get(ts), window)
+        stmt, slices = histogram_select(clause, features, types, source.dialect, where)
+        _tune(conn, source.dialect)
+        deadline.reset()
+        row = conn.execute(stmt, source._window_params(window)).one()
+    return decode_row(row, features, slices, types, source.dialect)
+
+
+def _check_columns(source: SqlSource, conn: sa.Connection, names: Sequence[str]) -> None:
+    available = source._columns(conn)
+    for name in names:
+        if name not in available:
+            raise ColumnError(
+                f"{source.describe()}: column {name!r} not found; it has {column_list(available)}"
+            )
+
+
+def _types(source: SqlSource, conn: sa.Connection, names: Sequence[str]) -> dict[str, str | None]:
+    """Each column's type from a ``LIMIT 0`` run's cursor description."""
+    clause = source._source(names)
+    probe = sa.select(*(clause.c[n] for n in names)).limit(0)
+    result = conn.execute(probe, source._window_params(None))
+    try:
+        description = result.cursor.description if result.cursor is not None else None
+    finally:
+        result.close()
+    return dict(zip(names, sql_types(description or [], source.dialect), strict=False))
+
+
+def _exact_window(
+    source: SqlSource, col: sa.ColumnElement[Any], sql_type: str | None, window: Window
+) -> sa.ColumnElement[bool]:
+    start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+    if sql_type == "timestamptz":
+        kind: sa.types.TypeEngine[Any] = sa.DateTime(timezone=True)
+        lo: Any = start
+        hi: Any = end
+    elif sql_type == "timestamp" and source.naive_timezone == "UTC":
+        kind, lo, hi = sa.DateTime(), start.replace(tzinfo=None), end.replace(tzinfo=None)
+    else:
+        what = sql_type or "a SQLite value"
+        raise NotPushable(
+            f"the window on timestamp column {source.timestamp_column!r} ({what}, timezone "
+            f"{source.naive_timezone}) is filtered row by row"
+        )
+    return sa.and_(
+        col >= sa.bindparam("driftmon_lo", lo, type_=kind),
+        col < sa.bindparam("driftmon_hi", hi, type_=kind),
+    )
+
+
+def _tune(conn: sa.Connection, dialect: str) -> None:
+    """PostgreSQL: no JIT for this transaction. Compiling hundreds of aggregate expressions
+    costs more than it saves (1M rows, 200 aggregates: 2.3 s instead of 3.1 s, measured)."""
+    if dialect == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
