@@ -192,9 +192,13 @@ class Store:
             stale = stale.where(runs_table.c.status == Status.ERROR.value)
         conn.execute(stale)
         try:
-            run_id = conn.execute(
-                insert(runs_table).values(run_values(run, monitor_id)).returning(runs_table.c.id)
-            ).scalar_one()
+            run_id = int(
+                conn.execute(
+                    insert(runs_table)
+                    .values(run_values(run, monitor_id))
+                    .returning(runs_table.c.id)
+                ).scalar_one()
+            )
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise _WindowTakenError() from exc
