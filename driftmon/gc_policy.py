@@ -1,6 +1,6 @@
 """How the ``driftmon`` program uses CPython's cyclic garbage collector.
 
-Starting a command creates about 180,000 objects that live until the process ends (modules,
+Starting a command creates about 100,000 objects that live until the process ends (modules,
 classes, the internals of pandas, SQLAlchemy and pydantic) and under a thousand garbage ones.
 CPython's collector scans the survivors again and again while they are created, and again at
 exit: about 0.1 s of ``driftmon check``'s start-up and 0.2 s of its exit on a 2-vCPU machine
