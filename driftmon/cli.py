@@ -185,6 +185,7 @@ def _main(argv: Sequence[str] | None, program: bool) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    # Most of start-up's objects come from here: the configuration and the command's modules.
     collecting = gc_policy.pause() if program else None
     try:
         config = _load(args.config)
