@@ -125,20 +125,20 @@ def stored_runs(url: str) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     from driftmon.storage import Store
-    from driftmon.storage.models import Monitor, Run
+    from driftmon.storage.models import monitors_table, runs_table
 
     store = Store(url)
     try:
         with store.engine.connect() as conn:
             rows = conn.execute(
                 select(
-                    Monitor.name,
-                    Run.window_end,
-                    Run.started_at,
-                    Run.finished_at,
-                    Run.status,
-                    Run.live_rows,
-                ).join(Monitor, Monitor.id == Run.monitor_id)
+                    monitors_table.c.name,
+                    runs_table.c.window_end,
+                    runs_table.c.started_at,
+                    runs_table.c.finished_at,
+                    runs_table.c.status,
+                    runs_table.c.live_rows,
+                ).join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
             ).all()
     finally:
         store.dispose()

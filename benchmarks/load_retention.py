@@ -28,7 +28,7 @@ from driftmon.config import MonitorConfig, config_from_dict
 from driftmon.service.runner import MonitorRunner
 from driftmon.sources.base import Window
 from driftmon.storage import Store
-from driftmon.storage.models import FeatureResultRow, Run
+from driftmon.storage.models import feature_results_table, runs_table
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 LIVE_VARIANTS = 8
@@ -95,8 +95,8 @@ def _config(args: argparse.Namespace, url: str) -> Any:
 
 def _counts(store: Store, url: str) -> dict[str, int]:
     with store.engine.connect() as conn:
-        runs = conn.execute(select(func.count()).select_from(Run)).scalar_one()
-        feats = conn.execute(select(func.count()).select_from(FeatureResultRow)).scalar_one()
+        runs = conn.execute(select(func.count()).select_from(runs_table)).scalar_one()
+        feats = conn.execute(select(func.count()).select_from(feature_results_table)).scalar_one()
         dead = None
         if conn.dialect.name == "postgresql":
             size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()

@@ -7,6 +7,7 @@ Exit codes (``EXIT_CODES_HELP``): 0 fine, 1 some feature critical (``check`` as 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -16,13 +17,13 @@ from collections.abc import Sequence
 # scipy, SQLAlchemy, Alembic or APScheduler (nor even typing and datetime, a few ms each).
 # Each command imports what it uses when it runs (tests/test_startup.py pins these
 # boundaries; benchmarks/bench_startup.py times them).
-from driftmon import __version__
+from driftmon import __version__, gc_policy
 from driftmon.errors import ConfigError, PermanentStorageError, SourceError, StorageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from datetime import datetime
-    from typing import Any, TextIO
+    from typing import Any, NoReturn, TextIO
 
     from driftmon.config import Config, MonitorConfig
     from driftmon.render import MonitorReport
@@ -33,6 +34,15 @@ EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 SUPERVISE_SECONDS = 1.0
 """How often ``driftmon run`` checks that its scheduler still runs jobs."""
 CONFIG_ENV = "DRIFTMON_CONFIG"
+_COMMAND_MODULES = {
+    "run": "driftmon.service.daemon",
+    "check": "driftmon.service.runner",
+    "report": "driftmon.render",
+    "validate": "driftmon.service.validation",
+    "db": "driftmon.storage",
+    "reference": "driftmon.service.runner",
+}
+"""The modules each command works with, imported with its configuration (see ``_main``)."""
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -168,9 +178,18 @@ def _parse_time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def console_main() -> NoReturn:
+    """The ``driftmon`` program (``[project.scripts]``): ``main`` with the garbage-collector
+    policy of a process that ends with its command (``driftmon.gc_policy``)."""
+    code = main(program=True)
+    gc_policy.before_exit()
+    sys.exit(code)
+
+
+def main(argv: Sequence[str] | None = None, *, program: bool = False) -> int:
+    """Run one command; ``program`` only for ``console_main`` (see ``driftmon.gc_policy``)."""
     try:
-        return _main(argv)
+        return _main(argv, program)
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()
         return EXIT_OK
@@ -188,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNAVAILABLE
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None, program: bool) -> int:
     args = build_parser().parse_args(argv)
     if not args.config:
         print(
@@ -196,15 +215,16 @@ def _main(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    from driftmon.config import load_config
-    from driftmon.logs import configure
-
+    # Most of start-up's objects come from here: the configuration and the command's modules.
+    collecting = gc_policy.pause() if program else None
     try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"driftmon: configuration error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    configure(config.log.level, config.log.format)
+        config = _load(args.config)
+        if config is None:
+            return EXIT_USAGE
+        importlib.import_module(_COMMAND_MODULES[args.command])
+    finally:
+        if collecting is not None:
+            gc_policy.freeze_and_resume(collecting)
     try:
         if args.command == "run":
             return _run(config, upgrade=not args.no_upgrade)
@@ -231,6 +251,20 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"driftmon: source unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees one
+
+
+def _load(path: str) -> Config | None:
+    """The configuration, with logging configured from it; None after printing why not."""
+    from driftmon.config import load_config
+    from driftmon.logs import configure
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"driftmon: configuration error: {exc}", file=sys.stderr)
+        return None
+    configure(config.log.level, config.log.format)
+    return config
 
 
 def _store(config: Config) -> Store:
@@ -573,4 +607,4 @@ def _run(config: Config, *, upgrade: bool) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console_main()

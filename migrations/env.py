@@ -15,13 +15,13 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from driftmon.storage.engine import make_engine
-from driftmon.storage.models import Base
+from driftmon.storage.models import metadata
 
 config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _url() -> str:

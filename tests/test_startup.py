@@ -32,6 +32,7 @@ HEAVY = (
     "scipy.special",
     "scipy.stats",
     "sqlalchemy",
+    "sqlalchemy.orm",
     "yaml",
 )
 
@@ -97,6 +98,95 @@ def test_check_on_a_migrated_database_loads_neither_alembic_nor_apscheduler(
     )
 
 
+def test_check_does_not_import_the_sqlalchemy_orm(tmp_path: Path) -> None:
+    """The results tables are Core ``Table``s: neither a first nor an everyday ``check``
+    (nor ``validate``) imports ``sqlalchemy.orm`` (~0.1 s)."""
+    db = tmp_path / "results.db"
+    for _ in range(2):  # migrating an empty database, then at head
+        assert "sqlalchemy.orm" not in loaded_by("check", "-c", str(EXAMPLE), db=db)
+    assert "sqlalchemy.orm" not in loaded_by("validate", "-c", str(EXAMPLE))
+
+
 def test_validate_loads_neither_scipy_nor_alembic_nor_apscheduler() -> None:
     loaded = loaded_by("validate", "-c", str(EXAMPLE))
     assert loaded.isdisjoint({"scipy", "alembic", "apscheduler", "prometheus_client"})
+
+
+_GC_PROBE = """
+import gc, json, sys
+from driftmon import cli
+from driftmon.service.runner import MonitorRunner
+seen = {{}}
+score = MonitorRunner.score
+def watched(self, *args, **kwargs):  # the collector as a run finds it
+    seen["frozen_in_run"] = gc.get_freeze_count()
+    seen["enabled_in_run"] = gc.isenabled()
+    return score(self, *args, **kwargs)
+MonitorRunner.score = watched
+def report():
+    seen["frozen_at_exit"] = gc.get_freeze_count()
+    seen["enabled_at_exit"] = gc.isenabled()
+    print(json.dumps(seen), file=sys.stderr)
+import atexit
+atexit.register(report)  # runs after console_main's sys.exit, before interpreter shutdown
+if {program!r}:
+    sys.argv[1:] = {argv!r}
+    cli.console_main()
+else:
+    code = cli.main({argv!r})
+    seen["code"] = code
+"""
+
+
+def gc_state_after(program: bool, *argv: str, db: Path) -> dict[str, object]:
+    """Collector state at exit of a fresh process running ``driftmon <argv>``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTMON_")}
+    env["DRIFTMON_DATABASE_URL"] = f"sqlite:///{db}"
+    probe = _GC_PROBE.format(program=program, argv=list(argv))
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    state: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
+    return state
+
+
+def test_the_program_freezes_its_start_up_objects_and_keeps_collecting(tmp_path: Path) -> None:
+    """``console_main``: the run finds the collector on and start-up's objects (well over
+    50,000: modules, pandas, SQLAlchemy, pydantic) frozen; at exit even more are frozen, so
+    interpreter shutdown scans nothing."""
+    state = gc_state_after(True, "check", "-c", str(EXAMPLE), db=tmp_path / "r.db")
+    assert state["enabled_in_run"] is True
+    assert state["enabled_at_exit"] is True
+    frozen_in_run, frozen_at_exit = state["frozen_in_run"], state["frozen_at_exit"]
+    assert isinstance(frozen_in_run, int)
+    assert isinstance(frozen_at_exit, int)
+    assert 50_000 < frozen_in_run < frozen_at_exit
+
+
+def test_main_called_in_a_process_leaves_its_collector_alone(tmp_path: Path) -> None:
+    """Code that calls ``main`` itself (the tests do) gets no frozen objects."""
+    state = gc_state_after(False, "check", "-c", str(EXAMPLE), db=tmp_path / "r.db")
+    assert state == {
+        "frozen_in_run": 0,
+        "enabled_in_run": True,
+        "frozen_at_exit": 0,
+        "enabled_at_exit": True,
+        "code": 1,
+    }
+
+
+def test_every_command_names_the_modules_it_loads_with_its_configuration() -> None:
+    """A command missing from cli._COMMAND_MODULES would crash before it ran (KeyError)."""
+    import argparse
+
+    from driftmon import cli
+
+    parser = cli.build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == set(cli._COMMAND_MODULES)

@@ -55,11 +55,11 @@ MAX_CALIBRATION_DRAWS = 10_000_000
 @functools.cache
 def stored_name_lengths() -> dict[str, int]:
     """The longest monitor and feature names the results database holds, from its schema."""
-    # Imported on first use: driftmon.storage pulls in Alembic, which reading a
+    # Imported on first use: driftmon.storage pulls in the results store, which reading a
     # configuration does not otherwise need.
-    from driftmon.storage.models import FeatureResultRow, Monitor
+    from driftmon.storage.models import feature_results_table, monitors_table
 
-    columns = {"monitor": Monitor.__table__.c.name, "feature": FeatureResultRow.__table__.c.feature}
+    columns = {"monitor": monitors_table.c.name, "feature": feature_results_table.c.feature}
     lengths: dict[str, int] = {}
     for what, column in columns.items():
         length = getattr(column.type, "length", None)  # String(n) and SafeString(n) have one

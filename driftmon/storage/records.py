@@ -12,7 +12,7 @@ from sqlalchemy import Row, Select, Text, cast, select
 from driftmon.core.drift import DriftScores
 from driftmon.core.status import Status, Thresholds
 from driftmon.results import FeatureResult, RunResult
-from driftmon.storage.models import FeatureResultRow, Monitor, Run
+from driftmon.storage.models import feature_results_table, monitors_table, runs_table
 
 _STATUS = {s.value: s for s in Status}
 AnyRow = Row[*tuple[Any, ...]]
@@ -64,58 +64,58 @@ def feature_values(run_id: int, position: int, f: FeatureResult) -> dict[str, An
 
 
 FEATURE_COLUMNS = (
-    FeatureResultRow.run_id,
-    FeatureResultRow.feature,
-    FeatureResultRow.status,
-    FeatureResultRow.kl_divergence,
-    FeatureResultRow.entropy,
-    FeatureResultRow.cross_entropy,
-    FeatureResultRow.js_divergence,
-    FeatureResultRow.psi,
-    FeatureResultRow.g_statistic,
-    FeatureResultRow.degrees_of_freedom,
-    FeatureResultRow.p_value,
-    FeatureResultRow.expected_kl,
-    FeatureResultRow.score_live_rows,
-    FeatureResultRow.score_reference_rows,
-    FeatureResultRow.live_rows,
-    FeatureResultRow.missing_rows,
-    FeatureResultRow.threshold_policy,
-    FeatureResultRow.threshold_warning,
-    FeatureResultRow.threshold_critical,
+    feature_results_table.c.run_id,
+    feature_results_table.c.feature,
+    feature_results_table.c.status,
+    feature_results_table.c.kl_divergence,
+    feature_results_table.c.entropy,
+    feature_results_table.c.cross_entropy,
+    feature_results_table.c.js_divergence,
+    feature_results_table.c.psi,
+    feature_results_table.c.g_statistic,
+    feature_results_table.c.degrees_of_freedom,
+    feature_results_table.c.p_value,
+    feature_results_table.c.expected_kl,
+    feature_results_table.c.score_live_rows,
+    feature_results_table.c.score_reference_rows,
+    feature_results_table.c.live_rows,
+    feature_results_table.c.missing_rows,
+    feature_results_table.c.threshold_policy,
+    feature_results_table.c.threshold_warning,
+    feature_results_table.c.threshold_critical,
     # Read as text and parsed here: psycopg's JSON loader is several times slower.
-    cast(FeatureResultRow.live_counts, Text),
-    cast(FeatureResultRow.bin_labels, Text),
-    FeatureResultRow.message,
-    FeatureResultRow.p_value_adjusted,
+    cast(feature_results_table.c.live_counts, Text),
+    cast(feature_results_table.c.bin_labels, Text),
+    feature_results_table.c.message,
+    feature_results_table.c.p_value_adjusted,
 )
 
 RUN_COLUMNS = (
-    Run.id,
-    Monitor.name,
-    Run.window_start,
-    Run.window_end,
-    Run.started_at,
-    Run.finished_at,
-    Run.status,
-    Run.live_rows,
-    Run.reference_rows,
-    Run.error,
-    Run.message,
+    runs_table.c.id,
+    monitors_table.c.name,
+    runs_table.c.window_start,
+    runs_table.c.window_end,
+    runs_table.c.started_at,
+    runs_table.c.finished_at,
+    runs_table.c.status,
+    runs_table.c.live_rows,
+    runs_table.c.reference_rows,
+    runs_table.c.error,
+    runs_table.c.message,
 )
 
 
 def select_runs() -> Select[*tuple[Any, ...]]:
     """Runs with their monitor's name, in RUN_COLUMNS order."""
-    return select(*RUN_COLUMNS).join(Monitor, Monitor.id == Run.monitor_id)
+    return select(*RUN_COLUMNS).join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
 
 
 def select_features(run_ids: Sequence[int]) -> Select[*tuple[Any, ...]]:
     """Feature rows of the given runs, in FEATURE_COLUMNS order, each run in feature order."""
     return (
         select(*FEATURE_COLUMNS)
-        .where(FeatureResultRow.run_id.in_(run_ids))
-        .order_by(FeatureResultRow.run_id, FeatureResultRow.position)
+        .where(feature_results_table.c.run_id.in_(run_ids))
+        .order_by(feature_results_table.c.run_id, feature_results_table.c.position)
     )
 
 

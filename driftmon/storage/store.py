@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Engine, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import aliased
 
 from driftmon.core.profile import ReferenceProfile
 from driftmon.core.status import Status
@@ -36,12 +35,11 @@ from driftmon.storage.engine import (
 )
 from driftmon.storage.migrate import SCHEMA_HEAD, alembic_config, current_revision
 from driftmon.storage.models import (
-    Base,
-    FeatureResultRow,
-    Monitor,
-    MonitorStats,
-    ReferenceProfileRow,
-    Run,
+    feature_results_table,
+    monitor_stats_table,
+    monitors_table,
+    reference_profiles_table,
+    runs_table,
 )
 from driftmon.storage.records import (
     feature_values,
@@ -170,9 +168,12 @@ class Store:
             except _WindowTakenError as taken:
                 with self._transaction(write=False) as conn:
                     existing = conn.execute(
-                        select(Run.id)
-                        .join(Monitor, Monitor.id == Run.monitor_id)
-                        .where(Monitor.name == run.monitor, Run.window_end == run.window_end)
+                        select(runs_table.c.id)
+                        .join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
+                        .where(
+                            monitors_table.c.name == run.monitor,
+                            runs_table.c.window_end == run.window_end,
+                        )
                     ).scalar_one_or_none()
                 if existing is None:  # the winner is gone again (pruned): try again later
                     cause = taken.__cause__ or taken
@@ -181,24 +182,30 @@ class Store:
 
     def _save_run(self, conn: Connection, run: RunResult, replace: bool) -> int:
         monitor_id = _ensure_monitor(conn, run.monitor)
-        stale = delete(Run).where(Run.monitor_id == monitor_id, Run.window_end == run.window_end)
+        stale = delete(runs_table).where(
+            runs_table.c.monitor_id == monitor_id, runs_table.c.window_end == run.window_end
+        )
         if not replace:
             # A scored run kept by another daemon stays; the insert below then finds the
             # window taken. Without this, a daemon that began its run before the other
             # committed replaced that run and counted the window a second time.
-            stale = stale.where(Run.status == Status.ERROR.value)
+            stale = stale.where(runs_table.c.status == Status.ERROR.value)
         conn.execute(stale)
         try:
-            run_id = conn.execute(
-                insert(Run).values(run_values(run, monitor_id)).returning(Run.id)
-            ).scalar_one()
+            run_id = int(
+                conn.execute(
+                    insert(runs_table)
+                    .values(run_values(run, monitor_id))
+                    .returning(runs_table.c.id)
+                ).scalar_one()
+            )
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise _WindowTakenError() from exc
             raise
         if run.features:
             conn.execute(
-                insert(FeatureResultRow),
+                insert(feature_results_table),
                 [feature_values(run_id, i, f) for i, f in enumerate(run.features)],
             )
         _count_run(conn, monitor_id, run)
@@ -217,7 +224,7 @@ class Store:
             self._transaction(write=True) as conn,
         ):
             monitor_id = _ensure_monitor(conn, monitor)
-            _upsert(conn, _table(ReferenceProfileRow), {"monitor_id": monitor_id, **values})
+            _upsert(conn, reference_profiles_table, {"monitor_id": monitor_id, **values})
 
     def prune(self, older_than: datetime) -> int:
         """Delete runs whose window ended before ``older_than``, with their features.
@@ -230,14 +237,16 @@ class Store:
                 with self._transaction(write=True) as conn:
                     ids = (
                         conn.execute(
-                            select(Run.id).where(Run.window_end < older_than).limit(_PRUNE_BATCH)
+                            select(runs_table.c.id)
+                            .where(runs_table.c.window_end < older_than)
+                            .limit(_PRUNE_BATCH)
                         )
                         .scalars()
                         .all()
                     )
                     if not ids:
                         return deleted
-                    conn.execute(delete(Run).where(Run.id.in_(ids)))
+                    conn.execute(delete(runs_table).where(runs_table.c.id.in_(ids)))
                 deleted += len(ids)
 
     # -- reading ----------------------------------------------------------------------------
@@ -250,12 +259,12 @@ class Store:
         ):
             row = conn.execute(
                 select(
-                    ReferenceProfileRow.fingerprint,
-                    ReferenceProfileRow.created_at,
-                    ReferenceProfileRow.profile,
+                    reference_profiles_table.c.fingerprint,
+                    reference_profiles_table.c.created_at,
+                    reference_profiles_table.c.profile,
                 )
-                .join(Monitor, Monitor.id == ReferenceProfileRow.monitor_id)
-                .where(Monitor.name == monitor)
+                .join(monitors_table, monitors_table.c.id == reference_profiles_table.c.monitor_id)
+                .where(monitors_table.c.name == monitor)
             ).one_or_none()
         if row is None:
             return None
@@ -279,8 +288,8 @@ class Store:
         ):
             rows = conn.execute(
                 select_runs()
-                .where(Monitor.name == monitor)
-                .order_by(Run.window_end.desc())
+                .where(monitors_table.c.name == monitor)
+                .order_by(runs_table.c.window_end.desc())
                 .limit(limit)
             ).all()
             ids = [r[0] for r in rows]
@@ -294,7 +303,9 @@ class Store:
             self._transaction(write=False) as conn,
         ):
             row = conn.execute(
-                select_runs().where(Monitor.name == monitor, Run.window_end == window_end)
+                select_runs().where(
+                    monitors_table.c.name == monitor, runs_table.c.window_end == window_end
+                )
             ).one_or_none()
             if row is None:
                 return None
@@ -308,9 +319,9 @@ class Store:
             self._transaction(write=False) as conn,
         ):
             status = conn.execute(
-                select(Run.status)
-                .join(Monitor, Monitor.id == Run.monitor_id)
-                .where(Monitor.name == monitor, Run.window_end == window_end)
+                select(runs_table.c.status)
+                .join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
+                .where(monitors_table.c.name == monitor, runs_table.c.window_end == window_end)
             ).scalar()
         return Status(status) if status is not None else None
 
@@ -342,7 +353,7 @@ class Store:
                         missing.add(run_id)
             if missing:
                 ids = sorted(missing)
-                rows = conn.execute(select_runs().where(Run.id.in_(ids))).all()
+                rows = conn.execute(select_runs().where(runs_table.c.id.in_(ids))).all()
                 features = features_by_run(conn.execute(select_features(ids)).all())
                 keep.update((r[0], run_from_row(r, features)) for r in rows)
         self._run_cache = keep  # one assignment: concurrent snapshots see either dict
@@ -362,60 +373,60 @@ class Store:
 
 def _latest_run_id(*, scored: bool) -> Any:
     """Correlated subquery: id of the monitor's run with the latest window end."""
-    where = [Run.monitor_id == Monitor.id]
+    where = [runs_table.c.monitor_id == monitors_table.c.id]
     if scored:
-        where.append(Run.status != Status.ERROR.value)
+        where.append(runs_table.c.status != Status.ERROR.value)
     return (
-        select(Run.id)
+        select(runs_table.c.id)
         .where(*where)
-        .order_by(Run.window_end.desc())  # unique per monitor: a total order
+        .order_by(runs_table.c.window_end.desc())  # unique per monitor: a total order
         .limit(1)
-        .correlate(Monitor)
+        .correlate(monitors_table)
         .scalar_subquery()
     )
 
 
-_latest = aliased(Run, name="latest")
-_scored = aliased(Run, name="scored")
+_latest = runs_table.alias("latest")
+_scored = runs_table.alias("scored")
 _SNAPSHOT_QUERY = (
     select(
-        Monitor.name,
-        Monitor.created_at,
-        _latest.id.label("latest_id"),
-        _latest.finished_at.label("latest_finished_at"),
-        _scored.id.label("scored_id"),
-        _scored.finished_at.label("scored_finished_at"),
-        MonitorStats.runs_success,
-        MonitorStats.runs_partial,
-        MonitorStats.runs_failure,
-        MonitorStats.runs_insufficient_data,
-        MonitorStats.last_run_at,
-        MonitorStats.last_success_at,
-        MonitorStats.duration_sum,
-        MonitorStats.duration_count,
-        MonitorStats.duration_buckets,
+        monitors_table.c.name,
+        monitors_table.c.created_at,
+        _latest.c.id.label("latest_id"),
+        _latest.c.finished_at.label("latest_finished_at"),
+        _scored.c.id.label("scored_id"),
+        _scored.c.finished_at.label("scored_finished_at"),
+        monitor_stats_table.c.runs_success,
+        monitor_stats_table.c.runs_partial,
+        monitor_stats_table.c.runs_failure,
+        monitor_stats_table.c.runs_insufficient_data,
+        monitor_stats_table.c.last_run_at,
+        monitor_stats_table.c.last_success_at,
+        monitor_stats_table.c.duration_sum,
+        monitor_stats_table.c.duration_count,
+        monitor_stats_table.c.duration_buckets,
     )
-    .select_from(Monitor)
-    .outerjoin(_latest, _latest.id == _latest_run_id(scored=False))
-    .outerjoin(_scored, _scored.id == _latest_run_id(scored=True))
-    .outerjoin(MonitorStats, MonitorStats.monitor_id == Monitor.id)
-    .order_by(Monitor.name)
+    .select_from(monitors_table)
+    .outerjoin(_latest, _latest.c.id == _latest_run_id(scored=False))
+    .outerjoin(_scored, _scored.c.id == _latest_run_id(scored=True))
+    .outerjoin(monitor_stats_table, monitor_stats_table.c.monitor_id == monitors_table.c.id)
+    .order_by(monitors_table.c.name)
 )
 
 
 # -- helpers (inside an open transaction) -------------------------------------------------------
 
 
-def _table(entity: type[Base]) -> Table:
-    return cast(Table, entity.__table__)
-
-
 def _ensure_monitor(conn: Connection, name: str) -> int:
-    found = conn.execute(select(Monitor.id).where(Monitor.name == name)).scalar_one_or_none()
+    found = conn.execute(
+        select(monitors_table.c.id).where(monitors_table.c.name == name)
+    ).scalar_one_or_none()
     if found is not None:
         return int(found)
-    _insert_ignore(conn, _table(Monitor), {"name": name, "created_at": datetime.now(UTC)})
-    return int(conn.execute(select(Monitor.id).where(Monitor.name == name)).scalar_one())
+    _insert_ignore(conn, monitors_table, {"name": name, "created_at": datetime.now(UTC)})
+    return int(
+        conn.execute(select(monitors_table.c.id).where(monitors_table.c.name == name)).scalar_one()
+    )
 
 
 def _insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> None:
@@ -467,7 +478,7 @@ def _count_run(conn: Connection, monitor_id: int, run: RunResult) -> None:
     """Add the run to the monitor's counters and duration histogram."""
     _insert_ignore(
         conn,
-        _table(MonitorStats),
+        monitor_stats_table,
         {
             "monitor_id": monitor_id,
             "runs_success": 0,
@@ -482,7 +493,9 @@ def _count_run(conn: Connection, monitor_id: int, run: RunResult) -> None:
         },
     )
     stats = conn.execute(
-        select(_table(MonitorStats)).where(MonitorStats.monitor_id == monitor_id).with_for_update()
+        select(monitor_stats_table)
+        .where(monitor_stats_table.c.monitor_id == monitor_id)
+        .with_for_update()
     ).one()
     outcome = outcome_of(run.status, (f.status for f in run.features))
     duration = max(0.0, run.duration_seconds)
@@ -500,7 +513,11 @@ def _count_run(conn: Connection, monitor_id: int, run: RunResult) -> None:
     }
     if outcome in SCORED_OUTCOMES:
         changes["last_success_at"] = _later(stats.last_success_at, finished)
-    conn.execute(update(MonitorStats).where(MonitorStats.monitor_id == monitor_id).values(changes))
+    conn.execute(
+        update(monitor_stats_table)
+        .where(monitor_stats_table.c.monitor_id == monitor_id)
+        .values(changes)
+    )
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:

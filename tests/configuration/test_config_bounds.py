@@ -21,7 +21,7 @@ from driftmon.config.sources import MAX_BATCH_ROWS
 from driftmon.config.thresholds import MAX_CALIBRATION_WINDOWS, MAX_WINDOW_ROWS
 from driftmon.service.triggers import make_trigger
 from driftmon.service.window_end import scheduled_window_end
-from driftmon.storage.models import FeatureResultRow, Monitor
+from driftmon.storage.models import feature_results_table, monitors_table
 
 from .conftest import ErrorLoader, Loader, minimal_config, with_feature, with_monitor
 
@@ -142,8 +142,8 @@ def test_default_calibration_with_the_most_bins_is_accepted(load: Loader) -> Non
 
 def test_name_limits_come_from_the_results_schema() -> None:
     assert stored_name_lengths() == {
-        "monitor": getattr(Monitor.__table__.c.name.type, "length", None),
-        "feature": getattr(FeatureResultRow.__table__.c.feature.type, "length", None),
+        "monitor": getattr(monitors_table.c.name.type, "length", None),
+        "feature": getattr(feature_results_table.c.feature.type, "length", None),
     }
 
 

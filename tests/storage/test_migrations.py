@@ -1,4 +1,4 @@
-"""Migrations: from an empty database to head on every backend, matching the ORM tables."""
+"""Migrations: from an empty database to head on every backend, matching the table definitions."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from driftmon.storage.migrate import (
     describe_revision,
     migrations_dir,
 )
-from driftmon.storage.models import Base
+from driftmon.storage.models import metadata
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 TABLES = {"monitors", "reference_profiles", "runs", "feature_results", "monitor_stats"}
@@ -106,11 +106,11 @@ def test_a_revision_is_described_by_its_id_and_docstring() -> None:
     assert describe_revision(None) == "no revision (empty database)"
 
 
-def test_orm_tables_match_the_migrated_schema(store: Store) -> None:
-    """Alembic autogenerate finds nothing to change: models and migrations agree."""
+def test_tables_match_the_migrated_schema(store: Store) -> None:
+    """Alembic autogenerate finds nothing to change: the tables and migrations agree."""
     with store.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        diffs = compare_metadata(ctx, Base.metadata)
+        diffs = compare_metadata(ctx, metadata)
     assert diffs == []
 
 

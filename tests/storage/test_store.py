@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-from sqlalchemy import delete, false, func, insert, select, update
+from sqlalchemy import Table, delete, false, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 import driftmon.storage.store as store_module
@@ -18,7 +18,12 @@ from driftmon.core.status import Status, Thresholds
 from driftmon.errors import StorageError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.storage import Store
-from driftmon.storage.models import FeatureResultRow, Monitor, ReferenceProfileRow, Run
+from driftmon.storage.models import (
+    feature_results_table,
+    monitors_table,
+    reference_profiles_table,
+    runs_table,
+)
 from driftmon.storage.records import run_values
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the default window end of make_run
@@ -27,7 +32,7 @@ MakeRun = Callable[..., RunResult]
 MakeFeature = Callable[..., FeatureResult]
 
 
-def count(store: Store, table: type) -> int:
+def count(store: Store, table: Table) -> int:
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
@@ -110,7 +115,7 @@ def test_datetimes_come_back_timezone_aware_utc(store: Store, make_run: MakeRun)
 def test_same_window_in_another_offset_is_the_same_window(store: Store, make_run: MakeRun) -> None:
     store.save_run(make_run(window_end=T0))
     store.save_run(make_run(window_end=T0.astimezone(timezone(timedelta(hours=-5)))))
-    assert count(store, Run) == 1
+    assert count(store, runs_table) == 1
 
 
 def test_resaving_a_window_replaces_it(
@@ -125,8 +130,8 @@ def test_resaving_a_window_replaces_it(
     store.save_run(first)
     store.save_run(first)
     store.save_run(second)
-    assert count(store, Run) == 1
-    assert count(store, FeatureResultRow) == 1
+    assert count(store, runs_table) == 1
+    assert count(store, feature_results_table) == 1
     assert store.runs("orders") == [second]
 
 
@@ -159,12 +164,12 @@ def test_unique_constraint_rejects_a_raw_duplicate_window(store: Store, make_run
     """The database itself refuses two runs of one monitor for one window."""
     run_id = store.save_run(make_run())
     with store.engine.connect() as conn:
-        row = conn.execute(select(Run.__table__).where(Run.id == run_id)).one()._asdict()
+        row = conn.execute(select(runs_table).where(runs_table.c.id == run_id)).one()._asdict()
         row.pop("id")
         with pytest.raises(IntegrityError):
-            conn.execute(insert(Run).values(row))
+            conn.execute(insert(runs_table).values(row))
         conn.rollback()
-    assert count(store, Run) == 1
+    assert count(store, runs_table) == 1
 
 
 def test_unique_constraint_rejects_a_feature_twice_in_one_run(
@@ -174,14 +179,16 @@ def test_unique_constraint_rejects_a_feature_twice_in_one_run(
     with store.engine.connect() as conn:
         row = (
             conn.execute(
-                select(FeatureResultRow.__table__).where(FeatureResultRow.run_id == run_id).limit(1)
+                select(feature_results_table)
+                .where(feature_results_table.c.run_id == run_id)
+                .limit(1)
             )
             .one()
             ._asdict()
         )
         row.pop("id")
         with pytest.raises(IntegrityError):
-            conn.execute(insert(FeatureResultRow).values(row))
+            conn.execute(insert(feature_results_table).values(row))
         conn.rollback()
 
 
@@ -199,7 +206,7 @@ def test_failed_save_stores_nothing_and_keeps_the_previous_run(
     with pytest.raises(StorageError, match="saving run of monitor 'orders'"):
         store.save_run(broken)
     assert store.runs("orders") == [previous]
-    assert count(store, FeatureResultRow) == len(previous.features)
+    assert count(store, feature_results_table) == len(previous.features)
     assert store.snapshot() == before
 
 
@@ -218,8 +225,8 @@ def test_database_failure_after_the_run_insert_stores_nothing(
     with pytest.raises(StorageError):
         store.save_run(make_run(window_end=T0, status=Status.CRITICAL))
     monkeypatch.undo()
-    assert count(store, Run) == 1
-    assert count(store, FeatureResultRow) == 2
+    assert count(store, runs_table) == 1
+    assert count(store, feature_results_table) == 2
     assert store.snapshot() == before
 
 
@@ -261,9 +268,11 @@ def test_concurrent_writers_never_duplicate_a_window(db_url: str, make_run: Make
         t.join(timeout=60)
     assert errors == []
     with stores[0].engine.connect() as conn:
-        windows = conn.execute(select(Run.window_end, func.count()).group_by(Run.window_end)).all()
+        windows = conn.execute(
+            select(runs_table.c.window_end, func.count()).group_by(runs_table.c.window_end)
+        ).all()
     assert sorted(n for _, n in windows) == [1, 1]
-    assert count(stores[0], FeatureResultRow) == 4
+    assert count(stores[0], feature_results_table) == 4
     for s in stores:
         s.dispose()
 
@@ -284,7 +293,7 @@ def test_profile_round_trips_and_rebuild_replaces_it(store: Store) -> None:
     got = store.load_profile("orders")
     assert got is not None
     assert (got.fingerprint, got.profile.rows, len(got.profile.features)) == ("fp-2", 499, 1)
-    assert count(store, ReferenceProfileRow) == 1
+    assert count(store, reference_profiles_table) == 1
 
 
 def test_profile_with_numpy_metadata_is_stored(store: Store) -> None:
@@ -298,7 +307,7 @@ def test_profile_with_numpy_metadata_is_stored(store: Store) -> None:
 def test_unreadable_stored_profile_is_a_storage_error(store: Store) -> None:
     store.save_profile("orders", "fp", profile())
     with store.engine.begin() as conn:
-        conn.execute(update(ReferenceProfileRow).values(profile={"format": 999}))
+        conn.execute(update(reference_profiles_table).values(profile={"format": 999}))
     with pytest.raises(StorageError, match="reference rebuild"):
         store.load_profile("orders")
 
@@ -311,13 +320,13 @@ def test_prune_deletes_old_runs_and_their_features_only(store: Store, make_run: 
     before = {s.monitor: s for s in store.snapshot()}
 
     assert store.prune(T0 + timedelta(hours=2)) == 4
-    assert count(store, Run) == 6
-    assert count(store, FeatureResultRow) == 12
+    assert count(store, runs_table) == 6
+    assert count(store, feature_results_table) == 12
     with store.engine.connect() as conn:
         orphans = conn.execute(
             select(func.count())
-            .select_from(FeatureResultRow)
-            .where(FeatureResultRow.run_id.not_in(select(Run.id)))
+            .select_from(feature_results_table)
+            .where(feature_results_table.c.run_id.not_in(select(runs_table.c.id)))
         ).scalar_one()
     assert orphans == 0
     assert [r.window_end for r in store.runs("orders")] == [
@@ -329,7 +338,7 @@ def test_prune_deletes_old_runs_and_their_features_only(store: Store, make_run: 
         assert after[m].duration == before[m].duration
         assert after[m].last_run_at == before[m].last_run_at
     assert store.load_profile("orders") is not None
-    assert count(store, Monitor) == 2
+    assert count(store, monitors_table) == 2
     assert store.prune(T0) == 0
 
 
@@ -340,8 +349,8 @@ def test_prune_works_in_batches(
     for i in range(5):
         store.save_run(make_run(window_end=T0 + timedelta(hours=i)))
     assert store.prune(T0 + timedelta(days=1)) == 5
-    assert count(store, Run) == 0
-    assert count(store, FeatureResultRow) == 0
+    assert count(store, runs_table) == 0
+    assert count(store, feature_results_table) == 0
 
 
 def test_nul_characters_are_stored_as_replacement_characters(
