@@ -173,9 +173,19 @@ def _parse_time(text: str) -> datetime:
     from driftmon.clock import as_utc
 
     try:
-        return as_utc(datetime.fromisoformat(text))
-    except ValueError as exc:
+        when = as_utc(datetime.fromisoformat(text))
+    except (ValueError, OverflowError) as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    # A window (at most 100 years long) must fit between it and datetime's own limits.
+    if not _EARLIEST_WINDOW_END_YEAR <= when.year <= _LATEST_WINDOW_END_YEAR:
+        raise argparse.ArgumentTypeError(
+            f"a window end between the years {_EARLIEST_WINDOW_END_YEAR} and "
+            f"{_LATEST_WINDOW_END_YEAR} is needed, got {text!r}"
+        )
+    return when
+
+
+_EARLIEST_WINDOW_END_YEAR, _LATEST_WINDOW_END_YEAR = 1900, 9000
 
 
 def console_main() -> NoReturn:

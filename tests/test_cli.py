@@ -880,3 +880,18 @@ def test_report_help_lists_its_exit_codes(capsys: pytest.CaptureFixture[str]) ->
     assert listed == ["0", "2", "3"]
     assert "no stored run" in epilog
     assert all(len(line) <= 80 for line in epilog.splitlines())
+
+
+@pytest.mark.parametrize("when", ["0001-06-01", "1899-12-31T23:00:00+00:00", "9999-12-31"])
+def test_check_refuses_a_window_end_no_window_can_end_at(
+    workdir: Path, capsys: pytest.CaptureFixture[str], when: str
+) -> None:
+    """A window end near datetime's limits was an OverflowError ("internal error", exit 3)."""
+    live = {"path": "live.parquet", "timestamp_column": "ts", "window": "36500d"}
+    cfg = config_file(workdir, monitor(live=live))
+    with pytest.raises(SystemExit) as exited:  # a usage error, as argparse reports them
+        main(["check", "-c", cfg, "--window-end", when])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "a window end between the years 1900 and 9000 is needed" in err
+    assert "internal error" not in err
