@@ -3,8 +3,17 @@
 from driftmon.render.views import (
     MonitorReport,
     render_feature,
+    render_index,
     render_monitor,
+    render_page,
     render_report,
 )
 
-__all__ = ["MonitorReport", "render_feature", "render_monitor", "render_report"]
+__all__ = [
+    "MonitorReport",
+    "render_feature",
+    "render_index",
+    "render_monitor",
+    "render_page",
+    "render_report",
+]

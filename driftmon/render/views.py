@@ -193,6 +193,29 @@ def render_report(reports: Sequence[MonitorReport], title: str = "driftmon repor
     return _env().get_template("report.html").render(title=title, sections=sections)
 
 
+MonitorLink = Callable[[str], str]
+"""Builds the link from the index to a monitor's page: monitor -> URL."""
+
+
+def render_index(reports: Sequence[MonitorReport], link: MonitorLink) -> str:
+    """The list of monitors as an HTML fragment: each one's latest run's status, window end,
+    when it finished, how many features drifted and how many are in error."""
+    drifted = (Status.WARNING, Status.CRITICAL)
+    return _env().get_template("index.html").render(reports=reports, link=link, drifted=drifted)
+
+
+def render_page(title: str, body: str, home: str, crumbs: Sequence[tuple[str, str]] = ()) -> str:
+    """A whole HTML document around a fragment rendered here (``body`` is not escaped again),
+    with a navigation line: ``home``, then each (text, URL) of ``crumbs``."""
+    from markupsafe import Markup
+
+    return (
+        _env()
+        .get_template("page.html")
+        .render(title=title, body=Markup(body), home=home, crumbs=crumbs)  # noqa: S704
+    )
+
+
 def _context(report: MonitorReport) -> dict[str, Any]:
     run = report.run
     features = ordered(run.features) if run else []

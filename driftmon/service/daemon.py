@@ -28,6 +28,7 @@ from driftmon.secrets import mask_url, scrub
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
+from driftmon.service.pages import Pages
 from driftmon.service.pending import PENDING_DEGRADED_SECONDS, PendingRuns
 from driftmon.service.runner import MonitorRunner, RunAbandoned
 from driftmon.service.triggers import make_trigger
@@ -116,8 +117,13 @@ class Daemon:
         if self.upgrade:
             self.store.upgrade()
         server = self.config.server
+        pages = Pages(self.config, self.store, HEALTH_PING_TIMEOUT_SECONDS)
         app = make_app(
-            self.registry, self.health, self._exposition_version, fresh=self.process_registry
+            self.registry,
+            self.health,
+            self._exposition_version,
+            fresh=self.process_registry,
+            pages=pages.answer,
         )
         self.http = HttpServer(server.host, server.port, app)
         self.http.start()

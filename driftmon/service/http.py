@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from driftmon import __version__
+from driftmon.service.pages import CSP, Page
 
 Health = Callable[[], dict[str, Any]]
 StartResponse = Callable[..., Any]
@@ -208,8 +209,10 @@ def make_app(
     health: Health,
     version: Callable[[], object] | None = None,
     fresh: CollectorRegistry | None = None,
+    pages: Callable[[str], Page | None] | None = None,
 ) -> App:
-    """WSGI app: only GET and HEAD, only the three paths; everything else is refused.
+    """WSGI app: only GET and HEAD, only the three paths (and ``pages``' paths, which then
+    answer ``/`` too); everything else is refused.
 
     Without ``version`` every scrape renders afresh (tests); the daemon passes the
     snapshot cache's version so unchanged snapshots are served from memory. ``fresh``
@@ -235,6 +238,15 @@ def make_app(
             status = "200 OK" if report.get("status") == "ok" else "503 Service Unavailable"
             body = json.dumps(report, indent=2, sort_keys=True).encode() + b"\n"
             return _reply(start_response, status, body, "application/json")
+        page = pages(path) if pages is not None else None
+        if page is not None:
+            return _reply(
+                start_response,
+                page.status,
+                page.body,
+                page.content_type,
+                extra=[("Content-Security-Policy", CSP)],
+            )
         if path == "/":
             body = (
                 f"driftmon {__version__}\n\n"
