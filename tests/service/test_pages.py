@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -100,6 +101,7 @@ def latest_run() -> RunResult:
 
 class Served:
     def __init__(self, config: Config, store: Store, timeout: float = 3.0) -> None:
+        self.store = store
         pages = Pages(config, store, timeout)
         app = make_app(CollectorRegistry(), lambda: {"status": "ok"}, pages=pages.answer)
         self.server = HttpServer("127.0.0.1", 0, app)
@@ -262,3 +264,31 @@ def test_a_database_that_does_not_answer_is_a_503_page_within_the_timeout(tmp_pa
     finally:
         store.release.set()
         s.server.stop()
+
+
+def json_of(reply: Reply) -> Any:
+    status, headers, body = reply
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    return json.loads(body)
+
+
+def test_the_pages_are_served_as_json_from_the_same_results(served: Served) -> None:
+    (stored,) = served.store.runs(MONITOR, limit=1)
+    index = json_of(get(served.port, "/index.json"))
+    assert index == {
+        "monitors": [
+            {"monitor": MONITOR, "run": stored.as_json()},
+            {"monitor": "empty", "run": None},
+        ]
+    }
+    monitor = json_of(get(served.port, monitor_path(MONITOR) + ".json"))
+    assert monitor == {"monitor": MONITOR, "run": stored.as_json()}
+    assert json_of(get(served.port, "/monitors/empty.json")) == {"monitor": "empty", "run": None}
+    feature = json_of(get(served.port, feature_path(MONITOR, HOSTILE) + ".json"))
+    (hostile,) = [f for f in stored.features if f.feature == HOSTILE]
+    assert feature == {
+        "monitor": MONITOR,
+        "window_end": stored.window_end.isoformat(),
+        "feature": hostile.as_json(),
+    }
