@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from driftmon.config import config_from_dict, load_config
+from driftmon.service.pages import CSP
 
 from .conftest import DaemonProcess
 
@@ -36,7 +37,17 @@ OTHER_METHODS = (
     "get",  # methods are case-sensitive: lower-case is another method
     "X-DRIFTMON",
 )
-PATHS = ("/", "/metrics", "/healthz", "/nope", "/metrics?name[]=x", "//metrics", "/../etc/passwd")
+PATHS = (
+    "/",
+    "/metrics",
+    "/healthz",
+    "/nope",
+    "/monitors/nope",
+    "/index.json",
+    "/metrics?name[]=x",
+    "//metrics",
+    "/../etc/passwd",
+)
 
 
 def test_the_default_host_is_loopback_and_the_shipped_configs_keep_it() -> None:
@@ -144,6 +155,7 @@ def test_every_method_but_get_and_head_is_refused_on_every_path(
             status, headers, body = _request(port, method, path)
             assert status in (200, 404, 503), (method, path)  # 503: a degraded /healthz
             assert headers["X-Content-Type-Options"] == "nosniff"
-            assert "html" not in headers["Content-Type"]
+            if "html" in headers["Content-Type"]:  # the status pages: no script, nothing loaded
+                assert headers["Content-Security-Policy"] == CSP, (method, path)
             if method == "HEAD":
                 assert body == b""
