@@ -130,7 +130,12 @@ class Pages:
             )
         from driftmon.render import render_index
 
-        return self._html("driftmon monitors", render_index(reports, monitor_url))
+        endpoints = (
+            f'\n<p class="detail">driftmon {__version__}: Prometheus metrics at '
+            '<a href="/metrics">/metrics</a>, health at <a href="/healthz">/healthz</a>, '
+            'this list as JSON at <a href="/index.json">/index.json</a>.</p>'
+        )
+        return self._html("driftmon monitors", render_index(reports, monitor_url) + endpoints)
 
     def _monitor(self, monitor: MonitorConfig, as_json: bool) -> Page:
         report = within(

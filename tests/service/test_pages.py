@@ -46,11 +46,13 @@ class Page(HTMLParser):
         self.text: list[str] = []
         self.links: dict[str, str] = {}
         self.tags: list[str] = []
+        self.classes: list[str] = []
         self._href: str | None = None
         self.feed(html)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        self.classes.extend((dict(attrs).get("class") or "").split())
         if tag == "a":
             self._href = dict(attrs).get("href")
 
@@ -149,6 +151,8 @@ def test_the_index_lists_every_monitor_with_its_latest_run(served: Served) -> No
     assert latest_run().window_end.isoformat() in text
     assert "No stored run of this monitor yet." in text
     assert "b" not in page.tags  # the monitor name's <b> is text
+    assert page.links["/metrics"] == "/metrics"
+    assert page.links["/healthz"] == "/healthz"
 
 
 def test_the_daemon_serves_the_pages(tmp_path: Path) -> None:
@@ -190,7 +194,8 @@ def test_each_feature_page_is_reached_by_its_link_and_shows_the_name_as_text(
     assert feature in " ".join(page.text)
     assert "img" not in page.tags
     assert "script" not in page.tags
-    assert "svg" in page.tags  # the histogram
+    assert "live" in page.classes  # the histogram's bars
+    assert "ref" in page.classes  # drawn against the stored reference profile
 
 
 def test_a_monitor_without_runs_says_so(served: Served) -> None:
