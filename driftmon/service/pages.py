@@ -47,6 +47,10 @@ class DatabaseUnavailableError(Exception):
     """The results database did not answer (in time)."""
 
 
+class _NotFoundError(Exception):
+    """No configured monitor or feature of the name asked for."""
+
+
 def within(read: Callable[[], T], timeout: float, what: str) -> T:
     """``read()``'s result if it returns within ``timeout`` seconds; else
     ``DatabaseUnavailableError`` (it raised ``StorageError`` or is still running in its
@@ -97,8 +101,11 @@ class Pages:
                 return self._index(as_json=path.endswith(".json"))
             if path.startswith("/monitors/"):
                 return self._monitor_path(path.removeprefix("/monitors/"))
+        except _NotFoundError as exc:
+            return self._error("404 Not Found", "Not found", str(exc), path)
         except DatabaseUnavailableError as exc:
-            return self._error("503 Service Unavailable", "Results database unavailable", str(exc))
+            title = "Results database unavailable"
+            return self._error("503 Service Unavailable", title, str(exc), path)
         return None
 
     # -- routes ----------------------------------------------------------------------------
@@ -111,7 +118,7 @@ class Pages:
             prefix = name + "/features/"
             if rest.startswith(prefix):
                 return self._feature(monitor, rest.removeprefix(prefix))
-        return self._not_found("No monitor of that name is configured.")
+        raise _NotFoundError("No monitor of that name is configured.")
 
     def _index(self, as_json: bool) -> Page:
         reports = within(
@@ -157,7 +164,7 @@ class Pages:
         if feature not in configured and feature.endswith(".json"):
             feature, as_json = feature.removesuffix(".json"), True
         if feature not in configured:
-            return self._not_found(f"Monitor {monitor.name!r} has no feature of that name.")
+            raise _NotFoundError(f"Monitor {monitor.name!r} has no feature of that name.")
         report = within(
             lambda: self._report(monitor, with_profile=not as_json),
             self._timeout,
@@ -208,10 +215,11 @@ class Pages:
 
         return Page(status, HTML, render_page(title, body, "/", crumbs).encode())
 
-    def _not_found(self, why: str) -> Page:
-        return self._error("404 Not Found", "Not found", why)
-
-    def _error(self, status: str, title: str, why: str) -> Page:
+    def _error(self, status: str, title: str, why: str, path: str) -> Page:
+        """An error page; JSON ``{"error": title, "detail": why}`` for a ``.json`` path."""
+        if path.endswith(".json"):
+            body = json.dumps({"error": title, "detail": why}, indent=2, sort_keys=True)
+            return Page(status, JSON, body.encode() + b"\n")
         from markupsafe import escape
 
         body = f'<h1>{escape(title)}</h1>\n<p class="error">{escape(why)}</p>'

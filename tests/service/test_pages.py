@@ -297,3 +297,27 @@ def test_the_pages_are_served_as_json_from_the_same_results(served: Served) -> N
         "window_end": stored.window_end.isoformat(),
         "feature": hostile.as_json(),
     }
+
+
+@pytest.mark.parametrize(
+    "path", ["/monitors/nope.json", monitor_path(MONITOR) + "/features/nope.json"]
+)
+def test_unknown_names_at_json_paths_are_a_json_404(served: Served, path: str) -> None:
+    status, headers, body = get(served.port, path)
+    assert status == 404
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["error"] == "Not found"
+
+
+def test_a_lost_database_at_a_json_path_is_a_json_503(tmp_path: Path) -> None:
+    db = tmp_path / "results.db"
+    db.mkdir()  # not a file SQLite can open
+    s = Served(config_for(tmp_path, f"sqlite:///{db}"), Store(f"sqlite:///{db}"))
+    try:
+        status, headers, body = get(s.port, "/index.json")
+        assert status == 503
+        assert headers["Content-Type"] == "application/json"
+        assert json.loads(body)["error"] == "Results database unavailable"
+        assert str(db) in json.loads(body)["detail"]
+    finally:
+        s.server.stop()
