@@ -203,19 +203,20 @@ class SqlSource:
         with self._connect("reading columns of") as (conn, _):
             return self._columns(conn)
 
-    def batches(
-        self, columns: Sequence[str], window: Window | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """Batches of ``columns`` streamed from the database, ``batch_rows`` rows at a time."""
-        wanted = list(dict.fromkeys(columns))
-        needed = list(wanted)
-        ts = self.timestamp_column
+    def _window_columns(
+        self, columns: Sequence[str], window: Window | None
+    ) -> tuple[list[str], bool]:
+        """The columns a read of ``window`` needs (``columns`` and the timestamp column when
+        the window is cut by it), and whether it is; a window this source cannot cut, or a
+        query needing one that was not given, is a SourceError."""
+        needed = list(dict.fromkeys(columns))
         by_column = window is not None and not self.uses_window_params
         if window is not None:
             check_window(window)
         elif self.uses_window_params:
             raise SourceError(f"{self.describe()}: the query uses :start/:end; give a window")
         if by_column:
+            ts = self.timestamp_column
             if ts is None:
                 raise SourceError(
                     f"{self.describe()}: a window needs a timestamp_column "
@@ -223,14 +224,26 @@ class SqlSource:
                 )
             if ts not in needed:
                 needed.append(ts)
+        return needed, by_column
+
+    def _require_columns(self, conn: Connection, names: Sequence[str]) -> None:
+        """A ColumnError naming the first of ``names`` the source lacks, and what it has."""
+        available = self._columns(conn)
+        for name in names:
+            if name not in available:
+                raise ColumnError(
+                    f"{self.describe()}: column {name!r} not found; it has {column_list(available)}"
+                )
+
+    def batches(
+        self, columns: Sequence[str], window: Window | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Batches of ``columns`` streamed from the database, ``batch_rows`` rows at a time."""
+        wanted = list(dict.fromkeys(columns))
+        ts = self.timestamp_column
+        needed, by_column = self._window_columns(wanted, window)
         with self._connect("reading") as (conn, deadline):
-            available = self._columns(conn)
-            for name in needed:
-                if name not in available:
-                    raise ColumnError(
-                        f"{self.describe()}: column {name!r} not found; "
-                        f"it has {column_list(available)}"
-                    )
+            self._require_columns(conn, needed)
             numeric = by_column and self._numeric_timestamp(conn)
             stmt = self._select(needed, window if by_column else None, numeric=numeric)
             fetched = self._copied(conn, stmt, window, deadline)

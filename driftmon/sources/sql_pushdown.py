@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from driftmon.core.profile import FeatureSpec
-from driftmon.errors import ColumnError, SourceError
-from driftmon.sources.base import Window, column_list
+from driftmon.sources.base import Window
 from driftmon.sources.pushdown import (
     NotPushable,
     PushedCounts,
@@ -31,7 +30,6 @@ from driftmon.sources.pushdown import (
     supports,
 )
 from driftmon.sources.pushdown_reference import BuiltReference, build_reference
-from driftmon.sources.timestamps import check_window
 
 if TYPE_CHECKING:
     from driftmon.sources.sql import SqlSource
@@ -75,7 +73,7 @@ def reference(source: SqlSource, specs: Sequence[tuple[str, FeatureSpec]]) -> Bu
         try:
             with source._connect("building the reference profile in") as (conn, _):
                 names = list(dict.fromkeys(c for c, _ in specs))
-                _check_columns(source, conn, names)
+                source._require_columns(conn, names)
                 types = _types(source, conn, names)
                 return build_reference(conn, source._source(names), specs, types, source.dialect)
         except NotPushable as exc:
@@ -92,22 +90,9 @@ def _live(
     source: SqlSource, features: Mapping[str, PushedFeature], window: Window | None
 ) -> PushedCounts:
     ts = source.timestamp_column
-    by_column = window is not None and not source.uses_window_params
-    if window is not None:
-        check_window(window)
-    elif source.uses_window_params:
-        raise SourceError(f"{source.describe()}: the query uses :start/:end; give a window")
-    names = list(dict.fromkeys(f.column for f in features.values()))
-    if by_column:
-        if ts is None:
-            raise SourceError(
-                f"{source.describe()}: a window needs a timestamp_column "
-                "or a query that uses :start and :end"
-            )
-        if ts not in names:
-            names.append(ts)
+    names, by_column = source._window_columns([f.column for f in features.values()], window)
     with source._connect("counting") as (conn, deadline):
-        _check_columns(source, conn, names)
+        source._require_columns(conn, names)
         types = _types(source, conn, names)
         clause = source._source(names)
         where = None
@@ -118,15 +103,6 @@ def _live(
         deadline.reset()
         row = conn.execute(stmt, source._window_params(window)).one()
     return decode_row(row, features, slices, types, source.dialect)
-
-
-def _check_columns(source: SqlSource, conn: sa.Connection, names: Sequence[str]) -> None:
-    available = source._columns(conn)
-    for name in names:
-        if name not in available:
-            raise ColumnError(
-                f"{source.describe()}: column {name!r} not found; it has {column_list(available)}"
-            )
 
 
 def _types(source: SqlSource, conn: sa.Connection, names: Sequence[str]) -> dict[str, str | None]:
