@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,13 +49,9 @@ class Database:
                 sa.Table(name, sa.MetaData()).drop(conn, checkfirst=True)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A SQLite file, and the shared PostgreSQL server when DRIFTMON_TEST_POSTGRES_URL is set."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'source.db'}"
-    else:
-        url = postgres_server_url()
+@contextmanager
+def opened_database(url: str) -> Iterator[Database]:
+    """A Database on ``url``; the tables made through it are dropped, its engine disposed."""
     database = Database(url, sa.create_engine(url))
     try:
         yield database
@@ -63,3 +60,14 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
             database.drop_created()
         finally:
             database.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A SQLite file, and the shared PostgreSQL server when DRIFTMON_TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'source.db'}"
+    else:
+        url = postgres_server_url()
+    with opened_database(url) as database:
+        yield database

@@ -21,7 +21,7 @@ from driftmon.errors import SourceError
 from driftmon.sources import SqlSource, Window, pg_bulk
 from tests.ci import postgres_server_url
 
-from .conftest import Database
+from .conftest import Database, opened_database
 
 pytestmark = pytest.mark.postgres
 
@@ -33,15 +33,8 @@ SPECIAL = [math.nan, math.inf, -math.inf, None, 0.0, -0.0, 1.5, 1e308]
 @pytest.fixture
 def pg() -> Iterator[Database]:
     """The shared PostgreSQL server; the tables a test creates are dropped after it."""
-    server = postgres_server_url()
-    database = Database(server, sa.create_engine(server))
-    try:
+    with opened_database(postgres_server_url()) as database:
         yield database
-    finally:
-        try:
-            database.drop_created()
-        finally:
-            database.engine.dispose()
 
 
 def mixed_table(db: Database, n: int = 200) -> str:
