@@ -11,7 +11,8 @@ from datetime import datetime
 
 from driftmon.config import MonitorConfig
 from driftmon.errors import DriftmonError
-from driftmon.sources.base import Source, TimeSpanSource, Window
+from driftmon.service.window_end import scheduled_window_end
+from driftmon.sources.base import Source, TimeSpanSource, Window, closing_source
 from driftmon.sources.factory import source_from_config
 from driftmon.sources.timespan import empty_window_message, format_window
 
@@ -40,15 +41,12 @@ def latest_window_problem(monitor: MonitorConfig, now: datetime) -> str | None:
 
     Source errors (missing file, unreachable database) propagate as DriftmonError.
     """
-    from driftmon.service.window_end import scheduled_window_end
-
     live = monitor.live
     if live.window is None or live.timestamp_column is None:
         return None
     end = scheduled_window_end(monitor.schedule, now)
     window = Window(end - live.window, end)
-    source = source_from_config(live, monitor)
-    try:
+    with closing_source(source_from_config(live, monitor)) as source:
         # A query that uses :start/:end need not return its timestamp column.
         present = list(source.columns())
         columns = [live.timestamp_column] if live.timestamp_column in present else present[:1]
@@ -57,7 +55,3 @@ def latest_window_problem(monitor: MonitorConfig, now: datetime) -> str | None:
                 return None
         reason = explain_empty_window(source, window, live.timestamp_column)
         return f"{source.describe()}: latest scheduled window is empty: {reason}"
-    finally:
-        close = getattr(source, "close", None)
-        if callable(close):
-            close()

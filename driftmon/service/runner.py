@@ -41,7 +41,7 @@ from driftmon.service.thresholds import (
     stored_calibrations,
     unscored_thresholds,
 )
-from driftmon.sources.base import HistogramSource, Source, Window, column_list
+from driftmon.sources.base import HistogramSource, Source, Window, closing_source, column_list
 from driftmon.sources.factory import source_from_config
 from driftmon.sources.pushdown import PushedCounts, PushedFeature
 from driftmon.storage import Store
@@ -439,13 +439,8 @@ def _column_not_found(column: str, role: str, source: Source, available: Sequenc
 @contextmanager
 def _opened(factory: SourceFactory, cfg: Any, monitor: MonitorConfig) -> Iterator[Source]:
     """A source for one run, closed afterwards so pooled SQL connections don't pile up."""
-    source = factory(cfg, monitor)
-    try:
+    with closing_source(factory(cfg, monitor)) as source:
         yield source
-    finally:
-        close = getattr(source, "close", None)
-        if callable(close):
-            close()
 
 
 def _profile_fingerprint(source_fingerprint: str, monitor: MonitorConfig) -> str:

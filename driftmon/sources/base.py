@@ -9,6 +9,7 @@ push-down) also implements ``HistogramSource`` so rows never leave it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -89,3 +90,15 @@ class HistogramSource(Protocol):
     def reference_profile(self, specs: Sequence[tuple[str, FeatureSpec]]) -> BuiltReference | None:
         """The profiles of ``(column, spec)`` built where the data lives; None: read rows."""
         ...
+
+
+@contextmanager
+def closing_source(source: Source) -> Iterator[Source]:
+    """``source`` for one use, closed afterwards (if it can be) so pooled SQL connections
+    don't pile up."""
+    try:
+        yield source
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
