@@ -25,6 +25,7 @@ from driftmon.core.status import Status
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url, scrub
+from driftmon.service.bounded import DatabaseUnavailableError, within
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
@@ -339,18 +340,9 @@ def _ping_within(store: Store, timeout: float) -> str | None:
     The ping runs in its own thread so that a database that accepts connections but never
     answers cannot hang ``/healthz``.
     """
-    outcome: list[str | None] = []
-
-    def _ping() -> None:
-        try:
-            store.ping()
-            outcome.append(None)
-        except StorageError as exc:
-            outcome.append(str(exc))
-
-    worker = threading.Thread(target=_ping, name="driftmon-health-ping", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if not outcome:
-        return f"the results database {store.display_url} did not answer within {timeout:g} s"
-    return outcome[0]
+    late = f"the results database {store.display_url} did not answer within {timeout:g} s"
+    try:
+        within(store.ping, timeout, late, name="driftmon-health-ping")
+    except DatabaseUnavailableError as exc:
+        return str(exc)
+    return None

@@ -15,7 +15,6 @@ database that accepts connections but never answers gives a 503 page, not a hung
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,8 +22,8 @@ from urllib.parse import quote
 
 from driftmon import __version__
 from driftmon.config import Config, MonitorConfig
-from driftmon.errors import StorageError
 from driftmon.render import MonitorReport
+from driftmon.service.bounded import DatabaseUnavailableError, within
 from driftmon.storage import Store
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -43,38 +42,8 @@ class Page:
     body: bytes
 
 
-class DatabaseUnavailableError(Exception):
-    """The results database did not answer (in time)."""
-
-
 class _NotFoundError(Exception):
     """No configured monitor or feature of the name asked for."""
-
-
-def within(read: Callable[[], T], timeout: float, what: str) -> T:
-    """``read()``'s result if it returns within ``timeout`` seconds; else
-    ``DatabaseUnavailableError`` (it raised ``StorageError`` or is still running in its
-    daemon thread)."""
-    outcome: list[tuple[bool, Any]] = []
-
-    def _read() -> None:
-        try:
-            outcome.append((True, read()))
-        except StorageError as exc:
-            outcome.append((False, str(exc)))
-
-    worker = threading.Thread(target=_read, name="driftmon-page-read", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if not outcome:
-        raise DatabaseUnavailableError(
-            f"the results database did not answer within {timeout:g} s ({what})"
-        )
-    ok, value = outcome[0]
-    if not ok:
-        raise DatabaseUnavailableError(value)
-    result: T = value
-    return result
 
 
 def monitor_url(monitor: str) -> str:
@@ -120,10 +89,14 @@ class Pages:
                 return self._feature(monitor, rest.removeprefix(prefix))
         raise _NotFoundError("No monitor of that name is configured.")
 
+    def _read(self, read: Callable[[], T], what: str) -> T:
+        """``read()``, waited for at most the page timeout (see ``driftmon.service.bounded``)."""
+        late = f"the results database did not answer within {self._timeout:g} s ({what})"
+        return within(read, self._timeout, late, name="driftmon-page-read")
+
     def _index(self, as_json: bool) -> Page:
-        reports = within(
+        reports = self._read(
             lambda: [self._report(m, with_profile=False) for m in self._config.monitors],
-            self._timeout,
             "reading the latest runs",
         )
         if as_json:
@@ -145,9 +118,8 @@ class Pages:
         return self._html("driftmon monitors", render_index(reports, monitor_url) + endpoints)
 
     def _monitor(self, monitor: MonitorConfig, as_json: bool) -> Page:
-        report = within(
+        report = self._read(
             lambda: self._report(monitor, with_profile=False),
-            self._timeout,
             f"reading the latest run of monitor {monitor.name!r}",
         )
         if as_json:
@@ -165,9 +137,8 @@ class Pages:
             feature, as_json = feature.removesuffix(".json"), True
         if feature not in configured:
             raise _NotFoundError(f"Monitor {monitor.name!r} has no feature of that name.")
-        report = within(
+        report = self._read(
             lambda: self._report(monitor, with_profile=not as_json),
-            self._timeout,
             f"reading the latest run of monitor {monitor.name!r}",
         )
         crumbs = [(monitor.name, monitor_url(monitor.name)), (feature, "")]
