@@ -37,7 +37,7 @@ CONFIG_ENV = "DRIFTMON_CONFIG"
 _COMMAND_MODULES = {
     "run": "driftmon.service.daemon",
     "check": "driftmon.service.runner",
-    "report": "driftmon.render",
+    "report": "driftmon.service.reports",
     "validate": "driftmon.service.validation",
     "db": "driftmon.storage",
     "reference": "driftmon.service.runner",
@@ -341,11 +341,11 @@ def _check(
         for monitor in monitors:
             results.append(runner.run(monitor, end))
             progress.done()
-        reports = (
-            [_monitor_report(store, m, r) for m, r in zip(monitors, results, strict=True)]
-            if html is not None
-            else []
-        )
+        reports = []
+        if html is not None:
+            from driftmon.service.reports import monitor_report
+
+            reports = [monitor_report(store, m, r) for m, r in zip(monitors, results, strict=True)]
     finally:
         store.dispose()
     if as_json:
@@ -361,6 +361,8 @@ def _check(
 def _report(config: Config, names: list[str] | None, end: datetime | None, output: str) -> int:
     """Write the HTML report of each selected monitor's latest run (or the one ending at
     ``end``); 3 when some monitor has none (the file still says so), else 0."""
+    from driftmon.service.reports import NO_RUN_YET, monitor_report
+
     monitors = _selected(config, names)
     store = _store(config)
     try:
@@ -375,7 +377,12 @@ def _report(config: Config, names: list[str] | None, end: datetime | None, outpu
                 run = latest[0] if latest else None
             else:
                 run = store.run_ending(m.name, end)
-            reports.append(_monitor_report(store, m, run, end, fresh=fresh))
+            reason = (
+                NO_RUN_YET
+                if end is None
+                else f"No stored run of this monitor ends at {end.isoformat()}."
+            )
+            reports.append(monitor_report(store, m, run, missing_reason=reason))
     finally:
         store.dispose()
     if not _write_report(output, reports):
@@ -386,33 +393,6 @@ def _report(config: Config, names: list[str] | None, end: datetime | None, outpu
         print(f"driftmon: monitor {name!r} has no stored run{at}", file=sys.stderr)
     print(f"wrote {output}: {len(reports) - len(missing)} of {len(reports)} monitor(s) with a run")
     return EXIT_UNAVAILABLE if missing else EXIT_OK
-
-
-def _monitor_report(
-    store: Store,
-    monitor: MonitorConfig,
-    run: RunResult | None,
-    end: datetime | None = None,
-    *,
-    fresh: bool = False,
-) -> MonitorReport:
-    from driftmon.render import MonitorReport
-
-    stored = None if fresh else store.load_profile(monitor.name)
-    reason = None
-    if run is None:
-        reason = (
-            f"No stored run of this monitor ends at {end.isoformat()}."
-            if end is not None
-            else "No stored run of this monitor yet."
-        )
-    return MonitorReport(
-        monitor=monitor.name,
-        run=run,
-        profile=stored.profile if stored else None,
-        smoothing={f.name: f.effective_smoothing(monitor) for f in monitor.features},
-        missing_reason=reason,
-    )
 
 
 def _write_report(path: str, reports: Sequence[MonitorReport]) -> bool:

@@ -24,6 +24,7 @@ from driftmon import __version__
 from driftmon.config import Config, MonitorConfig
 from driftmon.render import MonitorReport
 from driftmon.service.bounded import DatabaseUnavailableError, within
+from driftmon.service.reports import monitor_report
 from driftmon.storage import Store
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -166,14 +167,8 @@ class Pages:
 
     def _report(self, monitor: MonitorConfig, *, with_profile: bool) -> MonitorReport:
         latest = self._store.runs(monitor.name, limit=1)
-        stored = self._store.load_profile(monitor.name) if with_profile and latest else None
-        return MonitorReport(
-            monitor=monitor.name,
-            run=latest[0] if latest else None,
-            profile=stored.profile if stored else None,
-            smoothing={f.name: f.effective_smoothing(monitor) for f in monitor.features},
-            missing_reason=None if latest else "No stored run of this monitor yet.",
-        )
+        run = latest[0] if latest else None
+        return monitor_report(self._store, monitor, run, with_profile=with_profile)
 
     def _html(
         self,
