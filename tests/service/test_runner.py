@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -535,39 +535,40 @@ def test_an_empty_window_of_old_data_names_the_range_in_iso_form(data: Path, sto
     )
 
 
+class _SpanReplaced(CountingSources):
+    """Sources whose ``timestamp_span`` is ``span`` instead of their own."""
+
+    def __init__(self, span: Callable[[], None]) -> None:
+        super().__init__()
+        self._span = span
+
+    def __call__(self, cfg: Any, monitor: MonitorConfig) -> Source:
+        source = super().__call__(cfg, monitor)
+        source.timestamp_span = self._span  # type: ignore[attr-defined]
+        return source
+
+
 def test_a_window_with_rows_reads_no_time_range(data: Path, store: Store) -> None:
     """The range is read only for an empty window: a run with rows has no note."""
 
-    class NoSpans(CountingSources):
-        def __call__(self, cfg: Any, monitor: MonitorConfig) -> Source:
-            source = super().__call__(cfg, monitor)
-
-            def refuse() -> None:
-                raise AssertionError("time range read for a window with rows")
-
-            source.timestamp_span = refuse  # type: ignore[attr-defined]
-            return source
+    def refuse() -> None:
+        raise AssertionError("time range read for a window with rows")
 
     cfg = config(data, store, live=WINDOWED)
-    result = runner_for(cfg, store, NoSpans()).run(cfg.monitors[0], END)
+    result = runner_for(cfg, store, _SpanReplaced(refuse)).run(cfg.monitors[0], END)
     assert (result.live_rows, result.message) == (200, None)
 
 
 def test_an_unreadable_time_range_is_reported_in_the_note(data: Path, store: Store) -> None:
     """Reading the range fails: the run keeps its status, the note says why."""
 
-    class FailingSpans(CountingSources):
-        def __call__(self, cfg: Any, monitor: MonitorConfig) -> Source:
-            source = super().__call__(cfg, monitor)
-
-            def fail() -> None:
-                raise SourceError("the disk went away")
-
-            source.timestamp_span = fail  # type: ignore[attr-defined]
-            return source
+    def fail() -> None:
+        raise SourceError("the disk went away")
 
     cfg = config(data, store, live=WINDOWED)
-    result = runner_for(cfg, store, FailingSpans()).run(cfg.monitors[0], END + timedelta(days=1))
+    result = runner_for(cfg, store, _SpanReplaced(fail)).run(
+        cfg.monitors[0], END + timedelta(days=1)
+    )
     assert result.status == Status.INSUFFICIENT_DATA
     assert result.message is not None
     assert result.message.endswith(
