@@ -7,6 +7,8 @@ external tool there is a failure, never a silent skip.
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Sequence
 
 import pytest
 
@@ -25,4 +27,20 @@ def postgres_server_url() -> str:
     message = f"{PG_ENV} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
     if in_ci():
         pytest.fail(f"{message}, and CI must run the PostgreSQL tests")
+    pytest.skip(message)
+
+
+def require_tool(names: str | Sequence[str], apt_package: str) -> str:
+    """Path of the first of ``names`` on PATH; skip without one, but fail when CI is set."""
+    candidates = [names] if isinstance(names, str) else list(names)
+    for name in candidates:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    message = (
+        f"{' / '.join(candidates)} is not installed "
+        f"(apt-get install -y --no-install-recommends {apt_package})"
+    )
+    if in_ci():
+        pytest.fail(f"{message}, and CI must run this check")
     pytest.skip(message)

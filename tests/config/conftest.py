@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.ci import require_tool
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-def require_tool(name: str, apt_package: str) -> str:
-    """Path of executable ``name``; skip without it, but fail when CI is set."""
-    path = shutil.which(name)
-    if path is not None:
-        return path
-    message = f"{name} is not installed (apt-get install -y --no-install-recommends {apt_package})"
-    if _in_ci():
-        pytest.fail(f"{message}, and CI must run this check")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,6 @@ report, so a timeout says what the daemon, Prometheus or Alertmanager were compl
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,25 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Every process started in this session, for the failure report (see conftest.py).
 STARTED: list[ManagedProcess] = []
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-def require_binary(names: Sequence[str], apt_package: str) -> str:
-    """Path of the first of ``names`` on PATH; skip without one, but fail when CI is set."""
-    for name in names:
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    message = (
-        f"{' / '.join(names)} not installed "
-        f"(apt-get install -y --no-install-recommends {apt_package})"
-    )
-    if in_ci():
-        pytest.fail(f"{message}, and CI must run the end-to-end tests")
-    pytest.skip(message)
 
 
 def free_port() -> int:

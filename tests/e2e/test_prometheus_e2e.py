@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.ci import require_tool
+
 from .conftest import MISSING_FEATURE, STARVED_MONITOR
 from .servers import (
     HOST,
@@ -36,7 +38,6 @@ from .servers import (
     free_port,
     get_json,
     http_get,
-    require_binary,
     wait_for,
 )
 
@@ -172,8 +173,8 @@ def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     # Binaries first, so a skipped module starts nothing.
-    prometheus_bin = require_binary(["prometheus"], "prometheus")
-    alertmanager_bin = require_binary(
+    prometheus_bin = require_tool(["prometheus"], "prometheus")
+    alertmanager_bin = require_tool(
         ["prometheus-alertmanager", "alertmanager"], "prometheus-alertmanager"
     )
     daemon: Daemon = request.getfixturevalue("driftmon_daemon")

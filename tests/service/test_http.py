@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -29,6 +27,7 @@ from driftmon.service.daemon import Daemon
 from driftmon.service.http import accepted, make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.storage import Store
+from tests.ci import require_tool
 
 from .conftest import live_columns, make_config, monitor_dict, reference_columns, write_parquet
 
@@ -339,11 +338,7 @@ def test_process_metrics_are_fresh_on_every_scrape_while_the_rest_is_cached(
 
 
 def test_promtool_accepts_the_text_exposition_with_the_process_metrics() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is missing (Debian package: prometheus)")
-        pytest.skip("promtool is missing (apt-get install prometheus)")
+    promtool = require_tool("promtool", "prometheus")
     registry = CollectorRegistry(auto_describe=True)
     Gauge("driftmon_test_value", "A test gauge.", registry=registry).set(1.0)
     process = CollectorRegistry(auto_describe=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -28,6 +26,7 @@ from driftmon.service.http import MetricsEndpoint, make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache, _Families
 from driftmon.storage import DURATION_BUCKETS, Store
+from tests.ci import require_tool
 
 from .conftest import END, TcpProxy, make_config, monitor_dict
 
@@ -548,11 +547,7 @@ def test_a_newline_cannot_reach_a_label_because_config_names_reject_it(tmp_path:
 def test_promtool_check_metrics_finds_nothing_to_complain_about(
     tmp_path: Path, store: Store, db_url: str
 ) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is missing (Debian package: prometheus)")
-        pytest.skip("promtool is missing (apt-get install prometheus)")
+    promtool = require_tool("promtool", "prometheus")
     features = [{"name": n, "column": f"col{i}"} for i, n in enumerate(AWKWARD_FEATURES)]
     config = make_config(
         tmp_path,

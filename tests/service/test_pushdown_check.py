@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,6 @@ import yaml
 
 from driftmon.cli import main
 
-PG_ENV = "DRIFTMON_TEST_POSTGRES_URL"
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -119,8 +117,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
     elif request.param == "duckdb":
         url = f"duckdb:///{tmp_path / 'src.duckdb'}"
     else:
-        if not os.environ.get(PG_ENV):
-            pytest.skip(f"{PG_ENV} is not set")
         url = request.getfixturevalue("pg_database")
     _fill(url)
     return request.param, url

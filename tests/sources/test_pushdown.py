@@ -5,7 +5,6 @@ built in the database equal the in-process ones."""
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,6 @@ from driftmon.sources.base import Window
 from driftmon.sources.pushdown import PushedCounts, PushedFeature, quantile_positions
 from driftmon.sources.sql import SqlSource
 
-PG_ENV = "DRIFTMON_TEST_POSTGRES_URL"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 WINDOW = Window(T0, T0 + timedelta(hours=1))
 
@@ -90,8 +88,6 @@ def target(
     elif request.param == "duckdb":
         yield Target("duckdb", f"duckdb:///{folder / 'src.duckdb'}")
     else:
-        if not os.environ.get(PG_ENV):
-            pytest.skip(f"{PG_ENV} is not set")
         yield Target("postgresql", request.getfixturevalue("pg_database"))
 
 
