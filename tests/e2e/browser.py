@@ -11,6 +11,7 @@ log of DevTools ``Network.*`` events), read per page load by ``load``.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ class Browser:
         self.driver.get("about:blank")  # nothing of the page before is left to log
         self._drain()
         self.driver.get(url)
-        console = self.driver.get_log("browser")
+        console = self._log("browser")
         requests = [
             event["params"]["request"]["url"]
             for event in self._events()
@@ -99,22 +100,33 @@ class Browser:
         )
 
     def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
-        """A PNG of the page: the laptop-sized viewport, or the whole page's height."""
-        if full_page:
-            height = int(self.script("return document.documentElement.scrollHeight"))
-            self.driver.set_window_size(WIDTH, max(HEIGHT, height))
-        try:
+        """A PNG of the page: its whole height, or only the laptop-sized viewport."""
+        if not full_page:
             assert self.driver.save_screenshot(str(path)), f"no screenshot written to {path}"
-        finally:
-            self.driver.set_window_size(WIDTH, HEIGHT)
+            return path
+        height = int(self.script("return document.documentElement.scrollHeight"))
+        width = int(self.script("return document.documentElement.scrollWidth"))
+        shot = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            },
+        )
+        path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
+    def _log(self, kind: str) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = self.driver.get_log(kind)  # type: ignore[no-untyped-call]
+        return entries
+
     def _drain(self) -> None:
-        self.driver.get_log("browser")
-        self.driver.get_log("performance")
+        self._log("browser")
+        self._log("performance")
 
     def _events(self) -> Iterator[dict[str, Any]]:
-        for entry in self.driver.get_log("performance"):
+        for entry in self._log("performance"):
             message: dict[str, Any] = json.loads(entry["message"])["message"]
             yield message
 

@@ -44,12 +44,12 @@ SHOWN = (DRIFTED, NUMERIC, HOSTILE)
 """The features with bins to draw (NO_COLUMN is in error: no counts)."""
 
 # Reference and live counts per device: mobile falls, tablet rises past it (critical).
-DEVICES = {
+DEVICES: dict[str, dict[str | None, int]] = {
     "reference": {"mobile": 600, "desktop": 300, "tablet": 100},
     "live": {"mobile": 200, "desktop": 300, "tablet": 450, None: 50},
 }
 # The hostile feature's values are hostile too: its bins are named like markup.
-HOSTILE_VALUES = {
+HOSTILE_VALUES: dict[str, dict[str | None, int]] = {
     "reference": {"<b>bold</b>": 500, "<script>alert(2)</script>": 300, "&amp;": 200},
     "live": {"<b>bold</b>": 450, "<script>alert(2)</script>": 350, "&amp;": 200},
 }
@@ -61,9 +61,9 @@ def column(counts: dict[str | None, int]) -> list[str | None]:
 
 def write_data(tmp: Path) -> None:
     for side in ("reference", "live"):
-        devices = column(dict(DEVICES[side]))
+        devices = column(DEVICES[side])
         n = len(devices)
-        hostile = column(dict(HOSTILE_VALUES[side]))
+        hostile = column(HOSTILE_VALUES[side])
         hostile = (hostile * (n // len(hostile) + 1))[:n]
         shift = 0.0 if side == "reference" else 0.4
         amounts = [10.0 + 5.0 * math.sin(i * 0.7) + shift * (i % 7) for i in range(n)]
@@ -166,9 +166,7 @@ def screenshots(browser: Browser, directory: Path, name: str) -> None:
 def assert_inert(browser: Browser, *, shows_name: bool = True) -> None:
     """The hostile name (and the markup-like bin values) are text: no element, no dialog."""
     assert browser.alert_text() is None
-    found = browser.script(
-        "return document.querySelectorAll('img, script, [onerror], b').length"
-    )
+    found = browser.script("return document.querySelectorAll('img, script, [onerror], b').length")
     assert found == 0, "markup from a name or a value became an element"
     if shows_name:
         assert HOSTILE in browser.script("return document.body.innerText")
@@ -265,9 +263,9 @@ def test_a_reader_follows_links_from_the_index_to_the_drifted_feature(
     assert_inert(browser)
     screenshots(browser, tmp_path, "monitor")
 
-    feature = browser.click_link(DRIFTED)
-    assert feature.url == shop.url(feature_path(MONITOR, DRIFTED))
-    assert_clean(feature)
+    page = browser.click_link(DRIFTED)
+    assert page.url == shop.url(feature_path(MONITOR, DRIFTED))
+    assert_clean(page)
     assert "critical" in browser.script("return document.querySelector('h3').innerText")
     result, reference = stored_feature(shop, DRIFTED)
     assert_histogram(browser, result, reference)
