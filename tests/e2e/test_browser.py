@@ -174,9 +174,11 @@ def assert_inert(browser: Browser, *, shows_name: bool = True) -> None:
 
 # -- the histogram --------------------------------------------------------------------------
 
+# The bars of the histogram of the feature named arguments[0], as the browser laid them out.
 HISTOGRAM_BARS = """
-const svg = document.querySelector('svg[data-chart="histogram"]');
-if (svg === null) return null;
+const svg = [...document.querySelectorAll('svg[data-chart="histogram"]')]
+  .find(s => s.dataset.feature === arguments[0]);
+if (svg === undefined) return null;
 const height = (g, cls) => {
   const r = g.querySelector('rect.' + cls);
   return r === null ? null : r.getBoundingClientRect().height;
@@ -221,7 +223,7 @@ def stored_feature(shop: Shop, feature: str) -> tuple[FeatureResult, list[int]]:
 
 
 def assert_histogram(browser: Browser, result: FeatureResult, reference: list[int]) -> None:
-    bars: list[dict[str, Any]] | None = browser.script(HISTOGRAM_BARS)
+    bars: list[dict[str, Any]] | None = browser.script(HISTOGRAM_BARS, result.feature)
     assert bars is not None, "no histogram on the page"
     # One bar pair per stored bin, in the stored order, each labelled with its bin.
     assert [b["bin"] for b in bars] == [shown_label(x) for x in result.bin_labels]
@@ -297,7 +299,7 @@ def test_a_feature_in_error_shows_its_reason(shop: Shop, browser: Browser) -> No
     text = " ".join(browser.script("return document.body.innerText").split())
     assert "error" in text
     assert " ".join(result.message.split()) in text
-    assert browser.script(HISTOGRAM_BARS) is None
+    assert browser.script(HISTOGRAM_BARS, NO_COLUMN) is None
 
 
 # -- the report file ------------------------------------------------------------------------
@@ -325,4 +327,6 @@ def test_the_report_opens_from_disk_without_any_request(
         "return document.querySelectorAll('svg[data-chart=\"histogram\"]').length"
     )
     assert drawn == len(SHOWN)
+    for feature in SHOWN:
+        assert_histogram(browser, *stored_feature(shop, feature))
     screenshots(browser, tmp_path, "report")
