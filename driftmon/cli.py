@@ -522,7 +522,9 @@ def _upgrade(config: Config) -> int:
 
 
 def _rebuild(config: Config, names: list[str] | None) -> int:
+    from driftmon.clock import utcnow
     from driftmon.service.runner import MonitorRunner
+    from driftmon.service.window_end import scheduled_window_end
 
     store = _store(config)
     store.upgrade()
@@ -531,8 +533,11 @@ def _rebuild(config: Config, names: list[str] | None) -> int:
     status = EXIT_OK
     try:
         for monitor in _selected(config, names):
+            # A rolling reference: the reference window of the latest scheduled window.
+            rolling = monitor.rolling is not None
+            end = scheduled_window_end(monitor.schedule, utcnow()) if rolling else None
             try:
-                profile = runner.reference_profile(monitor, rebuild=True)
+                profile = runner.reference_profile(monitor, rebuild=True, window_end=end)
             except SourceError as exc:
                 progress.done()
                 print(f"monitor {monitor.name!r}: {exc}", file=sys.stderr)

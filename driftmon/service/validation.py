@@ -12,11 +12,12 @@ from enum import StrEnum
 
 from driftmon.clock import utcnow
 from driftmon.config import Config, MonitorConfig
+from driftmon.config.rolling import FromLiveReference
 from driftmon.config.sources import LiveOptions
 from driftmon.errors import ConfigError, DriftmonError
 from driftmon.service.empty_windows import latest_window_problem
 from driftmon.sources.base import column_list
-from driftmon.sources.factory import source_from_config
+from driftmon.sources.factory import SourceConfig, source_from_config
 
 
 class ProblemKind(StrEnum):
@@ -39,7 +40,11 @@ class Problem:
 def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
     """Each source of ``monitor`` opens and has every column the configuration names."""
     problems: list[Problem] = []
-    for role, cfg in (("reference", monitor.reference), ("live", monitor.live)):
+    # A rolling reference reads the live source, whose columns are checked as live.
+    roles: list[tuple[str, SourceConfig]] = [("live", monitor.live)]
+    if not isinstance(monitor.reference, FromLiveReference):
+        roles.insert(0, ("reference", monitor.reference))
+    for role, cfg in roles:
         try:
             source = source_from_config(cfg, monitor)
             available = list(source.columns())
