@@ -81,8 +81,7 @@ def test_an_offset_equal_to_the_live_window_is_the_previous_stretch(load: Loader
     [
         (
             {"from_live": {"offset": "7d", "window": "1d"}, "path": "ref.csv"},
-            "'from_live' takes the reference from the live source and goes alone; also got "
-            "'path'",
+            "'from_live' takes the reference from the live source and goes alone; also got 'path'",
         ),
         ({"from_live": {"offset": "7d"}}, "reference.from_live.window: missing required key"),
         (

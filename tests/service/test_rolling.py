@@ -31,6 +31,7 @@ from .conftest import END, make_config, write_parquet
 
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
 LIVE = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
+TS_WINDOW = {"timestamp_column": "ts", "window": "1h"}
 FEATURES = [{"name": "x", "bins": 8}, {"name": "c", "type": "categorical"}]
 
 
@@ -236,9 +237,8 @@ def test_postgresql_builds_the_reference_window_profile_in_the_database_alike(
         {
             **rolling_monitor(window="6h"),
             "name": f"pushdown {on}",
-            "live": {"url": pg_database, **source, "timestamp_column": "ts", "window": "1h",
-                     "pushdown": on},
-        }  # fmt: skip
+            "live": {**source, "url": pg_database, "pushdown": on, **TS_WINDOW},
+        }
         for on in (True, False)
     ]
     cfg = make_config(tmp_path, f"sqlite:///{tmp_path / 'r.db'}", *monitors)
@@ -253,7 +253,8 @@ def test_postgresql_builds_the_reference_window_profile_in_the_database_alike(
         assert "pushdown: false" in built[0]
         assert pushed.reference_rows == pulled.reference_rows == 6 * 60
         for a, b in zip(pushed.features, pulled.features, strict=True):
-            assert (a.status, a.live_counts, a.bin_labels) == (b.status, b.live_counts, b.bin_labels)
+            assert (a.status, a.live_counts) == (b.status, b.live_counts)
+            assert a.bin_labels == b.bin_labels
             assert a.scores is not None
             assert b.scores is not None
             assert a.scores.kl_divergence == pytest.approx(b.scores.kl_divergence, rel=1e-12)
