@@ -77,10 +77,13 @@ def generate(windows: int, window_rows: int) -> None:
 
 
 def config(path: Path, windows: int, window_rows: int, *, rolling: bool) -> Path:
-    features = [{"name": f"n{i}", "strategy": "uniform" if i % 5 == 0 else "quantile"}
-                for i in range(NUMERIC)]  # fmt: skip
-    features += [{"name": f"c{i}", "type": "categorical", "max_categories": 50}
-                 for i in range(CATEGORICAL)]  # fmt: skip
+    features: list[dict[str, object]] = [
+        {"name": f"n{i}", "strategy": "uniform" if i % 5 == 0 else "quantile"}
+        for i in range(NUMERIC)
+    ]
+    features += [
+        {"name": f"c{i}", "type": "categorical", "max_categories": 50} for i in range(CATEGORICAL)
+    ]
     reference: dict[str, object] = (
         {"from_live": {"offset": "1h", "window": "1h"}}
         if rolling
