@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="backfill: score windows that already have a stored run again, replacing it",
     )
+    check.set_defaults(command_parser=check)  # for usage errors found after parsing
 
     report = with_config(
         sub.add_parser(
@@ -237,9 +238,8 @@ def main(argv: Sequence[str] | None = None, *, program: bool = False) -> int:
 
 
 def _main(argv: Sequence[str] | None, program: bool) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    backfilling = args.command == "check" and _backfill_args(parser, args)
+    args = build_parser().parse_args(argv)
+    backfilling = args.command == "check" and _backfill_args(args.command_parser, args)
     if not args.config:
         print(
             f"driftmon: error: no configuration: pass -c CONFIG or set {CONFIG_ENV}",
