@@ -24,6 +24,7 @@ from driftmon.config import Config, MonitorConfig
 from driftmon.core.status import Status
 from driftmon.service.rolling import REFERENCE_WINDOW_KEY
 from driftmon.service.runner import MonitorRunner, default_source_factory
+from driftmon.service.validation import ProblemKind, find_problems
 from driftmon.sources.base import Source, Window
 from driftmon.storage import Store
 
@@ -362,3 +363,40 @@ def _wait_for_runs(
                 return [tuple(r) for r in rows]
         time.sleep(0.2)
     raise AssertionError(f"fewer than {count} runs within 30 s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.postgres
+def test_postgresql_an_empty_reference_window_pushed_down_says_so(
+    pg_database: str, tmp_path: Path
+) -> None:
+    _live_table(pg_database)
+    live = {"url": pg_database, "table": "live", **TS_WINDOW}
+    cfg = make_config(
+        tmp_path, f"sqlite:///{tmp_path / 'r.db'}", {**rolling_monitor(), "live": live}
+    )
+    store = Store(cfg.database.url)
+    store.upgrade()
+    try:
+        result = runner(cfg, store).run(cfg.monitors[0], END - 2 * DAY)
+    finally:
+        store.dispose()
+    assert result.status == Status.INSUFFICIENT_DATA
+    assert result.error is None
+    assert result.message is not None
+    assert "rolling reference: no rows in the window [2026-02-26T11:00:00Z" in result.message
+
+
+def test_validate_says_when_the_latest_rolling_reference_window_is_empty(tmp_path: Path) -> None:
+    """Three days of rows up to now: a day-old reference window has rows, a week-old one
+    none, which ``validate`` reports as a source problem naming the window."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    write_parquet(tmp_path / "live.parquet", minute_rows(now + HOUR, 72, 0))
+    fine = rolling_monitor()
+    week = {**rolling_monitor(offset="7d"), "name": "week"}
+    cfg = make_config(tmp_path, f"sqlite:///{tmp_path / 'r.db'}", fine, week)
+    problems = find_problems(cfg)
+    assert [p.kind for p in problems] == [ProblemKind.SOURCE]
+    message = problems[0].message
+    assert message.startswith("monitor 'week': reference: ")
+    assert "the rolling reference window of the window ending" in message
+    assert "is empty: no rows in the window [" in message
