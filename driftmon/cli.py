@@ -460,7 +460,7 @@ def _backfill(
     try:
         plans = [plan(store, m, first, last, replace=replace) for m in monitors]
         progress = _WindowProgress(sum(len(p.window_ends) for p in plans))
-        runner = MonitorRunner(config, store, progress=progress)
+        runner = MonitorRunner(config, store, progress=progress, pin_profiles=True)
         for p in plans:
             for end in p.window_ends:
                 progress.start(p.monitor.name, end)

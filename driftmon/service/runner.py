@@ -81,6 +81,9 @@ class MonitorRunner:
     """Profiles of recent reference windows of monitors with a rolling reference."""
     abandon: threading.Event = field(default_factory=threading.Event)
     """Set at shutdown: runs in progress stop at their next batch, storing nothing."""
+    pin_profiles: bool = False
+    """Use a fixed reference's profile once loaded without fingerprinting the reference
+    again (a backfill: one short process, where a SQL table's count per window would add up)."""
 
     # -- reference -------------------------------------------------------------------------
 
@@ -99,6 +102,8 @@ class MonitorRunner:
         """
         if monitor.rolling is not None:
             return self._rolling_profile(monitor, window_end or utcnow(), rebuild)
+        if self.pin_profiles and not rebuild and monitor.name in self._profiles:
+            return self._profiles[monitor.name][1]
         with _opened(self.source_factory, monitor.reference, monitor) as source:
             fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
             if not rebuild:

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from driftmon.config import ScheduleConfig
+from driftmon.config import MonitorConfig, ScheduleConfig
 from driftmon.core.status import Status
 from driftmon.errors import ConfigError
 from driftmon.results import RunResult
 from driftmon.service.backfill import MAX_WINDOWS, plan, window_ends
+from driftmon.service.runner import MonitorRunner, default_source_factory
+from driftmon.sources.base import Source
 from driftmon.storage import Store
 
-from .conftest import make_config, monitor_dict
+from .conftest import (
+    live_columns,
+    make_config,
+    monitor_dict,
+    reference_columns,
+    write_parquet,
+)
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -88,3 +97,29 @@ def test_plan_refuses_a_range_of_more_windows_than_it_scores_at_once(
     with pytest.raises(ConfigError, match=f"more than {MAX_WINDOWS:,} windows"):
         plan(store, monitor, T0, last)
     assert len(plan(store, monitor, T0, last - timedelta(seconds=1)).window_ends) == MAX_WINDOWS
+
+
+def test_a_runner_with_pinned_profiles_opens_a_fixed_reference_once(
+    tmp_path: Path, store: Store
+) -> None:
+    """What a backfill runs with: the profile loaded for the first window serves the rest,
+    without fingerprinting the reference for every window."""
+    write_parquet(tmp_path / "reference.parquet", reference_columns())
+    write_parquet(tmp_path / "live.parquet", live_columns(end=T0 + 3 * HOUR))
+    url = store.engine.url.render_as_string(hide_password=False)
+    cfg = make_config(tmp_path, url, monitor_dict(live=WINDOWED))
+    opened: list[str] = []
+
+    def sources(source_cfg: Any, monitor: MonitorConfig) -> Source:
+        opened.append("live" if source_cfg is monitor.live else "reference")
+        return default_source_factory(source_cfg, monitor)
+
+    pinned = MonitorRunner(cfg, store, source_factory=sources, pin_profiles=True)
+    runs = [pinned.run(cfg.monitors[0], T0 + i * HOUR) for i in (1, 2, 3)]
+    assert all(r.live_rows == 200 for r in runs)
+    assert opened.count("reference") == 1
+    opened.clear()
+    everyday = MonitorRunner(cfg, store, source_factory=sources)
+    for i in (1, 2, 3):
+        everyday.run(cfg.monitors[0], T0 + i * HOUR)
+    assert opened.count("reference") == 3  # the daemon notices a changed reference
