@@ -260,10 +260,8 @@ def _main(argv: Sequence[str] | None, program: bool) -> int:
         if args.command == "run":
             return _run(config, upgrade=not args.no_upgrade)
         if args.command == "check" and backfilling:
-            return _backfill(
-                config, args.monitor, args.json, args.from_time, args.to_time, args.replace,
-                args.html,
-            )  # fmt: skip
+            window = (args.from_time, args.to_time)
+            return _backfill(config, args.monitor, args.json, *window, args.replace, args.html)
         if args.command == "check":
             return _check(config, args.monitor, args.json, args.window_end, args.html)
         if args.command == "report":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import datetime
 
 from driftmon.config import MonitorConfig
@@ -54,8 +55,6 @@ def rolling_fingerprint(monitor: MonitorConfig, window: Window, specs: list[dict
 
 def with_window(profile: ReferenceProfile, window: Window) -> ReferenceProfile:
     """``profile`` with the reference window it was built from in its metadata."""
-    from dataclasses import replace
-
     metadata = dict(profile.metadata)
     metadata[REFERENCE_WINDOW_KEY] = [window.start.isoformat(), window.end.isoformat()]
     return replace(profile, metadata=metadata)

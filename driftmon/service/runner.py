@@ -145,8 +145,10 @@ class MonitorRunner:
                     monitor, source, self.progress, self.abandon, window=window
                 )
             profile = with_window(built, window)
-            if profile.rows:  # an empty window is said in the run, not kept as a profile
-                self.store.save_profile(monitor.name, fingerprint, profile)
+            if not profile.rows:
+                # Said in the run, and neither kept nor stored: rows may still arrive.
+                return profile
+            self.store.save_profile(monitor.name, fingerprint, profile)
         self._rolling.put(monitor.name, fingerprint, profile)
         self._profiles[monitor.name] = (fingerprint, profile)
         return profile
