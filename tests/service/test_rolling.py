@@ -195,9 +195,7 @@ def test_an_empty_reference_window_stores_an_insufficient_data_run_that_says_why
     assert store.stored_status("m", END - 2 * DAY) == Status.INSUFFICIENT_DATA
 
 
-def test_an_empty_reference_window_is_read_again_when_rows_arrive(
-    data: Path, store: Store
-) -> None:
+def test_an_empty_reference_window_is_read_again_when_rows_arrive(data: Path, store: Store) -> None:
     cfg = make_config(data, url_of(store), rolling_monitor())
     r = runner(cfg, store)
     assert r.run(cfg.monitors[0], END - 2 * DAY).reference_rows == 0
