@@ -43,14 +43,12 @@ import pyarrow.parquet as pq
 
 from driftmon.core import fastbin
 from driftmon.core.bins import CategoricalBins, NumericBins
+from driftmon.core.columns import profile_columns, score_columns
 from driftmon.core.drift import DriftScores, score
 from driftmon.core.fastbin import count_into_edges
 from driftmon.core.histogram import Histogram, categorical_histogram, histogram
-from driftmon.core.profile import (
-    FeatureSpec,
-    ReferenceProfile,
-    build_feature_profile,
-)
+from driftmon.core.parallel import ColumnPool
+from driftmon.core.profile import FeatureSpec, ReferenceProfile
 
 SEED = 20240611
 DATA_DIR = Path(__file__).parent / "data"
@@ -147,13 +145,16 @@ def feature_specs() -> list[FeatureSpec]:
 # --- driftmon and the baseline --------------------------------------------------------------
 
 
+# Threads counting columns (--threads); one pool for the whole run, as the daemon keeps one.
+POOL = ColumnPool(1)
+
+
 def driftmon_profile(df: pd.DataFrame, specs: list[FeatureSpec]) -> ReferenceProfile:
-    features = tuple(build_feature_profile(df[s.name], s) for s in specs)
-    return ReferenceProfile(features, rows=len(df))
+    return profile_columns(df, specs, POOL)
 
 
 def driftmon_live(df: pd.DataFrame, profile: ReferenceProfile) -> list[DriftScores | None]:
-    return [score(f.live_histogram(df[f.name]), f.reference) for f in profile.features]
+    return score_columns(df, profile, POOL)
 
 
 @dataclass

@@ -17,16 +17,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, FeatureConfig, MonitorConfig
+from driftmon.core.bins import Bins, NumericBins
 from driftmon.core.drift import score
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.kinds import ColumnKind, kind_of
-from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, ReferenceProfile
+from driftmon.core.parallel import ColumnPool
+from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, FeatureSpec, ReferenceProfile
 from driftmon.core.reference_fit import FeatureFit
 from driftmon.core.status import Status, worst
 from driftmon.core.thresholds import CalibratedPolicy, PolicyInput, StaticPolicy, decide
@@ -63,6 +66,15 @@ def _no_progress(stage: str, rows: int) -> None:
     return None
 
 
+class StopFlag(Protocol):
+    """Set at shutdown (a ``threading.Event``, or a ``multiprocessing`` one in a scoring
+    process); runs check it at every batch."""
+
+    def is_set(self) -> bool: ...
+
+    def set(self) -> None: ...
+
+
 def default_source_factory(source_cfg: Any, monitor: MonitorConfig) -> Source:
     return source_from_config(source_cfg, monitor)
 
@@ -79,11 +91,22 @@ class MonitorRunner:
     """The profile each monitor's latest run used, with its fingerprint."""
     _rolling: ProfileCache = field(default_factory=ProfileCache)
     """Profiles of recent reference windows of monitors with a rolling reference."""
-    abandon: threading.Event = field(default_factory=threading.Event)
+    abandon: StopFlag = field(default_factory=threading.Event)
     """Set at shutdown: runs in progress stop at their next batch, storing nothing."""
     pin_profiles: bool = False
     """Use a fixed reference's profile once loaded without fingerprinting the reference
     again (a backfill: one short process, where a SQL table's count per window would add up)."""
+    pool: ColumnPool | None = None
+    """Threads counting a batch's columns; None: ``engine.threads`` of the configuration."""
+
+    def __post_init__(self) -> None:
+        if self.pool is None:
+            self.pool = ColumnPool(self.config.engine.threads)
+
+    @property
+    def columns(self) -> ColumnPool:
+        assert self.pool is not None  # set by __post_init__
+        return self.pool
 
     # -- reference -------------------------------------------------------------------------
 
@@ -118,7 +141,9 @@ class MonitorRunner:
                 ):
                     self._profiles[monitor.name] = (fingerprint, stored.profile)
                     return stored.profile
-            profile = build_reference_profile(monitor, source, self.progress, self.abandon)
+            profile = build_reference_profile(
+                monitor, source, self.progress, self.abandon, self.columns
+            )
             self.store.save_profile(monitor.name, fingerprint, profile)
             self._profiles[monitor.name] = (fingerprint, profile)
             return profile
@@ -142,7 +167,7 @@ class MonitorRunner:
         if profile is None:
             with _opened(self.source_factory, monitor.live, monitor) as source:
                 built = build_reference_profile(
-                    monitor, source, self.progress, self.abandon, window=window
+                    monitor, source, self.progress, self.abandon, self.columns, window=window
                 )
             profile = with_window(built, window)
             if not profile.rows:
@@ -249,16 +274,21 @@ class MonitorRunner:
             for batch in source.batches(columns, window) if pushed is None else ():
                 _check_deadline(deadline, monitor, source, self.abandon)
                 rows += batch.num_rows
-                for name in list(counting):
-                    feature, fp = counting[name]
-                    column = _column(batch, feature)
-                    if (kind := kind_of(column)) is not None:
+                names = list(counting)
+                counted = self.columns.map(
+                    partial(_count_live, batch),
+                    [counting[name] for name in names],
+                    batch.num_rows,
+                    [_cost(fp.bins) for _, fp in (counting[name] for name in names)],
+                )
+                for name, (kind, hist, exc) in zip(names, counted, strict=True):
+                    if kind is not None:
                         live_kinds[name].add(kind)
-                    try:
-                        hists[name] = hists[name] + fp.live_histogram(column)
-                    except (ColumnTypeError, ValueError) as exc:  # as for the reference
+                    if exc is not None:  # as for the reference
+                        feature = counting.pop(name)[0]
                         errors[name] = f"column {feature.source_column!r} in live data: {exc}"
-                        del counting[name]
+                    elif hist is not None:
+                        hists[name] = hists[name] + hist
                 self.progress(f"{monitor.name}: live", rows)
             message = None
             if window is not None and rows == 0 and monitor.live.timestamp_column is not None:
@@ -407,7 +437,8 @@ def build_reference_profile(
     monitor: MonitorConfig,
     source: Source,
     progress: Progress = _no_progress,
-    abandon: threading.Event | None = None,
+    abandon: StopFlag | None = None,
+    pool: ColumnPool | None = None,
     *,
     window: Window | None = None,
 ) -> ReferenceProfile:
@@ -417,7 +448,9 @@ def build_reference_profile(
     Memory is bounded by the batch and the bin layouts, never a whole column
     (``driftmon.core.reference_fit``): categorical features and explicit edges take one
     pass, uniform edges two, quantile edges usually four or five (``driftmon.core.selection``).
+    A batch's columns are fed to their fits on ``pool``'s threads when that pays.
     """
+    pool = pool or ColumnPool(1)
     available = list(source.columns())
     present = set(available)
     errors: dict[str, str] = {}
@@ -457,12 +490,16 @@ def build_reference_profile(
         for batch in source.batches(columns, window):
             _check_deadline(deadline, monitor, source, abandon)
             seen += batch.num_rows
-            for name, (feature, fit) in list(fits.items()):
-                try:
-                    fit.feed(_column(batch, feature))
-                except (ColumnTypeError, ValueError) as exc:
-                    errors[name] = _reference_error(feature, exc)
-                    del fits[name]
+            names = list(fits)
+            failures = pool.map(
+                partial(_feed, batch),
+                [fits[name] for name in names],
+                batch.num_rows,
+                [_cost(fit.spec) for _, fit in (fits[name] for name in names)],
+            )
+            for name, exc in zip(names, failures, strict=True):
+                if exc is not None:
+                    errors[name] = _reference_error(fits.pop(name)[0], exc)
             progress(stage, seen)
         if rows is not None and seen != rows:
             raise SourceError(
@@ -485,6 +522,41 @@ def build_reference_profile(
         rows=rows or 0,
         metadata={"feature_errors": errors, "source": source.describe()},
     )
+
+
+def _count_live(
+    batch: pa.RecordBatch, counting: tuple[FeatureConfig, FeatureProfile]
+) -> tuple[ColumnKind | None, Histogram | None, Exception | None]:
+    """One feature's column of a live batch: its kind, its histogram or why not (run on a
+    counting thread; a missing column raises, as it stops the run)."""
+    feature, fp = counting
+    column = _column(batch, feature)
+    kind = kind_of(column)
+    try:
+        return kind, fp.live_histogram(column), None
+    except (ColumnTypeError, ValueError) as exc:
+        return kind, None, exc
+
+
+def _feed(batch: pa.RecordBatch, fitting: tuple[FeatureConfig, FeatureFit]) -> Exception | None:
+    """One feature's column of a reference batch fed to its fit; the error, if any."""
+    feature, fit = fitting
+    try:
+        fit.feed(_column(batch, feature))
+    except (ColumnTypeError, ValueError) as exc:
+        return exc
+    return None
+
+
+def _cost(layout: Bins | FeatureSpec) -> float:
+    """Relative cost of a column per row, so that the dearest start first: text categories
+    cost several times a numeric column (hashing every string)."""
+    categorical = (
+        layout.kind == "categorical"
+        if isinstance(layout, FeatureSpec)
+        else not isinstance(layout, NumericBins)
+    )
+    return 5.0 if categorical else 1.0
 
 
 def _reference_error(feature: FeatureConfig, exc: Exception) -> str:
@@ -564,7 +636,7 @@ def _check_deadline(
     deadline: float | None,
     monitor: MonitorConfig,
     source: Source,
-    abandon: threading.Event | None = None,
+    abandon: StopFlag | None = None,
 ) -> None:
     if abandon is not None and abandon.is_set():
         raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown")
