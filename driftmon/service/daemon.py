@@ -32,6 +32,7 @@ from driftmon.service.metrics import DriftCollector, SnapshotCache
 from driftmon.service.pages import Pages
 from driftmon.service.pending import PENDING_DEGRADED_SECONDS, PendingRuns
 from driftmon.service.runner import MonitorRunner, RunAbandoned
+from driftmon.service.scoring import ScoringProcesses, scoring_processes
 from driftmon.service.triggers import make_trigger
 from driftmon.service.watchdog import SchedulerWatch
 from driftmon.service.window_end import scheduled_window_end
@@ -88,6 +89,9 @@ class Daemon:
         self.store = store
         self.upgrade = upgrade
         self.runner = MonitorRunner(config, store)
+        # Runs are scored in worker processes (engine.processes), or here when that is 0.
+        processes = scoring_processes(config, store)
+        self.scoring = ScoringProcesses(config, store, processes) if processes else None
         self.cache = SnapshotCache(store)
         # Scheduled runs execute here; stop() waits for this pool (running and queued runs).
         self._workers = ThreadPoolExecutor(
@@ -179,8 +183,13 @@ class Daemon:
         if not done.wait(grace):
             log.warning("daemon.abandoning_runs", extra={"grace_s": grace})
             self.runner.abandon.set()
+            if self.scoring is not None:
+                self.scoring.abandon()
             if not done.wait(5.0):
                 log.warning("daemon.stop_timeout", extra={"waited_s": grace + 5.0})
+        if self.scoring is not None:
+            self.scoring.close(terminate=not done.is_set())
+        self.runner.columns.close()
         pending = self.pending.state().pending
         if pending:
             log.error("daemon.pending_runs_lost", extra={"runs": pending})
@@ -256,7 +265,10 @@ class Daemon:
             return None
         started = utcnow()
         try:
-            result = self.runner.score(monitor, end)
+            if self.scoring is not None:
+                result = self.scoring.score(monitor, end)
+            else:
+                result = self.runner.score(monitor, end)
         except RunAbandoned:
             log.warning(
                 "run.abandoned", extra={"monitor": monitor.name, "window_end": end.isoformat()}
