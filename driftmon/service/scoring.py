@@ -19,6 +19,7 @@ orphan. A worker that dies mid-run (killed, out of memory) fails that run with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -35,7 +36,7 @@ from driftmon.core.parallel import ColumnPool, available_cores
 from driftmon.errors import DriftmonError
 from driftmon.logs import configure
 from driftmon.results import RunResult
-from driftmon.service.runner import MonitorRunner, StopFlag
+from driftmon.service.runner import MonitorRunner, RunAbandoned, StopFlag
 from driftmon.storage import Store
 
 log = logging.getLogger("driftmon.scoring")
@@ -92,22 +93,39 @@ class ScoringProcesses:
 
     def score(self, monitor: MonitorConfig, window_end: datetime) -> RunResult:
         """``MonitorRunner.score`` of one window in a worker (``RunAbandoned`` propagates)."""
+        executor = self._current()
+        try:
+            future = executor.submit(_score, monitor.name, window_end)
+        except BrokenProcessPool:  # a worker died between runs: nothing was lost
+            future = self._replace(executor).submit(_score, monitor.name, window_end)
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            self._replace(executor)
+            if self._abandon.is_set():  # killed at shutdown, after the grace
+                raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown") from exc
+            log.error("scoring.process_died", extra={"monitor": monitor.name})
+            raise ScoringProcessError(
+                f"monitor {monitor.name!r}: the process scoring the window ending "
+                f"{window_end.isoformat()} died ({exc}); the next run uses a new one"
+            ) from exc
+
+    def _current(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
                 raise ScoringProcessError("the scoring processes are shut down")
-            executor = self._executor
-        try:
-            return executor.submit(_score, monitor.name, window_end).result()
-        except BrokenProcessPool as exc:
-            with self._lock:
-                if self._executor is executor:  # the first run to notice replaces the pool
-                    log.error("scoring.process_died", extra={"monitor": monitor.name})
-                    self._executor = self._start()
-            executor.shutdown(wait=False, cancel_futures=True)
-            raise ScoringProcessError(
-                f"monitor {monitor.name!r}: the process scoring window ending "
-                f"{window_end.isoformat()} died ({exc}); the next run uses a new one"
-            ) from exc
+            return self._executor
+
+    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """A new pool in place of ``broken`` (once, whichever run notices first)."""
+        with self._lock:
+            if self._executor is None:
+                raise ScoringProcessError("the scoring processes are shut down")
+            if self._executor is broken:
+                self._executor = self._start()
+            current = self._executor
+        broken.shutdown(wait=False, cancel_futures=True)
+        return current
 
     def pids(self) -> list[int]:
         """Process ids of the live workers (started as runs need them)."""
@@ -131,10 +149,8 @@ class ScoringProcesses:
         if executor is None:
             return
         for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)  # they ignore SIGTERM, see the module docstring
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):  # they ignore SIGTERM (see above)
+                os.kill(pid, signal.SIGKILL)
         executor.shutdown(wait=not terminate, cancel_futures=True)
 
 
