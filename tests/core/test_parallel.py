@@ -51,7 +51,8 @@ def test_results_are_identical_with_one_thread_and_many() -> None:
     ref, live = mixed_frame(n, 1, 0.0), mixed_frame(n, 2, 0.3)
     one = ColumnPool(1)
     with ColumnPool(4) as many:
-        assert many.pays(len(SPECS), n) and not one.pays(len(SPECS), n)
+        assert many.pays(len(SPECS), n)
+        assert not one.pays(len(SPECS), n)
         profiles = [profile_columns(ref, SPECS, pool) for pool in (one, many)]
         assert profiles[0].to_dict() == profiles[1].to_dict()
         profile = profiles[0]
@@ -74,7 +75,8 @@ def test_columns_run_on_the_pools_threads_when_it_pays() -> None:
 
     with pool:
         assert pool.map(work, [0, 1, 2], rows=10) == [0, 1, 4]
-    assert len(seen) == 3 and all(name.startswith("driftmon-count") for name in seen)
+    assert len(seen) == 3
+    assert all(name.startswith("driftmon-count") for name in seen)
 
 
 def test_small_columns_one_column_or_one_thread_stay_in_the_caller() -> None:

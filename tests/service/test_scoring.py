@@ -59,11 +59,13 @@ def test_a_run_scored_in_a_worker_process_equals_one_scored_in_the_daemon(
     pool = ScoringProcesses(cfg, store, 1)
     try:
         in_worker = pool.score(cfg.monitors[0], END)
-        assert pool.pids() and os.getpid() not in pool.pids()
+        assert pool.pids()
+        assert os.getpid() not in pool.pids()
     finally:
         pool.close()
     here = MonitorRunner(cfg, store).score(cfg.monitors[0], END)
-    assert in_worker.error is None and in_worker.live_rows == here.live_rows == 200
+    assert in_worker.error is None
+    assert in_worker.live_rows == here.live_rows == 200
     assert _features(in_worker) == _features(here)
     assert in_worker.status == here.status
     store.dispose()
@@ -102,11 +104,13 @@ def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
         assert not t.is_alive()
         (error,) = outcome
         assert isinstance(error, ScoringProcessError)
-        assert "'m'" in str(error) and "died" in str(error)
+        assert "'m'" in str(error)
+        assert "died" in str(error)
         (tmp_path / "live.parquet").unlink()
         write_parquet(tmp_path / "live.parquet", live_columns())
         result = pool.score(cfg.monitors[0], END)
-        assert result.error is None and result.live_rows == 200
+        assert result.error is None
+        assert result.live_rows == 200
         assert victim not in pool.pids()
     finally:
         pool.close(terminate=True)
