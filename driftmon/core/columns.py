@@ -9,8 +9,8 @@ threads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from driftmon.core.bins import NumericBins
 from driftmon.core.divergence import DEFAULT_SMOOTHING
@@ -31,12 +31,18 @@ _SORT_COST = 4.0
 _NUMERIC_COST = 1.0
 
 
-def _rows(columns: Mapping[str, Any], names: Sequence[str]) -> int:
+class Columns(Protocol):
+    """Whole columns by name: a DataFrame, an Arrow table, a dict of arrays."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def _rows(columns: Columns, names: Sequence[str]) -> int:
     return max((len(columns[n]) for n in names), default=0)
 
 
 def profile_columns(
-    columns: Mapping[str, Any],
+    columns: Columns,
     specs: Sequence[FeatureSpec],
     pool: ColumnPool | None = None,
 ) -> ReferenceProfile:
@@ -59,7 +65,7 @@ def profile_columns(
 
 
 def live_histograms(
-    columns: Mapping[str, Any],
+    columns: Columns,
     features: Sequence[FeatureProfile],
     pool: ColumnPool | None = None,
 ) -> list[Histogram]:
@@ -73,7 +79,7 @@ def live_histograms(
 
 
 def score_columns(
-    columns: Mapping[str, Any],
+    columns: Columns,
     profile: ReferenceProfile,
     pool: ColumnPool | None = None,
     *,

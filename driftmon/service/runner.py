@@ -74,6 +74,8 @@ class StopFlag(Protocol):
 
     def set(self) -> None: ...
 
+    def wait(self, timeout: float | None = None) -> bool: ...
+
 
 def default_source_factory(source_cfg: Any, monitor: MonitorConfig) -> Source:
     return source_from_config(source_cfg, monitor)

@@ -16,7 +16,7 @@ from driftmon.storage import Store
 
 from .conftest import END, live_columns, make_config, monitor_dict, reference_columns, write_parquet
 
-FEATURES = [
+FEATURES: list[dict[str, Any]] = [
     {"name": "x", "bins": 8},
     {"name": "y", "bins": 40},
     {"name": "y_uniform", "column": "y", "strategy": "uniform", "bins": 25},
