@@ -31,6 +31,8 @@ from typing import Any
 
 def worker(threads: int, rows: int, reps: int) -> None:
     """In the subprocess: time the profile and live cases ``reps`` times after a warm-up."""
+    here = Path(__file__).resolve().parent  # not this checkout's bench_engine: the tree's
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     import bench_engine as be
 
     from driftmon.core.drift import score
@@ -83,7 +85,7 @@ def main() -> None:
     parser.add_argument(
         "--side",
         action="append",
-        required=True,
+        default=[],
         help="NAME=TREE_DIR:THREADS, in the order they alternate",
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -94,6 +96,8 @@ def main() -> None:
     if args.worker:
         worker(*args.worker)
         return
+    if not args.side:
+        parser.error("give at least one --side NAME=TREE_DIR:THREADS")
     sides = []
     for spec in args.side:
         name, _, rest = spec.partition("=")
