@@ -89,9 +89,8 @@ class Daemon:
         self.store = store
         self.upgrade = upgrade
         self.runner = MonitorRunner(config, store)
-        # Runs are scored in worker processes (engine.processes), or here when that is 0.
-        processes = scoring_processes(config, store)
-        self.scoring = ScoringProcesses(config, store, processes) if processes else None
+        # Runs are scored in worker processes (engine.processes) once started, else here.
+        self.scoring: ScoringProcesses | None = None
         self.cache = SnapshotCache(store)
         # Scheduled runs execute here; stop() waits for this pool (running and queued runs).
         self._workers = ThreadPoolExecutor(
@@ -132,6 +131,9 @@ class Daemon:
         )
         self.http = HttpServer(server.host, server.port, app)
         self.http.start()
+        processes = scoring_processes(self.config, self.store)
+        if processes:
+            self.scoring = ScoringProcesses(self.config, self.store, processes)
         now = utcnow()
         for monitor in self.config.monitors:
             if not monitor.enabled:
@@ -164,6 +166,7 @@ class Daemon:
                 "monitors": len(self.config.monitors),
                 "database": mask_url(self.config.database.url),
                 "listen": f"http://{server.host}:{self.http.port}",
+                "scoring_processes": processes,
             },
         )
 
