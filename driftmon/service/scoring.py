@@ -14,7 +14,9 @@ copy), ignore SIGINT and SIGTERM (the daemon decides when runs stop: a run in pr
 finish within the shutdown grace, then ``abandon`` stops it at its next batch), and exit
 on their own when the daemon is gone (checked every second), so a ``kill -9`` leaves no
 orphan. A worker that dies mid-run (killed, out of memory) fails that run with
-``ScoringProcessError`` and the pool is replaced for the next one.
+``ScoringProcessError``, and so does any other run in flight at that moment
+(``concurrent.futures`` stops a broken pool's other workers too); the pool is replaced for
+the next runs. A worker that died between runs is replaced without failing any.
 """
 
 from __future__ import annotations
