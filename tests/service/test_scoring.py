@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -71,21 +72,43 @@ def test_a_run_scored_in_a_worker_process_equals_one_scored_in_the_daemon(
     store.dispose()
 
 
+# A live query that never returns a row in the test's lifetime: a run stuck mid-read.
+ENDLESS = (
+    "SELECT x, y, c FROM live WHERE (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+    "SELECT i + 1 FROM n WHERE i < 10000000000) SELECT count(*) FROM n) > 0"
+)
+
+
+def _sqlite_live(path: Path) -> str:
+    cols = reference_columns(50, seed=3)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE live (x REAL, y REAL, c TEXT)")
+        conn.executemany(
+            "INSERT INTO live VALUES (?, ?, ?)",
+            zip(cols["x"].tolist(), cols["y"].tolist(), cols["c"].tolist(), strict=True),
+        )
+    conn.close()
+    return f"sqlite:///{path}"
+
+
 def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
     tmp_path: Path,
 ) -> None:
-    write_parquet(tmp_path / "reference.parquet", reference_columns())
-    os.mkfifo(tmp_path / "live.parquet")  # opening it blocks: a run stuck mid-read
+    _data(tmp_path)
+    endless = monitor_dict(
+        "endless", live={"url": _sqlite_live(tmp_path / "live.db"), "query": ENDLESS}
+    )
+    endless["source_timeout"] = None
     url = f"sqlite:///{tmp_path / 'results.db'}"
     store = Store(url)
     store.upgrade()
-    cfg = make_config(tmp_path, url, monitor_dict(live=WINDOWED))
+    cfg = make_config(tmp_path, url, endless, monitor_dict("quick", live=WINDOWED))
     pool = ScoringProcesses(cfg, store, 1)
     outcome: list[BaseException | RunResult] = []
 
     def run() -> None:
         try:
-            outcome.append(pool.score(cfg.monitors[0], END))
+            outcome.append(pool.score(cfg.monitor("endless"), END))
         except DriftmonError as exc:
             outcome.append(exc)
 
@@ -97,18 +120,16 @@ def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
             assert time.monotonic() < deadline, "no worker process started"
             time.sleep(0.05)
         (victim,) = pool.pids()
-        time.sleep(1.0)  # the worker imports, reads the reference, then blocks on the FIFO
+        time.sleep(2.0)  # the worker imports, builds the profile, then runs the query
         assert t.is_alive()
         os.kill(victim, 9)
         t.join(30)
         assert not t.is_alive()
         (error,) = outcome
         assert isinstance(error, ScoringProcessError)
-        assert "'m'" in str(error)
+        assert "'endless'" in str(error)
         assert "died" in str(error)
-        (tmp_path / "live.parquet").unlink()
-        write_parquet(tmp_path / "live.parquet", live_columns())
-        result = pool.score(cfg.monitors[0], END)
+        result = pool.score(cfg.monitor("quick"), END)
         assert result.error is None
         assert result.live_rows == 200
         assert victim not in pool.pids()
