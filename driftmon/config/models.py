@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from driftmon.config._base import ConfigModel, Float, Int, Name, NonEmptyStr, fail
+from driftmon.config.catch_up import DEFAULT_CATCH_UP, CatchUpConfig
 from driftmon.config.durations import Duration, Timeout
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
@@ -27,6 +28,7 @@ from driftmon.config.sources import (
     base_dir_from,
     check_sqlalchemy_url,
 )
+from driftmon.config.spool import SpoolConfig
 from driftmon.config.thresholds import (
     CalibratedThresholds,
     SignificanceThresholds,
@@ -238,6 +240,12 @@ class MonitorConfig(ConfigModel):
         default=DEFAULT_SOURCE_TIMEOUT,
         description="Longest a run may spend reading one source; null: no limit.",
     )
+    catch_up: CatchUpConfig | None = Field(
+        default_factory=lambda: CatchUpConfig(within=DEFAULT_CATCH_UP),
+        description="On start, score the scheduled windows missed since the last stored one "
+        "(time-windowed live sources only), bounded by a duration (24h) or {windows: N}; "
+        "null: only the current window.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -301,9 +309,14 @@ class DatabaseConfig(ConfigModel):
         description="Password of the URL's user, given apart from the URL: written as is, "
         "with no URL-encoding (a ${VAR} holding @, / or # stays one password).",
     )
+    spool: SpoolConfig = Field(
+        default_factory=SpoolConfig,
+        description="The durable spool of runs the database could not take yet (daemon).",
+    )
 
     @classmethod
     def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        data.setdefault("spool", {})  # validated from {} so it sees the context (base_dir)
         password, url = data.get("password"), data.get("url", DEFAULT_DATABASE_URL)
         if not isinstance(password, str) or not isinstance(url, str):
             return data  # field validation names the wrong type

@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, insert, select, text, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from driftmon.clock import as_utc
 from driftmon.core.profile import ReferenceProfile
 from driftmon.core.status import Status
 from driftmon.errors import StorageError
@@ -324,6 +325,19 @@ class Store:
                 .where(monitors_table.c.name == monitor, runs_table.c.window_end == window_end)
             ).scalar()
         return Status(status) if status is not None else None
+
+    def latest_window_end(self, monitor: str) -> datetime | None:
+        """The end of the monitor's latest stored window, any status; None if none."""
+        with (
+            self._guard(f"looking up the latest run of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            end = conn.execute(
+                select(func.max(runs_table.c.window_end))
+                .join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
+                .where(monitors_table.c.name == monitor)
+            ).scalar()
+        return as_utc(end) if end is not None else None
 
     def snapshot(self) -> list[MonitorSnapshot]:
         """The latest state of every monitor, by name, in at most three queries.
