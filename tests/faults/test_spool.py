@@ -102,8 +102,7 @@ def test_outage_then_sigterm_then_database_back_then_restart_stores_every_window
     restarted = datetime.now(UTC)
     second.wait_log(
         lambda e: (
-            e.get("event") == "run.finished"
-            and datetime.fromisoformat(e["window_end"]) > restarted
+            e.get("event") == "run.finished" and datetime.fromisoformat(e["window_end"]) > restarted
         ),
         15,
     )
@@ -293,4 +292,3 @@ def test_a_spool_folder_that_cannot_be_created_stops_start_up_with_exit_3(
     assert d.proc.wait(timeout=30) == 3
     assert "database.spool.path" in d.text()
     assert str(tmp_path / "taken" / "spool") in d.text()
-
