@@ -52,6 +52,15 @@ def test_reference_config_shows_the_defaults() -> None:
     )
     assert payments.feature("amount").thresholds == StaticThresholds()
     assert payments.feature("country").thresholds == CalibratedThresholds()
+    spool = cfg.database.spool
+    assert spool.path == str(REFERENCE.parent / "driftmon.spool")
+    assert (spool.max_runs, spool.max_age.days) == (10_000, 7)
+    assert payments.catch_up is not None
+    assert payments.catch_up.within is not None
+    assert payments.catch_up.within.total_seconds() == 24 * 3600
+    assert payments.catch_up == type(payments).model_fields["catch_up"].get_default(
+        call_default_factory=True
+    )
 
 
 def test_reference_config_needs_its_environment_variable() -> None:

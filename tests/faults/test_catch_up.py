@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from .conftest import (
     DaemonProcess,
@@ -29,6 +30,10 @@ def stored_ends(db: Path, name: str) -> list[datetime]:
     return [datetime.fromisoformat(str(r["window_end"])).replace(tzinfo=UTC) for r in rows]
 
 
+def catch_up_finished(name: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e.get("event") == "catch_up.finished" and e["monitor"] == name
+
+
 def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
     tmp_path: Path, daemons: Callable[..., DaemonProcess]
 ) -> None:
@@ -49,12 +54,7 @@ def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
     assert first.terminate() == 0
     time.sleep(5)  # about five windows pass with no daemon
     second = daemons(config, "second")
-    finished = {
-        m: second.wait_log(
-            lambda e, m=m: e.get("event") == "catch_up.finished" and e["monitor"] == m, 30
-        )  # type: ignore[misc]
-        for m in ("all", "two")
-    }
+    finished = {m: second.wait_log(catch_up_finished(m), 30) for m in ("all", "two")}
     started = {e["monitor"]: e for e in second.logs("catch_up.started")}
     assert set(started) == {"all", "two"}, "the batch monitor was caught up"
     assert started["all"]["windows"] >= 4

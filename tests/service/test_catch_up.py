@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from driftmon.config import MonitorConfig
 from driftmon.core.status import Status
@@ -59,7 +60,7 @@ def test_batch_sources_score_only_the_latest_window(tmp_path: Path) -> None:
 # -- windows missed while the daemon was down ------------------------------------------------
 
 
-def hourly(**extra: object) -> MonitorConfig:
+def hourly(**extra: Any) -> MonitorConfig:
     config = make_config(Path("/tmp"), "sqlite://", monitor_dict(live=WINDOWED, **extra))
     (monitor,) = config.monitors
     return monitor
@@ -112,7 +113,11 @@ def test_a_monitor_never_stored_has_nothing_to_catch_up(tmp_path: Path) -> None:
 
 
 def test_batch_sources_and_catch_up_null_are_not_caught_up(tmp_path: Path) -> None:
-    for live, extra in (({"path": "live.parquet"}, {}), (WINDOWED, {"catch_up": None})):
+    cases: list[tuple[dict[str, str], dict[str, Any]]] = [
+        ({"path": "live.parquet"}, {}),
+        (WINDOWED, {"catch_up": None}),
+    ]
+    for live, extra in cases:
         url = f"sqlite:///{tmp_path / 'results.db'}"
         config = make_config(tmp_path, url, monitor_dict(live=live, **extra))
         daemon = Daemon(config, Store(url))

@@ -100,7 +100,7 @@ def test_damaged_content_says_what_is_wrong(data: bytes, reason: str) -> None:
 
 def test_a_run_cut_short_is_refused() -> None:
     data = encode(a_run(), SPOOLED)
-    with pytest.raises(SpoolFormatError, match="cut short|checksum"):
+    with pytest.raises(SpoolFormatError, match=r"cut short|checksum"):
         decode(data[: len(data) // 2])
 
 
