@@ -33,7 +33,8 @@ from driftmon.spool import Spool, SpoolEntry, SpoolError, SpoolFormatError
 log = logging.getLogger("driftmon.daemon")
 
 MAX_PENDING_RUNS = 1000
-"""Runs kept in memory while the database is away when there is no spool, over all monitors."""
+"""Runs kept in memory while the database is away, over all monitors: all of them without a
+spool, those the spool could not take (a full disk) with one."""
 PENDING_DEGRADED_SECONDS = 300.0
 """A run waiting longer than this to be stored makes /healthz degraded."""
 DROP_REASONS = ("full", "expired")
@@ -337,6 +338,8 @@ class PendingRuns:
         with self._mutex:
             waiting.reported = True
             self._not_stored += 1
+            if not spooled:
+                self._drop_beyond_limit()  # one more run in memory only
             pending = sum(w.reported for q in self._queues.values() for w in q.waiting)
         log.error(
             "run.not_stored",
@@ -368,13 +371,25 @@ class PendingRuns:
         queue.waiting.insert(bisect.bisect_right(ends, waiting.window_end), waiting)
 
     def _drop_beyond_limit(self) -> None:
-        """Drop the oldest windows waiting beyond the limit."""
+        """Drop the oldest windows waiting beyond the limit, and the oldest of those kept in
+        memory only beyond ``MAX_PENDING_RUNS``."""
         while sum(len(q.waiting) for q in self._queues.values()) > self._limit:
             queue = min(
                 (q for q in self._queues.values() if q.waiting),
                 key=lambda q: (q.waiting[0].window_end, q.waiting[0].since),
             )
             self._drop(queue, queue.waiting[0], "full")
+        in_memory = sorted(
+            (
+                (w.window_end, w.since, id(w), q, w)
+                for q in self._queues.values()
+                for w in q.waiting
+                if w.reported and w.entry is None
+            ),
+            key=lambda item: item[:3],
+        )
+        for _, _, _, queue, waiting in in_memory[: max(0, len(in_memory) - MAX_PENDING_RUNS)]:
+            self._drop(queue, waiting, "full")
 
     def _drop_expired(self) -> None:
         """Drop kept runs whose window ended more than ``max_age`` ago."""

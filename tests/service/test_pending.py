@@ -8,6 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+import driftmon.service.pending as pending_module
 from driftmon.core.status import Status
 from driftmon.errors import PermanentStorageError, StorageError
 from driftmon.results import RunResult
@@ -246,3 +249,23 @@ def test_a_run_the_spool_cannot_take_stays_in_memory_and_says_so(tmp_path: Path)
     store.down = False
     pending.flush()
     assert [r.window_end for r in store.saved] == [END]
+
+
+def test_runs_the_spool_cannot_take_are_bounded_in_memory_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk must not turn the spool's 10,000 runs into 10,000 runs in memory."""
+    monkeypatch.setattr(pending_module, "MAX_PENDING_RUNS", 2)
+    store = FakeStore()
+    store.down = True
+    pending = PendingRuns(store, spool=Spool(tmp_path / "spool"), limit=10)
+    pending.open()
+    (tmp_path / "spool").rmdir()
+    (tmp_path / "spool").write_text("")
+    for h in range(4):
+        pending.submit(run("m", h))
+    state = pending.state()
+    assert (state.pending, state.in_memory_only, state.dropped["full"]) == (2, 2, 2)
+    store.down = False
+    pending.flush()
+    assert [r.window_end for r in store.saved] == [END + timedelta(hours=h) for h in (2, 3)]
