@@ -50,6 +50,8 @@ PENDING_RETRY_SECONDS = 5.0
 MAX_CATCH_UP_WINDOWS = 3
 """Windows skipped by a late tick that a monitor scores late, at most, before its current
 one (windows missed while the daemon was down are bounded by the monitor's ``catch_up``)."""
+MAX_CATCH_UP_ROUNDS = 10
+"""How often a monitor's first run scores the windows that ended while it caught up."""
 SHUTDOWN_GRACE_SECONDS = 20.0
 """How long a run in progress may go on after SIGTERM before it is abandoned."""
 
@@ -118,6 +120,7 @@ class Daemon:
         # Monitors that have yet to look for windows missed while the daemon was down.
         self._catch_up_due = {m.name for m in config.monitors if m.enabled and catches_up(m)}
         self._first_end: dict[str, datetime] = {}  # the first window end each monitor scored
+        self._stopping = threading.Event()  # set by stop(): a catch-up ends at its next window
         # Every run is stored through here; runs the database cannot take now wait in the
         # spool (in memory only without one).
         spool = config.database.spool
@@ -193,6 +196,7 @@ class Daemon:
         which it is abandoned at its next batch (nothing of it is stored); close the server.
         """
         log.info("daemon.stopping")
+        self._stopping.set()
         self.watch.shutdown()
         done = threading.Event()
 
@@ -245,31 +249,43 @@ class Daemon:
 
     def _catch_up(self, monitor: MonitorConfig, missed: list[datetime], end: datetime) -> datetime:
         """Score ``missed`` oldest first; on the monitor's first run, then also the windows
-        that ended meanwhile. Returns the window end the run goes on with."""
+        that ended meanwhile (up to ``MAX_CATCH_UP_ROUNDS`` times: a monitor whose runs are
+        slower than its schedule falls in with it instead of chasing it). Stops at the next
+        window once the daemon is stopping: the rest is caught up at the next start.
+        Returns the window end the run goes on with."""
         t0 = time.monotonic()
-        for window_end in missed:
-            self._run_window(monitor, window_end)
-        scored = len(missed)
-        if monitor.name not in self._last_end:
+        scored = self._score_windows(monitor, missed)
+        if monitor.name not in self._last_end and scored == len(missed):
             last = missed[-1]
-            while True:
+            for _ in range(MAX_CATCH_UP_ROUNDS):
                 end = scheduled_window_end(monitor.schedule, utcnow())
                 meanwhile = scheduled_between(monitor.schedule, last, end)
-                if not meanwhile:
+                if not meanwhile or self._stopping.is_set():
                     break
-                for window_end in meanwhile:
-                    self._run_window(monitor, window_end)
-                scored += len(meanwhile)
+                done = self._score_windows(monitor, meanwhile)
+                scored += done
+                if done < len(meanwhile):
+                    break
                 last = meanwhile[-1]
         log.info(
             "catch_up.finished",
             extra={
                 "monitor": monitor.name,
                 "windows": scored,
+                "of": len(missed),
+                "stopped": self._stopping.is_set(),
                 "duration_s": round(time.monotonic() - t0, 3),
             },
         )
         return end
+
+    def _score_windows(self, monitor: MonitorConfig, ends: list[datetime]) -> int:
+        """Score ``ends`` in order until the daemon is stopping; how many were scored."""
+        for i, window_end in enumerate(ends):
+            if self._stopping.is_set():
+                return i
+            self._run_window(monitor, window_end)
+        return len(ends)
 
     def _missed_while_down(self, monitor: MonitorConfig, end: datetime) -> list[datetime]:
         """Windows missed while the daemon was down, oldest first, once per monitor.

@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import driftmon.service.daemon as daemon_module
 from driftmon.config import MonitorConfig
 from driftmon.core.status import Status
 from driftmon.results import RunResult
@@ -150,3 +153,45 @@ def stored_run(end: datetime) -> RunResult:
         finished_at=end,
         status=Status.OK,
     )
+
+
+def test_a_stopping_daemon_ends_its_catch_up_at_the_next_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The windows left are after the last stored one, so the next start catches them up."""
+    daemon = daemon_for(tmp_path, WINDOWED)
+    (monitor,) = daemon.config.monitors
+    scored: list[datetime] = []
+
+    def run_window(m: MonitorConfig, end: datetime) -> None:
+        scored.append(end)
+        if len(scored) == 2:
+            daemon._stopping.set()
+
+    monkeypatch.setattr(daemon, "_run_window", run_window)
+    monkeypatch.setattr(daemon_module, "utcnow", lambda: END)
+    missed = [END - timedelta(hours=h) for h in (4, 3, 2, 1)]
+    daemon._catch_up(monitor, missed, END)
+    assert scored == missed[:2]
+
+
+def test_windows_that_end_while_catching_up_are_scored_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each window takes an hour here: the first run goes on until it is up to date."""
+    daemon = daemon_for(tmp_path, WINDOWED)
+    (monitor,) = daemon.config.monitors
+    now = [END]
+    scored: list[datetime] = []
+
+    def run_window(m: MonitorConfig, end: datetime) -> None:
+        scored.append(end)
+        if len(scored) <= 3:
+            now[0] += timedelta(hours=1)  # three slow runs, then fast ones
+
+    monkeypatch.setattr(daemon, "_run_window", run_window)
+    monkeypatch.setattr(daemon_module, "utcnow", lambda: now[0])
+    missed = [END - timedelta(hours=2), END - timedelta(hours=1)]
+    end = daemon._catch_up(monitor, missed, END)
+    assert end == END + timedelta(hours=3)
+    assert scored == [END + timedelta(hours=h) for h in (-2, -1, 0, 1, 2)]
