@@ -82,6 +82,15 @@ def test_outage_then_sigterm_then_database_back_then_restart_stores_every_window
     proxy.cut()
     first.wait_log(lambda e: e.get("event") == "run.not_stored", 20, count=3)
     assert all(e["spooled"] for e in first.logs("run.not_stored"))
+    depth = first.sample("driftmon_spool_runs")
+    assert depth is not None
+    assert depth >= 3
+    age = first.sample("driftmon_spool_oldest_run_age_seconds")
+    assert age is not None
+    assert age > 0
+    spool_health = first.health()[1]["spool"]
+    assert spool_health["runs"] >= 3
+    assert spool_health["in_memory_only"] == 0
     assert first.terminate() == 0
     spooled = first.logs("daemon.pending_runs_spooled")
     assert spooled, first.text()
