@@ -73,8 +73,9 @@ def decode_header(data: bytes) -> Header:
         raise SpoolFormatError(f"unreadable header: {_reason(exc)}") from exc
 
 
-def decode(data: bytes) -> tuple[Header, RunResult]:
-    """The header and run of a spool file's content; ``SpoolFormatError`` if damaged."""
+def verify(data: bytes) -> tuple[Header, bytes]:
+    """The header and the checked body of a spool file's content, without building the run
+    (cheap enough to check every file at start-up); ``SpoolFormatError`` if damaged."""
     header = decode_header(data)
     body = data.partition(b"\n")[2]
     if not body.endswith(b"\n"):
@@ -86,6 +87,12 @@ def decode(data: bytes) -> tuple[Header, RunResult]:
             f"checksum mismatch: the run's SHA-256 is {digest[:12]}…, "
             f"the header says {header.sha256[:12]}…"
         )
+    return header, body
+
+
+def decode(data: bytes) -> tuple[Header, RunResult]:
+    """The header and run of a spool file's content; ``SpoolFormatError`` if damaged."""
+    header, body = verify(data)
     try:
         run = _run_from(json.loads(body))
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:

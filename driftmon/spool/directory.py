@@ -23,7 +23,7 @@ from pathlib import Path
 
 from driftmon.clock import EPOCH, as_utc
 from driftmon.results import RunResult
-from driftmon.spool.codec import SpoolFormatError, decode, encode
+from driftmon.spool.codec import SpoolFormatError, decode, encode, verify
 
 log = logging.getLogger("driftmon.spool")
 
@@ -75,8 +75,9 @@ class Spool:
     def open(self) -> Opened:
         """Create the directory if needed, clean up and list what it keeps.
 
-        Every file is read in full and checked (a damaged one is moved aside now, so it is
-        reported at start-up rather than when its turn comes).
+        Every file is read in full and its checksum checked (a damaged one is moved aside
+        now, so it is reported at start-up rather than when its turn comes); the runs
+        themselves are built only when they are replayed.
         """
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,7 @@ class Spool:
             if not name.endswith(SUFFIX) or not path.is_file():
                 continue
             try:
-                header, _ = decode(path.read_bytes())
+                header, _ = verify(path.read_bytes())
             except FileNotFoundError:
                 continue  # stored and removed by another daemon sharing the spool
             except (SpoolFormatError, OSError) as exc:
