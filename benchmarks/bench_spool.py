@@ -49,7 +49,7 @@ def a_run(i: int, features: int) -> RunResult:
             missing_rows=12,
             scores=scores,
             live_counts=tuple(490 + j for j in range(11)),
-            bin_labels=tuple(f"[{j}, {j + 1})" for j in range(10)) + ("(missing)",),
+            bin_labels=(*(f"[{j}, {j + 1})" for j in range(10)), "(missing)"),
         )
         for k in range(features)
     )
