@@ -62,6 +62,20 @@ def missed_windows(monitor: MonitorConfig, last: datetime, before: datetime) -> 
     return MissedWindows(ends[-n:], bounded)
 
 
+def last_scheduled(schedule: ScheduleConfig, stored: list[datetime]) -> datetime | None:
+    """The latest of ``stored`` (window ends, newest first) that the schedule fires on.
+
+    A run ``driftmon check`` stored for "now" is off the schedule: the windows missed
+    before it are still missed. None when none of them is on the schedule.
+    """
+    trigger = make_trigger(schedule)
+    for t in stored:
+        fire = trigger.get_next_fire_time(None, t)
+        if fire is not None and as_utc(fire) == t:
+            return t
+    return None
+
+
 def scheduled_between(
     schedule: ScheduleConfig, after: datetime, before: datetime
 ) -> list[datetime]:

@@ -28,7 +28,13 @@ from driftmon.errors import StorageError
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url, scrub
 from driftmon.service.bounded import DatabaseUnavailableError, within
-from driftmon.service.catch_up import catches_up, describe_bound, missed_windows, scheduled_between
+from driftmon.service.catch_up import (
+    catches_up,
+    describe_bound,
+    last_scheduled,
+    missed_windows,
+    scheduled_between,
+)
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
@@ -50,6 +56,8 @@ PENDING_RETRY_SECONDS = 5.0
 MAX_CATCH_UP_WINDOWS = 3
 """Windows skipped by a late tick that a monitor scores late, at most, before its current
 one (windows missed while the daemon was down are bounded by the monitor's ``catch_up``)."""
+STORED_WINDOWS_LOOKED_AT = 50
+"""Latest stored windows searched for one on the schedule, to catch up from."""
 MAX_CATCH_UP_ROUNDS = 10
 """How often a monitor's first run scores the windows that ended while it caught up."""
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -299,7 +307,7 @@ class Daemon:
             return []
         before = self._first_end.setdefault(monitor.name, end)
         try:
-            stored = self.store.latest_window_end(monitor.name)
+            recent = self.store.latest_window_ends(monitor.name, STORED_WINDOWS_LOOKED_AT)
         except StorageError as exc:
             log.warning(
                 "catch_up.deferred",
@@ -307,6 +315,8 @@ class Daemon:
             )
             return []
         self._catch_up_due.discard(monitor.name)
+        # Off-schedule windows (stored by `driftmon check`) do not count as caught up.
+        stored = last_scheduled(monitor.schedule, recent) or (recent[-1] if recent else None)
         kept = self.pending.latest_window(monitor.name, before=before)
         known = [t for t in (stored, kept) if t is not None]
         if not known:

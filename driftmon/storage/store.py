@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, func, insert, select, text, update
+from sqlalchemy import Engine, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -326,18 +326,25 @@ class Store:
             ).scalar()
         return Status(status) if status is not None else None
 
-    def latest_window_end(self, monitor: str) -> datetime | None:
-        """The end of the monitor's latest stored window, any status; None if none."""
+    def latest_window_ends(self, monitor: str, limit: int) -> list[datetime]:
+        """The ends of the monitor's latest ``limit`` stored windows, any status, newest
+        first (one index range scan)."""
         with (
-            self._guard(f"looking up the latest run of monitor {monitor!r}"),
+            self._guard(f"looking up the latest runs of monitor {monitor!r}"),
             self._transaction(write=False) as conn,
         ):
-            end = conn.execute(
-                select(func.max(runs_table.c.window_end))
-                .join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
-                .where(monitors_table.c.name == monitor)
-            ).scalar()
-        return as_utc(end) if end is not None else None
+            ends = (
+                conn.execute(
+                    select(runs_table.c.window_end)
+                    .join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
+                    .where(monitors_table.c.name == monitor)
+                    .order_by(runs_table.c.window_end.desc())
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+        return [as_utc(t) for t in ends]
 
     def snapshot(self) -> list[MonitorSnapshot]:
         """The latest state of every monitor, by name, in at most three queries.

@@ -15,7 +15,7 @@ import driftmon.service.daemon as daemon_module
 from driftmon.config import MonitorConfig
 from driftmon.core.status import Status
 from driftmon.results import RunResult
-from driftmon.service.catch_up import missed_windows
+from driftmon.service.catch_up import last_scheduled, missed_windows
 from driftmon.service.daemon import MAX_CATCH_UP_WINDOWS, Daemon
 from driftmon.storage import Store
 
@@ -195,3 +195,28 @@ def test_windows_that_end_while_catching_up_are_scored_too(
     end = daemon._catch_up(monitor, missed, END)
     assert end == END + timedelta(hours=3)
     assert scored == [END + timedelta(hours=h) for h in (-2, -1, 0, 1, 2)]
+
+
+def test_a_window_stored_off_schedule_by_check_does_not_hide_the_missed_ones(
+    tmp_path: Path,
+) -> None:
+    """`driftmon check` stores a window ending "now": the scheduled windows before it that
+    the daemon missed are still caught up."""
+    daemon = daemon_for(tmp_path, WINDOWED)
+    daemon.store.upgrade()
+    (monitor,) = daemon.config.monitors
+    daemon.store.save_run(stored_run(END - timedelta(hours=3)))
+    daemon.store.save_run(stored_run(END - timedelta(minutes=47, seconds=13)))  # a check
+    assert daemon._missed_while_down(monitor, END) == [
+        END - timedelta(hours=2),
+        END - timedelta(hours=1),
+    ]
+
+
+def test_last_scheduled_knows_interval_and_cron_fire_times() -> None:
+    every = hourly().schedule
+    off = END - timedelta(minutes=1)
+    assert last_scheduled(every, [off, END - timedelta(hours=1)]) == END - timedelta(hours=1)
+    assert last_scheduled(every, [off]) is None
+    cron = hourly(schedule={"cron": "30 * * * *"}).schedule
+    assert last_scheduled(cron, [END, END - timedelta(minutes=30)]) == END - timedelta(minutes=30)
