@@ -16,6 +16,7 @@ from driftmon.config import (
     catch_up,
     load_config,
     models,
+    rolling,
     schedule,
     sources,
     spool,
@@ -33,6 +34,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     sources.LiveSqlSourceConfig, thresholds.StaticThresholds, thresholds.SignificanceThresholds,
     thresholds.CalibratedThresholds, thresholds.AlphaLevels, thresholds.QuantileLevels,
     spool.SpoolConfig, catch_up.CatchUpConfig,
+    rolling.FromLiveReference, rolling.ReferenceWindow,
 ]  # fmt: skip
 
 MINIMAL_MONITOR: dict[str, Any] = {
