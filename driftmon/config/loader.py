@@ -92,18 +92,24 @@ def config_from_dict(
     try:
         return Config.model_validate(result.data, context=context)
     except ValidationError as exc:
-        lines = [
-            f"{name}: {format_loc(_strip_tags(e['loc']), result.data)}: {error_text(e)}"
-            for e in exc.errors()
-        ]
-        if len(lines) > MAX_REPORTED_ERRORS:
-            more = len(lines) - MAX_REPORTED_ERRORS
-            lines = [*lines[:MAX_REPORTED_ERRORS], f"{name}: ... and {more} more errors"]
-        raise ConfigError(scrub("\n".join(lines), tuple(result.secrets))) from None
+        message = validation_message(exc, result.data, name)
+        raise ConfigError(scrub(message, tuple(result.secrets))) from None
     except (TypeError, ValueError, ArithmeticError, OSError) as exc:
         # A library raised where a validator should have; still a config error, not a crash.
         message = f"{name}: invalid configuration: {exc}"
         raise ConfigError(scrub(message, tuple(result.secrets))) from exc
+
+
+def validation_message(exc: ValidationError, data: Any, prefix: str) -> str:
+    """One line per error (at most MAX_REPORTED_ERRORS): ``prefix: key path: message``."""
+    lines = [
+        f"{prefix}: {format_loc(_strip_tags(e['loc']), data)}: {error_text(e)}"
+        for e in exc.errors()
+    ]
+    if len(lines) > MAX_REPORTED_ERRORS:
+        more = len(lines) - MAX_REPORTED_ERRORS
+        lines = [*lines[:MAX_REPORTED_ERRORS], f"{prefix}: ... and {more} more errors"]
+    return "\n".join(lines)
 
 
 def _parse_yaml(text: str, display: str) -> Any:
