@@ -25,7 +25,7 @@ from driftmon.config.models import ScoringScope
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, ReferenceProfile
 from driftmon.core.reference_fit import FeatureFit
-from driftmon.core.status import Status, worst
+from driftmon.core.status import Status
 from driftmon.core.thresholds import Calibration
 from driftmon.errors import DriftmonError, SourceError
 from driftmon.results import FeatureResult, RunResult
@@ -38,6 +38,7 @@ from driftmon.service.scoring import (
     column_not_found,
     evaluate,
     noted,
+    run_status,
 )
 from driftmon.service.thresholds import CALIBRATIONS_KEY
 from driftmon.sources.base import HistogramSource, Source, Window, closing_source
@@ -167,10 +168,7 @@ class MonitorRunner:
 
         features = self._evaluate(monitor, profile, tally.histograms, tally.errors, rows)
         features = tuple(noted(f, notes.get(f.feature)) for f in features)
-        if rows < monitor.live.min_rows:
-            status = Status.INSUFFICIENT_DATA
-        else:
-            status = worst([f.status for f in features])
+        status = run_status(features, rows, monitor.live.min_rows)
         return RunResult(
             monitor=monitor.name,
             window_start=window.start if window else None,

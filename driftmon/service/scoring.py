@@ -18,7 +18,7 @@ from driftmon.core.drift import score
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.kinds import ColumnKind, kind_of
 from driftmon.core.profile import FeatureProfile, ReferenceProfile
-from driftmon.core.status import Status
+from driftmon.core.status import Status, worst
 from driftmon.core.thresholds import (
     CalibratedPolicy,
     Calibration,
@@ -221,6 +221,13 @@ def evaluate(
         )
     features = tuple(results[f.name] for f in scope.features)
     return Evaluation(features, calibrations if recalibrated else None)
+
+
+def run_status(features: Sequence[FeatureResult], rows: int, min_rows: int) -> Status:
+    """A run's status: insufficient data below ``min_rows`` live rows, else the worst."""
+    if rows < min_rows:
+        return Status.INSUFFICIENT_DATA
+    return worst([f.status for f in features])
 
 
 def noted(result: FeatureResult, note: str | None) -> FeatureResult:
