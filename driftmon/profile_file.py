@@ -168,6 +168,11 @@ def write_profile(path: str | Path, document: Mapping[str, Any]) -> None:
 
 def read_profile(path: str | Path) -> ProfileFile:
     """The validated profile file at ``path``; ``ProfileError`` saying what is wrong."""
+    return parse_profile(profile_bytes(path), str(path))
+
+
+def profile_bytes(path: str | Path) -> bytes:
+    """The bytes of the profile file at ``path``; ``ProfileError`` when they cannot be read."""
     display = str(path)
     try:
         with Path(path).open("rb") as fh:
@@ -182,6 +187,11 @@ def read_profile(path: str | Path) -> ProfileFile:
         raise ProfileError(
             f"{display}: larger than {MAX_PROFILE_BYTES // 2**20} MiB; not a driftmon profile"
         )
+    return raw
+
+
+def parse_profile(raw: bytes, display: str) -> ProfileFile:
+    """``raw`` parsed and validated as a profile file named ``display`` in messages."""
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:

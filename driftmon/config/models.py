@@ -20,10 +20,10 @@ from sqlalchemy.exc import ArgumentError
 
 from driftmon.config._base import ConfigModel, Float, Int, Name, NonEmptyStr, fail
 from driftmon.config.durations import Duration, Timeout
+from driftmon.config.profile_reference import ReferenceConfig
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
     LiveSourceConfig,
-    SourceConfig,
     base_dir_from,
     check_sqlalchemy_url,
 )
@@ -252,7 +252,10 @@ class MonitorConfig(ConfigModel):
         description="Disabled monitors are neither scheduled nor run.",
     )
     schedule: ScheduleConfig = Field(description="When to run: {every: 5m} or {cron: '...'}.")
-    reference: SourceConfig = Field(description="Reference data: {path: ...} or {url: ...}.")
+    reference: ReferenceConfig = Field(
+        description="Reference data: {path: ...} or {url: ...}, or a saved profile: "
+        "{profile: FILE}."
+    )
     live: LiveSourceConfig = Field(
         description="Live data, optionally windowed by timestamp_column and window."
     )

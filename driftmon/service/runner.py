@@ -22,6 +22,7 @@ from typing import Any
 from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, FeatureConfig, MonitorConfig
 from driftmon.config.models import ScoringScope
+from driftmon.config.profile_reference import ProfileReferenceConfig
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, ReferenceProfile
 from driftmon.core.reference_fit import FeatureFit
@@ -31,6 +32,7 @@ from driftmon.errors import DriftmonError, SourceError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.secrets import scrub
 from driftmon.service.empty_windows import explain_empty_window
+from driftmon.service.profile_reference import ProfileReference
 from driftmon.service.scoring import (
     LiveTally,
     batch_column,
@@ -78,25 +80,44 @@ class MonitorRunner:
         self, monitor: MonitorConfig, *, rebuild: bool = False
     ) -> ReferenceProfile:
         """The monitor's stored profile, rebuilt when asked, missing or stale (other data,
-        other binning, or an older format that lacks the column kinds)."""
+        other binning, or an older format that lacks the column kinds). A profile-file
+        reference is read from its file (``driftmon.service.profile_reference``)."""
+        if isinstance(monitor.reference, ProfileReferenceConfig):
+            saved = ProfileReference(monitor, monitor.reference)
+            return self._cached_profile(monitor, saved.fingerprint(), saved.profile, rebuild)
         with _opened(self.source_factory, monitor.reference, monitor) as source:
             fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
-            if not rebuild:
-                cached = self._profiles.get(monitor.name)
-                if cached and cached[0] == fingerprint:
-                    return cached[1]
-                stored = self.store.load_profile(monitor.name)
-                if (
-                    stored is not None
-                    and stored.fingerprint == fingerprint
-                    and stored.profile.format == PROFILE_FORMAT
-                ):
-                    self._profiles[monitor.name] = (fingerprint, stored.profile)
-                    return stored.profile
-            profile = build_reference_profile(monitor, source, self.progress, self.abandon)
-            self.store.save_profile(monitor.name, fingerprint, profile)
-            self._profiles[monitor.name] = (fingerprint, profile)
-            return profile
+            return self._cached_profile(
+                monitor,
+                fingerprint,
+                lambda: build_reference_profile(monitor, source, self.progress, self.abandon),
+                rebuild,
+            )
+
+    def _cached_profile(
+        self,
+        monitor: MonitorConfig,
+        fingerprint: str,
+        build: Callable[[], ReferenceProfile],
+        rebuild: bool,
+    ) -> ReferenceProfile:
+        """The profile held or stored for ``fingerprint``, else ``build()`` (then stored)."""
+        if not rebuild:
+            cached = self._profiles.get(monitor.name)
+            if cached and cached[0] == fingerprint:
+                return cached[1]
+            stored = self.store.load_profile(monitor.name)
+            if (
+                stored is not None
+                and stored.fingerprint == fingerprint
+                and stored.profile.format == PROFILE_FORMAT
+            ):
+                self._profiles[monitor.name] = (fingerprint, stored.profile)
+                return stored.profile
+        profile = build()
+        self.store.save_profile(monitor.name, fingerprint, profile)
+        self._profiles[monitor.name] = (fingerprint, profile)
+        return profile
 
     # -- one run ---------------------------------------------------------------------------
 

@@ -12,9 +12,11 @@ from enum import StrEnum
 
 from driftmon.clock import utcnow
 from driftmon.config import Config, MonitorConfig
+from driftmon.config.profile_reference import ProfileReferenceConfig
 from driftmon.config.sources import LiveOptions
 from driftmon.errors import ConfigError, DriftmonError
 from driftmon.service.empty_windows import latest_window_problem
+from driftmon.service.profile_reference import profile_problems
 from driftmon.sources.base import column_list
 from driftmon.sources.factory import source_from_config
 
@@ -40,6 +42,10 @@ def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
     """Each source of ``monitor`` opens and has every column the configuration names."""
     problems: list[Problem] = []
     for role, cfg in (("reference", monitor.reference), ("live", monitor.live)):
+        if isinstance(cfg, ProfileReferenceConfig):
+            lines = profile_problems(monitor, cfg)
+            problems += [Problem(ProblemKind.CONFIGURATION, line) for line in lines]
+            continue
         try:
             source = source_from_config(cfg, monitor)
             available = list(source.columns())
