@@ -242,3 +242,8 @@ def compare(
         caller="driftmon.compare",
     )
     return profile._compare(live_source, [*notes, *profile._notes])
+
+
+# Shown as driftmon.Profile and driftmon.compare, where they are public (see report.py).
+Profile.__module__ = "driftmon"
+compare.__module__ = "driftmon"

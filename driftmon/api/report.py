@@ -161,3 +161,9 @@ class Report:
             f"<driftmon.Report {self.name!r}: {self.status}, {len(drifted)} of {n} "
             f"feature(s) drifted{extra}>"
         )
+
+
+# Shown as driftmon.Report and driftmon.DriftDetected (tracebacks, reprs), where they are
+# public; the lazy loader of driftmon/__init__.py resolves those names.
+Report.__module__ = "driftmon"
+DriftDetected.__module__ = "driftmon"
