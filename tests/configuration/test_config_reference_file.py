@@ -17,6 +17,7 @@ from driftmon.config import (
     load_config,
 )
 from driftmon.config._base import ConfigModel
+from driftmon.config.profile_reference import ProfileReferenceConfig
 
 from .conftest import ALL_MODELS
 
@@ -26,10 +27,12 @@ ENV = {"DRIFTMON_WAREHOUSE_PASSWORD": "not-a-real-password"}
 
 def test_reference_config_loads() -> None:
     cfg = load_config(REFERENCE, environ=ENV)
-    assert len(cfg.monitors) == 2
-    payments, orders = cfg.monitors
+    assert len(cfg.monitors) == 3
+    payments, orders, churn = cfg.monitors
     assert isinstance(payments.reference, FileSourceConfig)
     assert isinstance(orders.reference, SqlSourceConfig)
+    assert isinstance(churn.reference, ProfileReferenceConfig)
+    assert churn.reference.profile == str(REFERENCE.parent / "model" / "reference-profile.json")
     assert isinstance(payments.thresholds, SignificanceThresholds)
     assert isinstance(payments.feature("amount").thresholds, StaticThresholds)
     assert isinstance(payments.feature("country").thresholds, CalibratedThresholds)
