@@ -61,6 +61,7 @@ class DataSource:
         self._spool: list[Path] = []
         self._spooled = False
         self._reads = 0
+        self._capsule: Any = None
         if isinstance(data, str | bytes | Mapping) or data is None:
             raise TypeError(f"{role} data: expected {ACCEPTED}, got {_type_name(data)}")
         if _is_dataframe(data):
@@ -75,9 +76,10 @@ class DataSource:
             self._what = "pyarrow RecordBatchReader"
             self._schema, self._stream = data.schema, iter(data)
         elif hasattr(data, "__arrow_c_stream__"):
-            reader = pa.RecordBatchReader.from_stream(data)
+            # Opened on first use: a database result may run its query only then, and a
+            # second query on its connection could end the stream of the first.
+            self._capsule = data
             self._what = f"Arrow stream ({_type_name(data)})"
-            self._schema, self._stream = reader.schema, iter(reader)
         elif isinstance(data, Iterable):
             self._what = f"batches ({_type_name(data)})"
             if iter(data) is data:  # an iterator: one pass only
@@ -101,6 +103,7 @@ class DataSource:
     @property
     def schema(self) -> pa.Schema:
         """The columns and their Arrow types (a stream's from its first batch)."""
+        self._open_capsule()
         if self._schema is None:
             if self._frames is not None:
                 self._schema = self._dataframe_schema()
@@ -130,6 +133,9 @@ class DataSource:
                 yield self._select(batch, cols, i)
         elif self._spooled:
             yield from self._read_spool(cols)
+        elif self._capsule is not None:
+            self._open_capsule()
+            yield from self._read_stream(cols)
         elif self._reads > 1:
             raise SourceError(
                 f"{self.describe()}: a stream can be read only once; pass a Table, a "
@@ -202,6 +208,12 @@ class DataSource:
                 f"{self.role} data: an iterable of batches holds {_type_name(item)}; expected "
                 "pyarrow RecordBatches or Tables, pandas DataFrames or Arrow streams"
             )
+
+    def _open_capsule(self) -> None:
+        if self._capsule is not None:
+            reader = pa.RecordBatchReader.from_stream(self._capsule)
+            self._capsule = None
+            self._schema, self._stream = reader.schema, iter(reader)
 
     def _peek(self) -> pa.RecordBatch | None:
         if self._first is None and self._stream is not None:

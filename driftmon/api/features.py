@@ -37,10 +37,11 @@ def inferred_type(t: pa.DataType) -> str | None:
 
 @dataclass(frozen=True)
 class Resolved:
-    """The validated comparison, and notes on columns left out (for the report)."""
+    """The validated comparison, and the columns left out for want of a type (column, its
+    Arrow type), for the report to name."""
 
     config: ComparisonConfig
-    notes: tuple[str, ...]
+    left_out: tuple[tuple[str, str], ...]
 
 
 def resolve(
@@ -55,21 +56,15 @@ def resolve(
     caller: str,
 ) -> Resolved:
     """Validate ``features`` (None: every column of ``columns`` whose type is inferred)."""
-    notes: list[str] = []
+    left_out: list[tuple[str, str]] = []
     if features is None:
         items: list[dict[str, Any]] = []
-        left_out: list[str] = []
         for col in columns:
             kind = inferred_type(schema.field(col).type)
             if kind is None:
-                left_out.append(f"{col!r} ({schema.field(col).type})")
+                left_out.append((col, str(schema.field(col).type)))
             else:
                 items.append({"name": col, "type": kind})
-        if left_out:
-            notes.append(
-                f"not compared: {', '.join(left_out)}; name them in features= with a type "
-                "to compare them"
-            )
         if not items:
             raise ConfigError(f"{caller}: no column to compare; {_columns_said(columns)}")
     else:
@@ -80,7 +75,7 @@ def resolve(
     if smoothing is not None:
         data["smoothing"] = smoothing
     data["reference_is_sample"] = reference_is_sample
-    return Resolved(comparison_config(data, caller), tuple(notes))
+    return Resolved(comparison_config(data, caller), tuple(left_out))
 
 
 def _columns_said(columns: Sequence[str]) -> str:

@@ -58,12 +58,12 @@ class Profile:
         reference: ReferenceProfile,
         *,
         created_at: datetime,
-        notes: Sequence[str] = (),
+        left_out: Sequence[tuple[str, str]] = (),
     ) -> None:
         self._config = config
         self._reference = reference
         self._created_at = created_at
-        self._notes = tuple(notes)
+        self._left_out = tuple(left_out)
 
     @classmethod
     def fit(
@@ -121,7 +121,7 @@ class Profile:
                 caller=caller,
             )
             reference = build_reference_profile(resolved.config, source)
-        return cls(resolved.config, reference, created_at=utcnow(), notes=resolved.notes)
+        return cls(resolved.config, reference, created_at=utcnow(), left_out=resolved.left_out)
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
@@ -156,7 +156,29 @@ class Profile:
 
     def compare(self, data: Any) -> Report:
         """Score ``data`` (any input ``fit`` takes, read once) against this profile."""
-        return self._compare(DataSource(data, "live"), self._notes)
+        return self._compare(DataSource(data, "live"), self._left_out_notes(None))
+
+    def _only(self, names: Sequence[str]) -> Profile:
+        """This profile restricted to the features ``names`` (a subset, in order)."""
+        keep = set(names)
+        config = self._config.model_copy(
+            update={"features": tuple(f for f in self._config.features if f.name in keep)}
+        )
+        errors = {k: v for k, v in self.errors.items() if k in keep}
+        reference = replace(
+            self._reference,
+            features=tuple(f for f in self._reference.features if f.name in keep),
+            metadata={**self._reference.metadata, "feature_errors": errors},
+        )
+        return Profile(config, reference, created_at=self._created_at)
+
+    def _left_out_notes(self, among: set[str] | None) -> list[str]:
+        """What to say of the columns of no inferable type (only those in ``among``)."""
+        left = [(c, t) for c, t in self._left_out if among is None or c in among]
+        if not left:
+            return []
+        listed = ", ".join(f"{c!r} ({t})" for c, t in left)
+        return [f"not compared: {listed}; name them in features= with a type to compare them"]
 
     def _compare(self, source: DataSource, notes: Sequence[str]) -> Report:
         started = utcnow()
@@ -213,35 +235,41 @@ def compare(
     for numbers, categorical for text and booleans); the report's ``message`` names the
     columns left out.
     """
-    live_source = DataSource(live, "live")
+    # The reference is read to the end before the live data is opened: two results of one
+    # database connection (DuckDB) cannot stream at once.
     ref_source = DataSource(reference, "reference", replay=True)
-    notes: list[str] = []
-    if features is None:
-        ref_columns = list(ref_source.columns())
-        live_columns = list(live_source.columns())
-        only_ref = [c for c in ref_columns if c not in set(live_columns)]
-        only_live = [c for c in live_columns if c not in set(ref_columns)]
-        if len(only_ref) == len(ref_columns):
-            raise ConfigError(
-                "driftmon.compare: the reference and the live data have no column in common; "
-                f"reference: {', '.join(ref_columns) or 'none'}; "
-                f"live: {', '.join(live_columns) or 'none'}"
-            )
-        if only_ref:
-            notes.append(f"only in the reference: {', '.join(only_ref)}")
-        if only_live:
-            notes.append(f"only in the live data: {', '.join(only_live)}")
+    live_source = DataSource(live, "live")
     profile = Profile._fit(
         ref_source,
         features,
-        lambda: [c for c in ref_source.columns() if c in set(live_source.columns())],
+        ref_source.columns,
         thresholds=thresholds,
         smoothing=smoothing,
         reference_is_sample=reference_is_sample,
         name=name,
         caller="driftmon.compare",
     )
-    return profile._compare(live_source, [*notes, *profile._notes])
+    if features is not None:
+        return profile._compare(live_source, profile._left_out_notes(None))
+    ref_columns = list(ref_source.columns())
+    live_columns = list(live_source.columns())
+    shared = set(ref_columns) & set(live_columns)
+    only_ref = [c for c in ref_columns if c not in shared]
+    only_live = [c for c in live_columns if c not in shared]
+    compared = [f for f in profile.features if f in shared]
+    if not compared:
+        raise ConfigError(
+            "driftmon.compare: the reference and the live data have no column to compare in "
+            f"common; reference: {', '.join(ref_columns) or 'none'}; "
+            f"live: {', '.join(live_columns) or 'none'}"
+        )
+    notes = []
+    if only_ref:
+        notes.append(f"only in the reference: {', '.join(only_ref)}")
+    if only_live:
+        notes.append(f"only in the live data: {', '.join(only_live)}")
+    subset = profile._only(compared)
+    return subset._compare(live_source, [*notes, *profile._left_out_notes(shared)])
 
 
 # Shown as driftmon.Profile and driftmon.compare, where they are public (see report.py).
