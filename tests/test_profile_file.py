@@ -71,23 +71,48 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [
-        (_set("driftmon_profile", "1"), "driftmon_profile: expected a format version (an integer >= 1), got '1'"),
-        (_set("driftmon_profile", KeyError), "not a driftmon profile (expected a JSON object with 'driftmon_profile'"),
+        (
+            _set("driftmon_profile", "1"),
+            "driftmon_profile: expected a format version (an integer >= 1), got '1'",
+        ),
+        (
+            _set("driftmon_profile", KeyError),
+            "not a driftmon profile (expected a JSON object with 'driftmon_profile'",
+        ),
         (_set("rows", -1), "rows: expected an integer >= 0, got -1"),
         (_set("features.0.counts", "x"), "features[0].counts: expected a list, got 'x'"),
-        (_set("features.0.counts", [1, 2]), "features[0] (name 'x').counts: expected 11 counts (one per bin, missing included), got 2"),
-        (_set("features.0.config.bins", 0), "features[0].config.bins: expected an integer >= 1, got 0"),
-        (_set("features.0.bins", {"kind": "numeric", "edges": [2, 1, 3, 4, 5, 6, 7, 8, 9]}), "features[0] (name 'x').bins: edges must be finite and strictly increasing"),
-        (_set("features.0.bins", {"kind": "categorical", "categories": ["a"]}), "bins are categorical but the feature is numeric"),
+        (
+            _set("features.0.counts", [1, 2]),
+            "features[0] (name 'x').counts: expected 11 counts (one per bin, missing included), "
+            "got 2",
+        ),
+        (
+            _set("features.0.config.bins", 0),
+            "features[0].config.bins: expected an integer >= 1, got 0",
+        ),
+        (
+            _set("features.0.bins", {"kind": "numeric", "edges": [2, 1, 3, 4, 5, 6, 7, 8, 9]}),
+            "features[0] (name 'x').bins: edges must be finite and strictly increasing",
+        ),
+        (
+            _set("features.0.bins", {"kind": "categorical", "categories": ["a"]}),
+            "bins are categorical but the feature is numeric",
+        ),
         (_set("features.0.bins", {"kind": "hexagonal"}), "features[0].bins: "),
         (_set("features.1.config.name", "x"), "features[1] (name 'x'): duplicate feature name"),
-        (_set("features.1.counts", [0, 0, 0, 0]), "they add up to 0 rows, but the profile has rows 500"),
+        (
+            _set("features.1.counts", [0, 0, 0, 0]),
+            "they add up to 0 rows, but the profile has rows 500",
+        ),
         (_set("features.1.error", "boom"), "a feature with 'error' has no 'bins' or 'counts'"),
-        (_set("features.1.bins", KeyError), "expected 'bins' and 'counts' (a fitted feature) or 'error'"),
+        (
+            _set("features.1.bins", KeyError),
+            "expected 'bins' and 'counts' (a fitted feature) or 'error'",
+        ),
         (_set("extra", 1), "unknown key 'extra'; allowed keys: driftmon_profile"),
         (_set("thresholds", {"policy": "loose"}), "thresholds: unknown threshold policy 'loose'"),
     ],
-)  # fmt: skip
+)
 def test_a_malformed_file_is_refused_with_its_key_path(
     tmp_path: Path,
     document: dict[str, Any],

@@ -148,7 +148,7 @@ def test_duplicate_features_and_bad_thresholds_are_refused(same: Frames) -> None
 def test_features_must_be_a_list(same: Frames) -> None:
     ref, live = same
     with pytest.raises(TypeError, match="expected a list of column names"):
-        driftmon.compare(ref, live, "x")  # type: ignore[arg-type]
+        driftmon.compare(ref, live, "x")
 
 
 def test_a_feature_that_cannot_be_scored_is_listed_not_hidden(same: Frames) -> None:

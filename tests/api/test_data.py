@@ -139,20 +139,20 @@ def test_unsupported_inputs_are_a_type_error(same: Frames, data: Any, fragment: 
 
 def test_an_iterable_of_something_else_is_a_type_error(same: Frames) -> None:
     ref, _ = same
-    with pytest.raises(TypeError, match="an iterable of batches holds builtins.int"):
+    with pytest.raises(TypeError, match=r"an iterable of batches holds builtins\.int"):
         driftmon.compare(ref, [1, 2, 3])
 
 
 def test_a_batch_without_a_column_is_named(same: Frames) -> None:
     ref, live = same
     batches = [_table(live.iloc[:500]), _table(live.iloc[500:].drop(columns="x"))]
-    with pytest.raises(SourceError, match="live data .*: batch 2 has no column 'x'; it has n, c"):
+    with pytest.raises(SourceError, match=r"live data .*: batch 2 has no column 'x'; it has n, c"):
         driftmon.compare(ref, iter(batches), ["x"])
 
 
 def test_an_empty_stream_has_no_columns(same: Frames) -> None:
     ref, _ = same
-    with pytest.raises(SourceError, match="live data \\(batches .*\\): no batches"):
+    with pytest.raises(SourceError, match=r"live data \(batches .*\): no batches"):
         driftmon.compare(ref, iter([]))
 
 

@@ -55,7 +55,8 @@ def test_the_file_holds_bins_and_counts_not_rows(same: Frames, tmp_path: Path) -
     x, c = data["features"]
     assert x["config"] == {"name": "x", "type": "numeric"}
     assert x["column_kind"] == "float"
-    assert x["bins"]["kind"] == "numeric" and len(x["bins"]["edges"]) == 9
+    assert x["bins"]["kind"] == "numeric"
+    assert len(x["bins"]["edges"]) == 9
     assert sum(x["counts"]) == data["rows"] == 4000
     assert c["bins"]["kind"] == "categorical"
     assert sorted(c["bins"]["categories"]) == ["a", "b", "c"]
@@ -89,17 +90,22 @@ def test_calibrations_are_computed_once_per_profile(
     same: Frames, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ref, live = same
-    import driftmon.service.thresholds as thresholds
+    from driftmon.service import thresholds
 
     calls: list[int] = []
-    calibrate = thresholds.calibrate
+    calibrate = thresholds.calibrate  # type: ignore[attr-defined]  # imported there
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return calibrate(*args, **kwargs)
 
     monkeypatch.setattr(thresholds, "calibrate", counted)
-    profile = driftmon.Profile.fit(ref, ["x"], thresholds={"policy": "calibrated", "windows": 200, "quantile": {"warning": 0.9, "critical": 0.95}})  # fmt: skip
+    policy = {
+        "policy": "calibrated",
+        "windows": 200,
+        "quantile": {"warning": 0.9, "critical": 0.95},
+    }
+    profile = driftmon.Profile.fit(ref, ["x"], thresholds=policy)
     first = profile.compare(live).to_dict()["features"]
     second = profile.compare(live).to_dict()["features"]
     assert first == second
@@ -107,7 +113,7 @@ def test_calibrations_are_computed_once_per_profile(
 
 
 def test_load_names_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(driftmon.ProfileError, match="nope.json: profile file not found"):
+    with pytest.raises(driftmon.ProfileError, match=r"nope\.json: profile file not found"):
         driftmon.Profile.load(tmp_path / "nope.json")
 
 

@@ -61,8 +61,8 @@ def test_raise_for_drift_passes_without_drift(same: Frames) -> None:
     ref, live = same
     report = driftmon.compare(ref, live)
     assert report.status == "ok"
-    assert report.raise_for_drift() is None
-    assert report.raise_for_drift(level="warning") is None
+    report.raise_for_drift()  # returns: nothing drifted
+    report.raise_for_drift(level="warning")
 
 
 def test_raise_for_drift_carries_the_report(drifted: Frames) -> None:
@@ -81,7 +81,7 @@ def test_raise_for_drift_at_warning(drifted: Frames) -> None:
     mild = {"policy": "static", "warning": 0.0001, "critical": 100}
     report = driftmon.compare(ref, live, ["x"], thresholds=mild)
     assert report.status == "warning"
-    assert report.raise_for_drift() is None
+    report.raise_for_drift()  # warning is below the default level
     with pytest.raises(driftmon.DriftDetected, match="x \\(warning\\)"):
         report.raise_for_drift(level="warning")
     with pytest.raises(ValueError, match="level: expected 'warning' or 'critical'"):
@@ -96,7 +96,8 @@ def test_the_html_is_the_report_rendering(drifted: Frames) -> None:
     document = report.to_html()
     view = MonitorReport("notebook", report._run, report._reference, report._smoothing)
     assert document == render_report([view], title="driftmon: notebook")
-    assert "<svg" in document and "Content-Security-Policy" in document
+    assert "<svg" in document
+    assert "Content-Security-Policy" in document
     inline = report._repr_html_()
     match = re.fullmatch(r'<iframe srcdoc="([^"]*)" .*</iframe>', inline, flags=re.DOTALL)
     assert match is not None
