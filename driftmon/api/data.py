@@ -144,6 +144,15 @@ class DataSource:
         else:
             yield from self._read_stream(cols)
 
+    def table(self, columns: Sequence[str]) -> pa.Table | None:
+        """``columns`` as one Table when the input is held in memory (a DataFrame, Table or
+        RecordBatch); None for a stream, which is read in batches."""
+        if self._frames is not None:
+            return self._dataframe_table(list(columns))
+        if self._table is not None:
+            return self._table.select(list(columns))
+        return None
+
     def close(self) -> None:
         """Delete the spooled batches, if any."""
         for path in self._spool:
@@ -183,9 +192,8 @@ class DataSource:
         return self._table
 
     def _convert(self, what: str, labels: list[Any]) -> pa.Table:
-        part = self._frame[labels] if len(labels) > 1 else self._frame[labels[:1]]
         try:
-            table = pa.Table.from_pandas(part, preserve_index=False)
+            table = pa.Table.from_pandas(self._frame, preserve_index=False, columns=labels)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             raise SourceError(
                 f"{self.describe()}: column(s) {what} cannot be read as Arrow columns: {exc}"

@@ -1,7 +1,7 @@
 """``driftmon.Profile`` and ``driftmon.compare``: fit a reference, score live data with it.
 
-Both go through the code the daemon runs: ``build_reference_profile`` fits the reference
-in bounded memory (``driftmon.core.reference_fit``), ``LiveTally`` and ``evaluate``
+Both go through the code the daemon runs: the reference is fitted as the runner fits it
+(``driftmon.api.fit``), ``LiveTally`` and ``evaluate``
 (``driftmon.service.scoring``) count and score the live data, so the numbers are those of
 ``driftmon check`` on the same rows.
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 from driftmon.api.data import DataSource
 from driftmon.api.features import FeatureArg, resolve
+from driftmon.api.fit import fit_reference
 from driftmon.api.report import Report
 from driftmon.clock import utcnow
 from driftmon.config.comparison import ComparisonConfig
@@ -30,7 +31,6 @@ from driftmon.profile_file import (
     write_profile,
 )
 from driftmon.results import RunResult
-from driftmon.service.runner import build_reference_profile
 from driftmon.service.scoring import (
     LiveTally,
     calibrations_metadata,
@@ -120,7 +120,7 @@ class Profile:
                 reference_is_sample=reference_is_sample,
                 caller=caller,
             )
-            reference = build_reference_profile(resolved.config, source)
+            reference = fit_reference(resolved.config, source)
         return cls(resolved.config, reference, created_at=utcnow(), left_out=resolved.left_out)
 
     @classmethod

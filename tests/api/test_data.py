@@ -170,3 +170,27 @@ def test_a_dataframe_column_arrow_cannot_read_is_named(same: Frames) -> None:
         SourceError, match="live data \\(pandas DataFrame\\): cannot be read as Arrow"
     ):
         driftmon.compare(ref, mixed)
+
+
+def test_whole_columns_and_streamed_passes_fit_the_same_profile_and_errors(same: Frames) -> None:
+    """A DataFrame is fitted column by column, a stream in passes: the same bins, counts and
+    reasons for the features that cannot be fitted."""
+    ref, _ = same
+    ref = ref.assign(text=["a", "b"] * (len(ref) // 2), empty=float("nan"))
+    specs: list[Any] = [
+        "x",
+        {"name": "u", "column": "x", "strategy": "uniform", "bins": 13},
+        "n",
+        "c",
+        {"name": "text", "type": "numeric"},
+        {"name": "empty", "type": "numeric"},
+        {"name": "gone", "type": "numeric"},
+    ]
+    whole = driftmon.Profile.fit(ref, specs)
+    streamed = driftmon.Profile.fit(iter(_table(ref).to_batches(max_chunksize=256)), specs)
+    assert whole._reference.features == streamed._reference.features
+    assert set(whole.errors) == {"text", "empty", "gone"}
+    assert whole.errors == {
+        k: v.replace("batches (builtins.list_iterator)", "pandas DataFrame")
+        for k, v in streamed.errors.items()
+    }
