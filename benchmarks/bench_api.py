@@ -39,8 +39,9 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import driftmon  # noqa: E402
-from bench_engine import SEED, UNIFORM_COLUMNS, make_frame  # noqa: E402
+from bench_engine import SEED, UNIFORM_COLUMNS, make_frame
+
+import driftmon
 
 BATCH = 65_536
 
@@ -100,7 +101,7 @@ def main() -> None:
             batches(ref_table), batches(live_table), specs
         ),
     }
-    print(f"| case | rows x columns | wall median | wall min | CPU median |")
+    print("| case | rows x columns | wall median | wall min | CPU median |")
     print("|---|---|---|---|---|")
     for name, fn in cases.items():
         walls, cpus = timed(fn, args.repeat)
