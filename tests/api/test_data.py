@@ -194,3 +194,13 @@ def test_whole_columns_and_streamed_passes_fit_the_same_profile_and_errors(same:
         k: v.replace("batches (builtins.list_iterator)", "pandas DataFrame")
         for k, v in streamed.errors.items()
     }
+
+
+def test_string_views_as_polars_hands_them_over_are_text(drifted: Frames) -> None:
+    """A live frame whose strings arrive as ``string_view`` is scored against a pandas
+    reference as text, with no note of a changed kind."""
+    ref, live = drifted
+    table = _table(live)
+    viewed = table.set_column(2, "c", table.column("c").cast(pa.string_view()))
+    report = driftmon.compare(ref, CapsuleOnly(viewed))
+    assert _features(report) == _features(driftmon.compare(ref, live))
