@@ -64,9 +64,7 @@ def monitor_reference(
         entry = entries.get(feature.name)
         if entry is None:
             names = ", ".join(entries) or "none"
-            errors[feature.name] = (
-                f"not in the profile file {display}, which has {names}"
-            )
+            errors[feature.name] = f"not in the profile file {display}, which has {names}"
         elif feature.name in file_errors:
             errors[feature.name] = (
                 f"the profile file {display} has no bins for this feature: "
