@@ -15,7 +15,10 @@ shifts 8 of them). Cases, each timed over ``--repeat`` runs after one warm-up:
 * ``Profile.fit(DataFrame)`` and ``Profile.compare(DataFrame)``: its two halves;
 * ``compare(Table)``: the same from pyarrow Tables (no pandas conversion);
 * ``compare(batches)``: from generators of 64Ki-row record batches (the reference spooled
-  to a temporary Arrow file for its extra passes).
+  to a temporary Arrow file for its extra passes);
+* ``--stream-rows N``: a subprocess compares two generators of N rows each, every 64Ki-row
+  batch made on the fly (never the whole data in memory), and reports its peak RSS
+  (``VmHWM``) beside that of a subprocess doing the same imports and one batch only.
 
 Reported: the median and the minimum wall time, and the median CPU time of the process
 (``time.process_time``: user + system of every thread), which moves less than wall time
@@ -39,7 +42,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import SEED, UNIFORM_COLUMNS, make_frame
+from bench_engine import SEED, UNIFORM_COLUMNS, make_frame, peak_rss
 
 import driftmon
 
@@ -75,11 +78,63 @@ def batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
     return iter(table.to_batches(max_chunksize=BATCH))
 
 
+def generated(rows: int, live: bool) -> Iterator[pa.RecordBatch]:
+    """``rows`` rows of the benchmark's columns, made one 64Ki-row batch at a time."""
+    for i, start in enumerate(range(0, rows, BATCH)):
+        frame = make_frame(min(BATCH, rows - start), SEED + i, live=live)
+        yield from pa.Table.from_pandas(frame, preserve_index=False).to_batches()
+
+
+def stream_child(rows: int) -> None:
+    """Subprocess body: compare two generated streams (rows = 0: one batch, no compare)."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    specs = features(make_frame(10, SEED, live=False))
+    if rows:
+        report = driftmon.compare(generated(rows, False), generated(rows, True), specs)
+        assert report.to_dict()["live_rows"] == rows
+    else:
+        next(generated(BATCH, False))
+        driftmon.compare  # noqa: B018 - loads the API, as the run does
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    print(f"{peak_rss()} {wall} {cpu}")
+
+
+def stream_case(rows: int) -> None:
+    import subprocess
+
+    def child(n: int) -> tuple[int, float, float]:
+        out = subprocess.run(
+            [sys.executable, __file__, "--stream-child", str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        return int(out[0]), float(out[1]), float(out[2])
+
+    base, _, _ = child(0)
+    rss, wall, cpu = child(rows)
+    print(
+        f"| `compare(generated batches)`, subprocess | {rows:,} x 25 | {wall:.2f} s | | "
+        f"{cpu:.2f} s | peak RSS {rss / 2**20:.0f} MiB (imports and one batch: "
+        f"{base / 2**20:.0f} MiB) |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--stream-rows", type=int, default=0)
+    parser.add_argument("--stream-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stream_child is not None:
+        stream_child(args.stream_child)
+        return
+    if args.stream_rows:
+        print(f"# load average at start {os.getloadavg()}")
+        stream_case(args.stream_rows)
+        print(f"# load average at end {os.getloadavg()}")
+        return
 
     print(f"# {platform.python_version()}, pandas {pd.__version__}, pyarrow {pa.__version__}")
     print(f"# nproc {os.cpu_count()}, load average at start {os.getloadavg()}")

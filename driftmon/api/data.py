@@ -8,7 +8,7 @@ imported here: a DataFrame is recognised by its type once the caller has importe
 Tables and DataFrames can be read again for each pass of a reference fit. A stream (a
 reader, a capsule object, an iterator) can be read only once, so when a reference needs
 more passes (quantile bins) its batches are spooled to a temporary Arrow IPC file on the
-first pass and memory-mapped for the next: memory stays bounded by the batch.
+first pass and read back for the next: memory stays bounded by the batch.
 """
 
 from __future__ import annotations
@@ -266,7 +266,9 @@ class DataSource:
 
     def _read_spool(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
         for path in self._spool:
-            with pa.memory_map(str(path)) as source:
+            # Read, not memory-mapped: a mapped file's pages would count toward the
+            # process's resident memory until the whole pass is over.
+            with pa.OSFile(str(path)) as source:
                 for batch in pa.ipc.open_stream(source):
                     yield batch.select(columns)
 
