@@ -14,6 +14,9 @@ from driftmon.config.models import (
     RetentionConfig,
     ServerConfig,
 )
+from driftmon.config.profile_reference import ProfileReferenceConfig
+from driftmon.config.reference import ReferenceConfig
+from driftmon.config.rolling import FromLiveReference, ReferenceWindow
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
     FileSourceConfig,
@@ -41,12 +44,16 @@ __all__ = [
     "Duration",
     "FeatureConfig",
     "FileSourceConfig",
+    "FromLiveReference",
     "LiveFileSourceConfig",
     "LiveSourceConfig",
     "LiveSqlSourceConfig",
     "LogConfig",
     "MonitorConfig",
+    "ProfileReferenceConfig",
     "QuantileLevels",
+    "ReferenceConfig",
+    "ReferenceWindow",
     "RetentionConfig",
     "ScheduleConfig",
     "ServerConfig",

@@ -33,6 +33,13 @@ from driftmon.results import FeatureResult, RunResult
 from driftmon.secrets import scrub
 from driftmon.service.empty_windows import explain_empty_window
 from driftmon.service.profile_reference import ProfileReference
+from driftmon.service.rolling import (
+    ProfileCache,
+    empty_reference_run,
+    reference_window,
+    rolling_fingerprint,
+    with_window,
+)
 from driftmon.service.scoring import (
     LiveTally,
     batch_column,
@@ -71,17 +78,35 @@ class MonitorRunner:
     source_factory: SourceFactory = default_source_factory
     progress: Progress = _no_progress
     _profiles: dict[str, tuple[str, ReferenceProfile]] = field(default_factory=dict)
+    """The profile each monitor's latest run used, with its fingerprint."""
+    _rolling: ProfileCache = field(default_factory=ProfileCache)
+    """Profiles of recent reference windows of monitors with a rolling reference."""
     abandon: threading.Event = field(default_factory=threading.Event)
     """Set at shutdown: runs in progress stop at their next batch, storing nothing."""
+    pin_profiles: bool = False
+    """Use a fixed reference's profile once loaded without fingerprinting the reference
+    again (a backfill: one short process, where a SQL table's count per window would add up)."""
 
     # -- reference -------------------------------------------------------------------------
 
     def reference_profile(
-        self, monitor: MonitorConfig, *, rebuild: bool = False
+        self,
+        monitor: MonitorConfig,
+        *,
+        rebuild: bool = False,
+        window_end: datetime | None = None,
     ) -> ReferenceProfile:
         """The monitor's stored profile, rebuilt when asked, missing or stale (other data,
         other binning, or an older format that lacks the column kinds). A profile-file
-        reference is read from its file (``driftmon.service.profile_reference``)."""
+        reference is read from its file (``driftmon.service.profile_reference``).
+
+        A rolling reference's profile is that of the reference window of the live window
+        ending at ``window_end`` (default: now).
+        """
+        if monitor.rolling is not None:
+            return self._rolling_profile(monitor, window_end or utcnow(), rebuild)
+        if self.pin_profiles and not rebuild and monitor.name in self._profiles:
+            return self._profiles[monitor.name][1]
         if isinstance(monitor.reference, ProfileReferenceConfig):
             saved = ProfileReference(monitor, monitor.reference)
             return self._cached_profile(monitor, saved.fingerprint(), saved.profile, rebuild)
@@ -119,6 +144,36 @@ class MonitorRunner:
         self._profiles[monitor.name] = (fingerprint, profile)
         return profile
 
+    def _rolling_profile(
+        self, monitor: MonitorConfig, window_end: datetime, rebuild: bool
+    ) -> ReferenceProfile:
+        """The profile of the live source's rows in the reference window of ``window_end``:
+        from memory, from the store, or built (in the database where push-down applies)."""
+        window = reference_window(monitor, window_end)
+        fingerprint = rolling_fingerprint(monitor, window, _feature_specs(monitor))
+        profile = None if rebuild else self._rolling.get(monitor.name, fingerprint)
+        if profile is None and not rebuild:
+            stored = self.store.load_profile(monitor.name)
+            if (
+                stored is not None
+                and stored.fingerprint == fingerprint
+                and stored.profile.format == PROFILE_FORMAT
+            ):
+                profile = stored.profile
+        if profile is None:
+            with _opened(self.source_factory, monitor.live, monitor) as source:
+                built = build_reference_profile(
+                    monitor, source, self.progress, self.abandon, window=window
+                )
+            profile = with_window(built, window)
+            if not profile.rows:
+                # Said in the run, and neither kept nor stored: rows may still arrive.
+                return profile
+            self.store.save_profile(monitor.name, fingerprint, profile)
+        self._rolling.put(monitor.name, fingerprint, profile)
+        self._profiles[monitor.name] = (fingerprint, profile)
+        return profile
+
     # -- one run ---------------------------------------------------------------------------
 
     def run(self, monitor: MonitorConfig, window_end: datetime | None = None) -> RunResult:
@@ -142,8 +197,11 @@ class MonitorRunner:
         window = Window(end - live_cfg.window, end) if live_cfg.window is not None else None
         profile: ReferenceProfile | None = None
         try:
-            profile = self.reference_profile(monitor)
-            result = self._score_window(monitor, profile, window, end, started, t0)
+            profile = self.reference_profile(monitor, window_end=end)
+            if monitor.rolling is not None and profile.rows == 0:
+                result = self._empty_reference(monitor, window, end, started, t0)
+            else:
+                result = self._score_window(monitor, profile, window, end, started, t0)
         except DriftmonError as exc:
             result = RunResult(
                 monitor=monitor.name,
@@ -157,6 +215,20 @@ class MonitorRunner:
                 error=scrub(str(exc)),
             )
         return result
+
+    def _empty_reference(
+        self,
+        monitor: MonitorConfig,
+        window: Window | None,
+        end: datetime,
+        started: datetime,
+        t0: float,
+    ) -> RunResult:
+        ref_window = reference_window(monitor, end)
+        with _opened(self.source_factory, monitor.live, monitor) as source:
+            return empty_reference_run(
+                monitor, source, ref_window, window, started, started + _elapsed(t0)
+            )
 
     def _score_window(
         self,
@@ -231,6 +303,8 @@ class MonitorRunner:
         fingerprint = self._profiles[monitor.name][0]
         self.store.save_profile(monitor.name, fingerprint, updated)
         self._profiles[monitor.name] = (fingerprint, updated)
+        if monitor.rolling is not None:
+            self._rolling.put(monitor.name, fingerprint, updated)
 
 
 def build_reference_profile(
@@ -238,8 +312,11 @@ def build_reference_profile(
     source: Source,
     progress: Progress = _no_progress,
     abandon: threading.Event | None = None,
+    *,
+    window: Window | None = None,
 ) -> ReferenceProfile:
-    """Fit every feature in passes over the reference; a bad feature is recorded, not fatal.
+    """Fit every feature in passes over the reference (the rows of ``window`` only, when
+    given: a rolling reference); a bad feature is recorded, not fatal.
 
     Memory is bounded by the batch and the bin layouts, never a whole column
     (``driftmon.core.reference_fit``): categorical features and explicit edges take one
@@ -258,7 +335,7 @@ def build_reference_profile(
             )
     if isinstance(source, HistogramSource):
         built = source.reference_profile(
-            [(f.source_column, f.feature_spec()) for f, _ in fits.values()]
+            [(f.source_column, f.feature_spec()) for f, _ in fits.values()], window
         )
         if built is not None:
             for feature, _ in fits.values():
@@ -281,7 +358,7 @@ def build_reference_profile(
         stage = f"{monitor.name}: reference" + (f" (pass {passes})" if passes > 1 else "")
         columns = sorted({f.source_column for f, _ in fits.values()})
         seen = 0
-        for batch in source.batches(columns, None):
+        for batch in source.batches(columns, window):
             _check_deadline(deadline, monitor, source, abandon)
             seen += batch.num_rows
             for name, (feature, fit) in list(fits.items()):
@@ -340,9 +417,14 @@ def _opened(factory: SourceFactory, cfg: Any, monitor: MonitorConfig) -> Iterato
         yield source
 
 
+def _feature_specs(monitor: MonitorConfig) -> list[dict[str, str]]:
+    """What decides how the reference is binned, per feature."""
+    return [{"spec": repr(f.feature_spec()), "column": f.source_column} for f in monitor.features]
+
+
 def _profile_fingerprint(source_fingerprint: str, monitor: MonitorConfig) -> str:
     """Changes with the reference data and with anything that changes how it is binned."""
-    specs = [{"spec": repr(f.feature_spec()), "column": f.source_column} for f in monitor.features]
+    specs = _feature_specs(monitor)
     blob = json.dumps({"source": source_fingerprint, "features": specs}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -16,6 +16,7 @@ from driftmon.config import (
     load_config,
     models,
     profile_reference,
+    rolling,
     schedule,
     sources,
     thresholds,
@@ -31,6 +32,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     sources.FileSourceConfig, sources.SqlSourceConfig, sources.LiveFileSourceConfig,
     sources.LiveSqlSourceConfig, thresholds.StaticThresholds, thresholds.SignificanceThresholds,
     thresholds.CalibratedThresholds, thresholds.AlphaLevels, thresholds.QuantileLevels,
+    rolling.FromLiveReference, rolling.ReferenceWindow,
     profile_reference.ProfileReferenceConfig,
 ]  # fmt: skip
 

@@ -162,9 +162,10 @@ def test_live_source_without_window_reads_everything(load: Loader) -> None:
     [
         ({"path": "a.csv", "url": "sqlite://"}, "has both 'path' (file source) and 'url'"),
         ({"table": "t"}, "expected 'path' (a CSV/Parquet file or glob), 'url' (an SQLAlchemy"),
+        ({"table": "t"}, "'from_live' (a past window of the live source) or 'profile'"),
         (
             {"table": "t"},
-            "or 'profile' (a profile file saved by driftmon.Profile); got keys: 'table'",
+            "'profile' (a profile file saved by driftmon.Profile); got keys: 'table'",
         ),
         ({"profile": "p.json", "path": "a.csv"}, "'profile' is the whole reference"),
         ({"profile": "  "}, "expected a non-empty string"),

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from driftmon.config import (
     CalibratedThresholds,
     FileSourceConfig,
+    FromLiveReference,
     SignificanceThresholds,
     SqlSourceConfig,
     StaticThresholds,
@@ -27,10 +28,11 @@ ENV = {"DRIFTMON_WAREHOUSE_PASSWORD": "not-a-real-password"}
 
 def test_reference_config_loads() -> None:
     cfg = load_config(REFERENCE, environ=ENV)
-    assert len(cfg.monitors) == 3
-    payments, orders, churn = cfg.monitors
+    assert len(cfg.monitors) == 4
+    payments, orders, checkout, churn = cfg.monitors
     assert isinstance(payments.reference, FileSourceConfig)
     assert isinstance(orders.reference, SqlSourceConfig)
+    assert isinstance(checkout.reference, FromLiveReference)
     assert isinstance(churn.reference, ProfileReferenceConfig)
     assert churn.reference.profile == str(REFERENCE.parent / "model" / "reference-profile.json")
     assert isinstance(payments.thresholds, SignificanceThresholds)
@@ -55,6 +57,9 @@ def test_reference_config_shows_the_defaults() -> None:
     )
     assert payments.feature("amount").thresholds == StaticThresholds()
     assert payments.feature("country").thresholds == CalibratedThresholds()
+    rolling = cfg.monitors[2].rolling
+    assert rolling is not None
+    assert rolling.from_live.align is None  # what no align key gives
 
 
 def test_reference_config_needs_its_environment_variable() -> None:
