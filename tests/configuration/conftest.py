@@ -16,6 +16,7 @@ from driftmon.config import (
     catch_up,
     load_config,
     models,
+    profile_reference,
     rolling,
     schedule,
     sources,
@@ -35,6 +36,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     thresholds.CalibratedThresholds, thresholds.AlphaLevels, thresholds.QuantileLevels,
     spool.SpoolConfig, catch_up.CatchUpConfig,
     rolling.FromLiveReference, rolling.ReferenceWindow,
+    profile_reference.ProfileReferenceConfig,
 ]  # fmt: skip
 
 MINIMAL_MONITOR: dict[str, Any] = {
