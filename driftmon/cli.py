@@ -698,6 +698,7 @@ def _run(config: Config, *, upgrade: bool) -> int:
     import threading
 
     from driftmon.service.daemon import Daemon
+    from driftmon.spool import SpoolError
 
     log = logging.getLogger("driftmon.cli")
     stop = threading.Event()
@@ -711,6 +712,9 @@ def _run(config: Config, *, upgrade: bool) -> int:
     daemon = Daemon(config, _store(config), upgrade=upgrade)
     try:
         daemon.start()
+    except SpoolError as exc:
+        print(f"driftmon: database.spool.path: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except OSError as exc:
         print(
             f"driftmon: cannot listen on {config.server.host}:{config.server.port}: {exc}",

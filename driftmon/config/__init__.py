@@ -14,7 +14,9 @@ from driftmon.config.models import (
     RetentionConfig,
     ServerConfig,
 )
-from driftmon.config.rolling import FromLiveReference, ReferenceConfig, ReferenceWindow
+from driftmon.config.profile_reference import ProfileReferenceConfig
+from driftmon.config.reference import ReferenceConfig
+from driftmon.config.rolling import FromLiveReference, ReferenceWindow
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
     FileSourceConfig,
@@ -48,6 +50,7 @@ __all__ = [
     "LiveSqlSourceConfig",
     "LogConfig",
     "MonitorConfig",
+    "ProfileReferenceConfig",
     "QuantileLevels",
     "ReferenceConfig",
     "ReferenceWindow",

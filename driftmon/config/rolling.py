@@ -7,22 +7,14 @@ with the schedule ("the same hour one week ago", "the previous 7 days").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag
+from pydantic import Field
 
 from driftmon.clock import as_utc, floor_time
 from driftmon.config._base import ConfigModel, fail
 from driftmon.config.durations import Duration, format_duration
-from driftmon.config.sources import (
-    FILE_TAG,
-    SQL_TAG,
-    FileSourceConfig,
-    SqlSourceConfig,
-    _check_kind,
-)
 
 FROM_LIVE_TAG = "rolling reference"
 TAGS = frozenset({FROM_LIVE_TAG})
@@ -59,47 +51,6 @@ class FromLiveReference(ConfigModel):
     from_live: ReferenceWindow = Field(
         description="The reference window, read from the monitor's own live source."
     )
-
-
-def _reference_tag(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        if "from_live" in value:
-            return FROM_LIVE_TAG
-        return FILE_TAG if "path" in value else SQL_TAG
-    if isinstance(value, FromLiveReference):
-        return FROM_LIVE_TAG
-    return FILE_TAG if isinstance(value, FileSourceConfig) else SQL_TAG
-
-
-def _check_reference_kind(value: Any) -> Any:
-    if isinstance(value, FromLiveReference):
-        return value
-    if isinstance(value, Mapping) and "from_live" in value:
-        others = [repr(str(k)) for k in value if k != "from_live"]
-        if others:
-            raise fail(
-                f"'from_live' takes the reference from the live source and goes alone; "
-                f"also got {', '.join(others)}"
-            )
-        return value
-    if isinstance(value, Mapping) and "path" not in value and "url" not in value:
-        keys = ", ".join(repr(str(k)) for k in value) or "none"
-        raise fail(
-            "expected 'path' (a CSV/Parquet file or glob), 'url' (an SQLAlchemy URL, with "
-            "'query' or 'table') or 'from_live' (a past window of the live source); "
-            f"got keys: {keys}"
-        )
-    return _check_kind(value)
-
-
-ReferenceConfig = Annotated[
-    Annotated[FileSourceConfig, Tag(FILE_TAG)]
-    | Annotated[SqlSourceConfig, Tag(SQL_TAG)]
-    | Annotated[FromLiveReference, Tag(FROM_LIVE_TAG)],
-    Discriminator(_reference_tag),
-    BeforeValidator(_check_reference_kind),
-]
-"""A monitor's reference: a file source, a SQL source, or a window of its live source."""
 
 
 def check_rolling(monitor: str, reference: object, live_window: timedelta | None) -> None:

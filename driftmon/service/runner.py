@@ -13,30 +13,28 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol
 
 from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, FeatureConfig, MonitorConfig
-from driftmon.core.bins import Bins, NumericBins
-from driftmon.core.drift import score
+from driftmon.config.models import ScoringScope
+from driftmon.config.profile_reference import ProfileReferenceConfig
 from driftmon.core.histogram import ColumnTypeError, Histogram
-from driftmon.core.kinds import ColumnKind, kind_of
 from driftmon.core.parallel import ColumnPool
-from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, FeatureSpec, ReferenceProfile
+from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, ReferenceProfile
 from driftmon.core.reference_fit import FeatureFit
-from driftmon.core.status import Status, worst
-from driftmon.core.thresholds import CalibratedPolicy, PolicyInput, StaticPolicy, decide
-from driftmon.errors import ColumnError, DriftmonError, SourceError
+from driftmon.core.status import Status
+from driftmon.core.thresholds import Calibration
+from driftmon.errors import DriftmonError, SourceError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.secrets import scrub
 from driftmon.service.empty_windows import explain_empty_window
+from driftmon.service.profile_reference import ProfileReference
 from driftmon.service.rolling import (
     ProfileCache,
     empty_reference_run,
@@ -44,17 +42,24 @@ from driftmon.service.rolling import (
     rolling_fingerprint,
     with_window,
 )
-from driftmon.service.thresholds import (
-    CALIBRATIONS_KEY,
-    ensure_calibration,
-    policy_for,
-    stored_calibrations,
-    unscored_thresholds,
+from driftmon.service.scoring import (
+    LiveTally,
+    batch_column,
+    calibrations_metadata,
+    column_cost,
+    column_not_found,
+    evaluate,
+    noted,
+    run_status,
 )
-from driftmon.sources.base import HistogramSource, Source, Window, closing_source, column_list
+from driftmon.service.thresholds import CALIBRATIONS_KEY
+from driftmon.sources.base import HistogramSource, Source, Window, closing_source
 from driftmon.sources.factory import source_from_config
 from driftmon.sources.pushdown import PushedCounts, PushedFeature
 from driftmon.storage import Store
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Progress = Callable[[str, int], None]
 """Called as ``progress(stage, rows_so_far)`` while a source is read; stage is a short label."""
@@ -120,7 +125,8 @@ class MonitorRunner:
         window_end: datetime | None = None,
     ) -> ReferenceProfile:
         """The monitor's stored profile, rebuilt when asked, missing or stale (other data,
-        other binning, or an older format that lacks the column kinds).
+        other binning, or an older format that lacks the column kinds). A profile-file
+        reference is read from its file (``driftmon.service.profile_reference``).
 
         A rolling reference's profile is that of the reference window of the live window
         ending at ``window_end`` (default: now).
@@ -129,26 +135,44 @@ class MonitorRunner:
             return self._rolling_profile(monitor, window_end or utcnow(), rebuild)
         if self.pin_profiles and not rebuild and monitor.name in self._profiles:
             return self._profiles[monitor.name][1]
+        if isinstance(monitor.reference, ProfileReferenceConfig):
+            saved = ProfileReference(monitor, monitor.reference)
+            return self._cached_profile(monitor, saved.fingerprint(), saved.profile, rebuild)
         with _opened(self.source_factory, monitor.reference, monitor) as source:
             fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
-            if not rebuild:
-                cached = self._profiles.get(monitor.name)
-                if cached and cached[0] == fingerprint:
-                    return cached[1]
-                stored = self.store.load_profile(monitor.name)
-                if (
-                    stored is not None
-                    and stored.fingerprint == fingerprint
-                    and stored.profile.format == PROFILE_FORMAT
-                ):
-                    self._profiles[monitor.name] = (fingerprint, stored.profile)
-                    return stored.profile
-            profile = build_reference_profile(
-                monitor, source, self.progress, self.abandon, self.columns
+            return self._cached_profile(
+                monitor,
+                fingerprint,
+                lambda: build_reference_profile(
+                    monitor, source, self.progress, self.abandon, self.columns
+                ),
+                rebuild,
             )
-            self.store.save_profile(monitor.name, fingerprint, profile)
-            self._profiles[monitor.name] = (fingerprint, profile)
-            return profile
+
+    def _cached_profile(
+        self,
+        monitor: MonitorConfig,
+        fingerprint: str,
+        build: Callable[[], ReferenceProfile],
+        rebuild: bool,
+    ) -> ReferenceProfile:
+        """The profile held or stored for ``fingerprint``, else ``build()`` (then stored)."""
+        if not rebuild:
+            cached = self._profiles.get(monitor.name)
+            if cached and cached[0] == fingerprint:
+                return cached[1]
+            stored = self.store.load_profile(monitor.name)
+            if (
+                stored is not None
+                and stored.fingerprint == fingerprint
+                and stored.profile.format == PROFILE_FORMAT
+            ):
+                self._profiles[monitor.name] = (fingerprint, stored.profile)
+                return stored.profile
+        profile = build()
+        self.store.save_profile(monitor.name, fingerprint, profile)
+        self._profiles[monitor.name] = (fingerprint, profile)
+        return profile
 
     def _rolling_profile(
         self, monitor: MonitorConfig, window_end: datetime, rebuild: bool
@@ -246,68 +270,30 @@ class MonitorRunner:
         t0: float,
     ) -> RunResult:
         with _opened(self.source_factory, monitor.live, monitor) as source:
-            errors: dict[str, str] = dict(profile.metadata.get("feature_errors", {}))
-            available = list(source.columns())
-            present = set(available)
-            by_feature = {f.name: f for f in profile.features}
-            counting: dict[str, tuple[FeatureConfig, FeatureProfile]] = {}
-            for feature in monitor.features:
-                col = feature.source_column
-                if feature.name in errors:
-                    continue
-                if col not in present:
-                    errors[feature.name] = _column_not_found(col, "live", source, available)
-                elif feature.name not in by_feature:
-                    errors[feature.name] = "no reference profile for this feature"
-                else:
-                    counting[feature.name] = (feature, by_feature[feature.name])
-
-            hists = {name: Histogram.empty(fp.bins.n_bins) for name, (_, fp) in counting.items()}
-            live_kinds: dict[str, set[ColumnKind]] = {name: set() for name in counting}
-            rows = 0
+            tally = LiveTally(
+                monitor, profile, list(source.columns()), source.describe(), self.columns
+            )
             deadline = _deadline(monitor)
-            columns = sorted({f.source_column for f, _ in counting.values()})
-            pushed = _pushed_histograms(source, counting, window)
+            pushed = _pushed_histograms(source, tally.counting, window)
             if pushed is not None:
                 _check_deadline(deadline, monitor, source, self.abandon)
-                hists.update(pushed.histograms)
-                live_kinds.update(pushed.kinds)
-                rows = pushed.rows
-            for batch in source.batches(columns, window) if pushed is None else ():
+                tally.histograms.update(pushed.histograms)
+                tally.kinds.update(pushed.kinds)
+                tally.rows = pushed.rows
+            for batch in source.batches(tally.columns, window) if pushed is None else ():
                 _check_deadline(deadline, monitor, source, self.abandon)
-                rows += batch.num_rows
-                names = list(counting)
-                counted = self.columns.map(
-                    partial(_count_live, batch),
-                    [counting[name] for name in names],
-                    batch.num_rows,
-                    [_cost(fp.bins) for _, fp in (counting[name] for name in names)],
-                )
-                for name, (kind, hist, exc) in zip(names, counted, strict=True):
-                    if kind is not None:
-                        live_kinds[name].add(kind)
-                    if exc is not None:  # as for the reference
-                        feature = counting.pop(name)[0]
-                        errors[name] = f"column {feature.source_column!r} in live data: {exc}"
-                    elif hist is not None:
-                        hists[name] = hists[name] + hist
-                self.progress(f"{monitor.name}: live", rows)
+                tally.add(batch)
+                self.progress(f"{monitor.name}: live", tally.rows)
+            rows = tally.rows
             message = None
             if window is not None and rows == 0 and monitor.live.timestamp_column is not None:
                 message = explain_empty_window(source, window, monitor.live.timestamp_column)
             # Scored features whose live kind differs from the reference's say so.
-            notes = {
-                name: note
-                for name, (_, fp) in counting.items()
-                if (note := fp.kind_note(live_kinds[name])) is not None
-            }
+            notes = tally.notes()
 
-        features = self._evaluate(monitor, profile, hists, errors, rows)
-        features = tuple(_noted(f, notes.get(f.feature)) for f in features)
-        if rows < monitor.live.min_rows:
-            status = Status.INSUFFICIENT_DATA
-        else:
-            status = worst([f.status for f in features])
+        features = self._evaluate(monitor, profile, tally.histograms, tally.errors, rows)
+        features = tuple(noted(f, notes.get(f.feature)) for f in features)
+        status = run_status(features, rows, monitor.live.min_rows)
         return RunResult(
             monitor=monitor.name,
             window_start=window.start if window else None,
@@ -329,104 +315,22 @@ class MonitorRunner:
         errors: dict[str, str],
         rows: int,
     ) -> tuple[FeatureResult, ...]:
-        """Score every feature, then apply the threshold policies to the run as a whole.
-
-        Policies see all features of the run at once, so multiple-testing corrections
-        (Bonferroni, Benjamini–Hochberg) span the run.
-        """
-        by_feature = {f.name: f for f in profile.features}
-        enough = rows >= monitor.live.min_rows
-        calibrations = stored_calibrations(profile.metadata)
-        recalibrated = False
-        results: dict[str, FeatureResult] = {}
-        pending: list[tuple[FeatureConfig, FeatureResult, PolicyInput]] = []
-        for feature in monitor.features:
-            fp, hist = by_feature.get(feature.name), hists.get(feature.name)
-            policy = policy_for(monitor, feature)
-            unscored = unscored_thresholds(policy)
-            if feature.name in errors or fp is None or hist is None:
-                message = errors.get(feature.name, "feature could not be computed")
-                results[feature.name] = FeatureResult(
-                    feature=feature.name,
-                    status=Status.ERROR,
-                    thresholds=unscored,
-                    live_rows=rows,
-                    message=scrub(message),
-                )
-                continue
-            base = FeatureResult(
-                feature=feature.name,
-                status=Status.INSUFFICIENT_DATA,
-                thresholds=unscored,
-                live_rows=rows,
-                missing_rows=int(hist.counts[fp.bins.missing_index]),
-                live_counts=tuple(int(c) for c in hist.counts),
-                bin_labels=tuple(fp.bins.labels()),
-            )
-            if not enough:
-                results[feature.name] = replace(
-                    base, message=f"{rows} live rows, fewer than min_rows={monitor.live.min_rows}"
-                )
-                continue
-            scores = score(
-                hist,
-                fp.reference,
-                smoothing=feature.effective_smoothing(monitor),
-                reference_is_sample=monitor.reference_is_sample,
-            )
-            if scores is None:
-                reason = "no live rows" if hist.total == 0 else "no reference rows for this feature"
-                results[feature.name] = replace(base, message=reason)
-                continue
-            calibration = None
-            if isinstance(policy, CalibratedPolicy):
-                try:
-                    calibration, fresh = ensure_calibration(
-                        calibrations.get(feature.name), monitor, feature, fp, policy, rows
-                    )
-                except ValueError as exc:
-                    results[feature.name] = replace(
-                        base,
-                        status=Status.ERROR,
-                        message=f"configuration error: feature {feature.name!r}: {exc}",
-                    )
-                    continue
-                calibrations[feature.name] = calibration
-                recalibrated = recalibrated or fresh
-            pending.append(
-                (
-                    feature,
-                    replace(base, scores=scores),
-                    PolicyInput(
-                        feature.name, policy, scores, calibration, monitor.reference_is_sample
-                    ),
-                )
-            )
-        decisions = decide([p for _, _, p in pending])
-        for (feature, result, policy_input), decision in zip(pending, decisions, strict=True):
-            static = isinstance(policy_input.policy, StaticPolicy)
-            scores = result.scores
-            if scores is not None and decision.p_value is not None:
-                # Export the p-value that decided the status (a minimum-effect test's own).
-                scores = replace(scores, p_value=decision.p_value)
-            results[feature.name] = replace(
-                result,
-                status=decision.status,
-                thresholds=decision.thresholds or result.thresholds,
-                scores=scores if decision.status != Status.INSUFFICIENT_DATA else None,
-                message=None if static else decision.detail,
-                p_value_adjusted=decision.p_value_adjusted,
-            )
-        if recalibrated:
-            self._store_calibrations(monitor, profile, calibrations)
-        return tuple(results[f.name] for f in monitor.features)
+        """Score every feature (``driftmon.service.scoring.evaluate``); calibrations that had
+        to be computed are stored with the reference profile."""
+        evaluation = evaluate(monitor, profile, hists, errors, rows, monitor.live.min_rows)
+        if evaluation.calibrations is not None:
+            self._store_calibrations(monitor, profile, evaluation.calibrations)
+        return evaluation.features
 
     def _store_calibrations(
-        self, monitor: MonitorConfig, profile: ReferenceProfile, calibrations: dict[str, Any]
+        self,
+        monitor: MonitorConfig,
+        profile: ReferenceProfile,
+        calibrations: dict[str, Calibration],
     ) -> None:
         """Keep calibrations with the reference profile, so they are computed once."""
         metadata = dict(profile.metadata)
-        metadata[CALIBRATIONS_KEY] = {k: c.to_dict() for k, c in calibrations.items()}
+        metadata[CALIBRATIONS_KEY] = calibrations_metadata(calibrations)
         updated = replace(profile, metadata=metadata)
         fingerprint = self._profiles[monitor.name][0]
         self.store.save_profile(monitor.name, fingerprint, updated)
@@ -436,7 +340,7 @@ class MonitorRunner:
 
 
 def build_reference_profile(
-    monitor: MonitorConfig,
+    monitor: ScoringScope,
     source: Source,
     progress: Progress = _no_progress,
     abandon: StopFlag | None = None,
@@ -461,8 +365,8 @@ def build_reference_profile(
         if feature.source_column in present:
             fits[feature.name] = (feature, FeatureFit(feature.feature_spec()))
         else:
-            errors[feature.name] = _column_not_found(
-                feature.source_column, "reference", source, available
+            errors[feature.name] = column_not_found(
+                feature.source_column, "reference", source.describe(), available
             )
     if isinstance(source, HistogramSource):
         built = source.reference_profile(
@@ -497,7 +401,7 @@ def build_reference_profile(
                 partial(_feed, batch),
                 [fits[name] for name in names],
                 batch.num_rows,
-                [_cost(fit.spec) for _, fit in (fits[name] for name in names)],
+                [column_cost(fit.spec) for _, fit in (fits[name] for name in names)],
             )
             for name, exc in zip(names, failures, strict=True):
                 if exc is not None:
@@ -526,39 +430,14 @@ def build_reference_profile(
     )
 
 
-def _count_live(
-    batch: pa.RecordBatch, counting: tuple[FeatureConfig, FeatureProfile]
-) -> tuple[ColumnKind | None, Histogram | None, Exception | None]:
-    """One feature's column of a live batch: its kind, its histogram or why not (run on a
-    counting thread; a missing column raises, as it stops the run)."""
-    feature, fp = counting
-    column = _column(batch, feature)
-    kind = kind_of(column)
-    try:
-        return kind, fp.live_histogram(column), None
-    except (ColumnTypeError, ValueError) as exc:
-        return kind, None, exc
-
-
 def _feed(batch: pa.RecordBatch, fitting: tuple[FeatureConfig, FeatureFit]) -> Exception | None:
     """One feature's column of a reference batch fed to its fit; the error, if any."""
     feature, fit = fitting
     try:
-        fit.feed(_column(batch, feature))
+        fit.feed(batch_column(batch, feature))
     except (ColumnTypeError, ValueError) as exc:
         return exc
     return None
-
-
-def _cost(layout: Bins | FeatureSpec) -> float:
-    """Relative cost of a column per row, so that the dearest start first: text categories
-    cost several times a numeric column (hashing every string)."""
-    categorical = (
-        layout.kind == "categorical"
-        if isinstance(layout, FeatureSpec)
-        else not isinstance(layout, NumericBins)
-    )
-    return 5.0 if categorical else 1.0
 
 
 def _reference_error(feature: FeatureConfig, exc: Exception) -> str:
@@ -580,13 +459,6 @@ def _pushed_histograms(
     return source.histograms(features, window)
 
 
-def _column_not_found(column: str, role: str, source: Source, available: Sequence[str]) -> str:
-    return (
-        f"column {column!r} not found in {role} source {source.describe()}; "
-        f"it has {column_list(available)}"
-    )
-
-
 @contextmanager
 def _opened(factory: SourceFactory, cfg: Any, monitor: MonitorConfig) -> Iterator[Source]:
     """A source for one run, closed afterwards so pooled SQL connections don't pile up."""
@@ -606,26 +478,11 @@ def _profile_fingerprint(source_fingerprint: str, monitor: MonitorConfig) -> str
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _noted(result: FeatureResult, note: str | None) -> FeatureResult:
-    """``result`` with ``note`` leading its message."""
-    if note is None:
-        return result
-    message = note if result.message is None else f"{note}; {result.message}"
-    return replace(result, message=message)
-
-
-def _column(batch: pa.RecordBatch, feature: FeatureConfig) -> pa.Array:
-    idx = batch.schema.get_field_index(feature.source_column)
-    if idx < 0:
-        raise ColumnError(f"column {feature.source_column!r} missing from a batch")
-    return batch.column(idx)
-
-
 def _elapsed(t0: float) -> timedelta:
     return timedelta(seconds=time.monotonic() - t0)
 
 
-def _deadline(monitor: MonitorConfig) -> float | None:
+def _deadline(monitor: ScoringScope) -> float | None:
     timeout = monitor.source_timeout
     return time.monotonic() + timeout.total_seconds() if timeout is not None else None
 
@@ -636,7 +493,7 @@ class RunAbandoned(Exception):  # noqa: N818 - not an error: the daemon is shutt
 
 def _check_deadline(
     deadline: float | None,
-    monitor: MonitorConfig,
+    monitor: ScoringScope,
     source: Source,
     abandon: StopFlag | None = None,
 ) -> None:

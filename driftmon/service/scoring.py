@@ -1,191 +1,278 @@
-"""Scoring runs in worker processes, so that many monitors use every core.
+"""Scoring live batches against a reference profile: what a run computes once rows arrive.
 
-The daemon's runs are mostly Python per feature (reading a window, counting it, scoring,
-deciding), which holds the GIL: on one interpreter 20 monitors of 200 features queue
-behind each other and behind the HTTP server's rendering. ``ScoringProcesses`` runs
-``MonitorRunner.score`` in ``engine.processes`` worker processes instead. Each worker has
-its own runner (profile cache, ``ColumnPool`` of its share of ``engine.threads``) and its
-own connection to the results database, which it needs for reference profiles and
-calibrations; results come back to the daemon, which stores them (``PendingRuns``) and
-serves them, as before.
-
-Workers are started with ``spawn`` (the daemon has threads by then, which ``fork`` does not
-copy), ignore SIGINT and SIGTERM (the daemon decides when runs stop: a run in progress may
-finish within the shutdown grace, then ``abandon`` stops it at its next batch), and exit
-on their own when the daemon is gone (checked every second), so a ``kill -9`` leaves no
-orphan. A worker that dies mid-run (killed, out of memory) fails that run with
-``ScoringProcessError``, and so does any other run in flight at that moment
-(``concurrent.futures`` stops a broken pool's other workers too); the pool is replaced for
-the next runs. A worker that died between runs is replaced without failing any.
+The runner (for the daemon and ``driftmon check``) and the Python API (``driftmon.compare``,
+``driftmon.Profile``) both count live batches with ``LiveTally`` and decide statuses with
+``evaluate``, so the same data gives the same numbers whichever way it comes in.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import multiprocessing
-import os
-import signal
-import threading
-import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
-from driftmon.config import Config, MonitorConfig
-from driftmon.core.parallel import ColumnPool, available_cores
-from driftmon.errors import DriftmonError
-from driftmon.logs import configure
-from driftmon.results import RunResult
-from driftmon.service.runner import MonitorRunner, RunAbandoned, StopFlag
-from driftmon.storage import Store
+import pyarrow as pa
 
-log = logging.getLogger("driftmon.scoring")
-
-PARENT_CHECK_SECONDS = 1.0
-"""How often a worker checks that the daemon that started it is still there."""
-
-
-class ScoringProcessError(DriftmonError):
-    """The process scoring a run died before it returned a result."""
-
-
-def scoring_processes(config: Config, store: Store) -> int:
-    """How many processes the daemon scores in: ``engine.processes``, or by default one per
-    core (at most ``engine.threads``) and at most one per enabled monitor; 0 (score in the
-    daemon) for a results database other processes cannot open (in-memory SQLite)."""
-    if not store.shareable:
-        return 0
-    configured = config.engine.processes
-    if configured is not None:
-        return configured
-    enabled = sum(m.enabled for m in config.monitors)
-    return max(1, min(config.engine.threads or available_cores(), available_cores(), enabled))
+from driftmon.config.models import FeatureConfig, ScoringScope
+from driftmon.core.bins import Bins, NumericBins
+from driftmon.core.drift import score
+from driftmon.core.histogram import ColumnTypeError, Histogram
+from driftmon.core.kinds import ColumnKind, kind_of
+from driftmon.core.parallel import ColumnPool
+from driftmon.core.profile import FeatureProfile, FeatureSpec, ReferenceProfile
+from driftmon.core.status import Status, worst
+from driftmon.core.thresholds import (
+    CalibratedPolicy,
+    Calibration,
+    PolicyInput,
+    StaticPolicy,
+    decide,
+)
+from driftmon.errors import ColumnError
+from driftmon.results import FeatureResult
+from driftmon.secrets import scrub
+from driftmon.service.thresholds import (
+    ensure_calibration,
+    policy_for,
+    stored_calibrations,
+    unscored_thresholds,
+)
+from driftmon.sources.base import column_list
 
 
-class ScoringProcesses:
-    """``processes`` workers scoring runs of ``config``'s monitors; ``score``, ``close``."""
+def column_not_found(column: str, role: str, described: str, available: Sequence[str]) -> str:
+    """Why a feature has no column in a source (``described``: the source's ``describe()``)."""
+    return (
+        f"column {column!r} not found in {role} source {described}; it has {column_list(available)}"
+    )
 
-    def __init__(self, config: Config, store: Store, processes: int) -> None:
-        if processes < 1:
-            raise ValueError(f"processes must be at least 1, got {processes}")
-        self.processes = processes
-        self.threads_each = max(1, (config.engine.threads or available_cores()) // processes)
-        self._config = config
-        self._store = store
-        self._context = multiprocessing.get_context("spawn")
-        self._abandon = self._context.Event()
-        self._lock = threading.Lock()
-        self._executor: ProcessPoolExecutor | None = self._start()
 
-    def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.processes,
-            mp_context=self._context,
-            initializer=_start_worker,
-            initargs=(
-                self._config,
-                self._store,
-                self.threads_each,
-                self._abandon,
-                os.getpid(),
-            ),
+def batch_column(batch: pa.RecordBatch, feature: FeatureConfig) -> pa.Array:
+    """The feature's column of ``batch``; ColumnError when a batch lacks it."""
+    idx = batch.schema.get_field_index(feature.source_column)
+    if idx < 0:
+        raise ColumnError(f"column {feature.source_column!r} missing from a batch")
+    return batch.column(idx)
+
+
+class LiveTally:
+    """Histograms of a live window on the profile's bins, built batch by batch.
+
+    Features whose column the source lacks, or that the profile could not fit, are errors
+    from the start; a feature whose live values cannot be binned (text in a numeric column,
+    a kind without a lossless mapping) becomes an error and is no longer counted.
+    """
+
+    def __init__(
+        self,
+        scope: ScoringScope,
+        profile: ReferenceProfile,
+        available: Sequence[str],
+        described: str,
+        pool: ColumnPool | None = None,
+    ) -> None:
+        self.pool = pool or ColumnPool(1)
+        """Threads counting a batch's columns (``driftmon.core.parallel``), where they pay."""
+        self.errors: dict[str, str] = dict(profile.metadata.get("feature_errors", {}))
+        present = set(available)
+        by_feature = {f.name: f for f in profile.features}
+        self.counting: dict[str, tuple[FeatureConfig, FeatureProfile]] = {}
+        for feature in scope.features:
+            col = feature.source_column
+            if feature.name in self.errors:
+                continue
+            if col not in present:
+                self.errors[feature.name] = column_not_found(col, "live", described, available)
+            elif feature.name not in by_feature:
+                self.errors[feature.name] = "no reference profile for this feature"
+            else:
+                self.counting[feature.name] = (feature, by_feature[feature.name])
+        self.histograms = {
+            name: Histogram.empty(fp.bins.n_bins) for name, (_, fp) in self.counting.items()
+        }
+        self.kinds: dict[str, set[ColumnKind]] = {name: set() for name in self.counting}
+        self.rows = 0
+
+    @property
+    def columns(self) -> list[str]:
+        """The source columns still to read."""
+        return sorted({f.source_column for f, _ in self.counting.values()})
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Count one batch of the live window (its columns on the pool's threads)."""
+        self.rows += batch.num_rows
+        names = list(self.counting)
+        counted = self.pool.map(
+            partial(_count_live, batch),
+            [self.counting[name] for name in names],
+            batch.num_rows,
+            [column_cost(fp.bins) for _, fp in (self.counting[name] for name in names)],
         )
+        for name, (kind, hist, exc) in zip(names, counted, strict=True):
+            if kind is not None:
+                self.kinds[name].add(kind)
+            if exc is not None:  # as for the reference
+                feature = self.counting.pop(name)[0]
+                self.errors[name] = f"column {feature.source_column!r} in live data: {exc}"
+            elif hist is not None:
+                self.histograms[name] = self.histograms[name] + hist
 
-    def score(self, monitor: MonitorConfig, window_end: datetime) -> RunResult:
-        """``MonitorRunner.score`` of one window in a worker (``RunAbandoned`` propagates)."""
-        executor = self._current()
-        try:
-            future = executor.submit(_score, monitor.name, window_end)
-        except BrokenProcessPool:  # a worker died between runs: nothing was lost
-            future = self._replace(executor).submit(_score, monitor.name, window_end)
-        try:
-            return future.result()
-        except BrokenProcessPool as exc:
-            self._replace(executor)
-            if self._abandon.is_set():  # killed at shutdown, after the grace
-                raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown") from exc
-            log.error("scoring.process_died", extra={"monitor": monitor.name})
-            raise ScoringProcessError(
-                f"monitor {monitor.name!r}: the process scoring the window ending "
-                f"{window_end.isoformat()} died ({exc}); the next run uses a new one"
-            ) from exc
-
-    def _current(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                raise ScoringProcessError("the scoring processes are shut down")
-            return self._executor
-
-    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
-        """A new pool in place of ``broken`` (once, whichever run notices first)."""
-        with self._lock:
-            if self._executor is None:
-                raise ScoringProcessError("the scoring processes are shut down")
-            if self._executor is broken:
-                self._executor = self._start()
-            current = self._executor
-        broken.shutdown(wait=False, cancel_futures=True)
-        return current
-
-    def pids(self) -> list[int]:
-        """Process ids of the live workers (started as runs need them)."""
-        with self._lock:
-            executor = self._executor
-        # ProcessPoolExecutor keeps its processes in a private dict; read only, for tests
-        # and diagnostics.
-        processes: dict[int, Any] = getattr(executor, "_processes", None) or {}
-        return [p.pid for p in processes.values() if p.is_alive()]
-
-    def abandon(self) -> None:
-        """Stop the runs in progress at their next batch; they store nothing."""
-        self._abandon.set()
-
-    def close(self, *, terminate: bool = False) -> None:
-        """Stop the workers once the runs handed to them have ended, or at once with
-        ``terminate`` (runs that outlived the shutdown, e.g. stuck in a driver call)."""
-        pids = self.pids() if terminate else []
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):  # they ignore SIGTERM (see above)
-                os.kill(pid, signal.SIGKILL)
-        executor.shutdown(wait=not terminate, cancel_futures=True)
+    def notes(self) -> dict[str, str]:
+        """For scored features whose live kind differs from the reference's: what changed."""
+        return {
+            name: note
+            for name, (_, fp) in self.counting.items()
+            if (note := fp.kind_note(self.kinds[name])) is not None
+        }
 
 
-# -- in the worker processes ------------------------------------------------------------------
-
-_runner: MonitorRunner | None = None
-
-
-def _start_worker(
-    config: Config, store: Store, threads: int, abandon: StopFlag, parent: int
-) -> None:
-    global _runner
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    configure(config.log.level, config.log.format)
-    _runner = MonitorRunner(config, store, abandon=abandon, pool=ColumnPool(threads))
-    threading.Thread(
-        target=_exit_without_parent, args=(parent,), daemon=True, name="driftmon-orphan-check"
-    ).start()
+def _count_live(
+    batch: pa.RecordBatch, counting: tuple[FeatureConfig, FeatureProfile]
+) -> tuple[ColumnKind | None, Histogram | None, Exception | None]:
+    """One feature's column of a live batch: its kind, its histogram or why not (run on a
+    counting thread; a missing column raises, as it stops the run)."""
+    feature, fp = counting
+    column = batch_column(batch, feature)
+    kind = kind_of(column)
+    try:
+        return kind, fp.live_histogram(column), None
+    except (ColumnTypeError, ValueError) as exc:
+        return kind, None, exc
 
 
-def _exit_without_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_SECONDS)
-    os._exit(0)  # the daemon is gone: nobody will store or ask for results
+def column_cost(layout: Bins | FeatureSpec) -> float:
+    """Relative cost of a column per row, so that the dearest start first on a
+    ``ColumnPool``: text categories cost several times a numeric column (hashing strings)."""
+    if isinstance(layout, FeatureSpec):
+        categorical = layout.kind == "categorical"
+    else:
+        categorical = not isinstance(layout, NumericBins)
+    return 5.0 if categorical else 1.0
 
 
-def _score(monitor: str, window_end: datetime) -> RunResult:
-    runner = _require_runner()
-    return runner.score(runner.config.monitor(monitor), window_end)
+@dataclass(frozen=True)
+class Evaluation:
+    """A run's feature results, and the calibrations when some had to be (re)computed."""
+
+    features: tuple[FeatureResult, ...]
+    calibrations: dict[str, Calibration] | None
 
 
-def _require_runner() -> MonitorRunner:
-    if _runner is None:
-        raise RuntimeError("not a scoring process: _start_worker has not run")
-    return _runner
+def evaluate(
+    scope: ScoringScope,
+    profile: ReferenceProfile,
+    hists: dict[str, Histogram],
+    errors: dict[str, str],
+    rows: int,
+    min_rows: int,
+) -> Evaluation:
+    """Score every feature, then apply the threshold policies to the run as a whole.
+
+    Policies see all features of the run at once, so multiple-testing corrections
+    (Bonferroni, Benjamini–Hochberg) span the run. Calibrations (``policy: calibrated``)
+    are read from the profile's metadata and returned when they changed.
+    """
+    by_feature = {f.name: f for f in profile.features}
+    enough = rows >= min_rows
+    calibrations = stored_calibrations(profile.metadata)
+    recalibrated = False
+    results: dict[str, FeatureResult] = {}
+    pending: list[tuple[FeatureConfig, FeatureResult, PolicyInput]] = []
+    for feature in scope.features:
+        fp, hist = by_feature.get(feature.name), hists.get(feature.name)
+        policy = policy_for(scope, feature)
+        unscored = unscored_thresholds(policy)
+        if feature.name in errors or fp is None or hist is None:
+            message = errors.get(feature.name, "feature could not be computed")
+            results[feature.name] = FeatureResult(
+                feature=feature.name,
+                status=Status.ERROR,
+                thresholds=unscored,
+                live_rows=rows,
+                message=scrub(message),
+            )
+            continue
+        base = FeatureResult(
+            feature=feature.name,
+            status=Status.INSUFFICIENT_DATA,
+            thresholds=unscored,
+            live_rows=rows,
+            missing_rows=int(hist.counts[fp.bins.missing_index]),
+            live_counts=tuple(int(c) for c in hist.counts),
+            bin_labels=tuple(fp.bins.labels()),
+        )
+        if not enough:
+            results[feature.name] = replace(
+                base, message=f"{rows} live rows, fewer than min_rows={min_rows}"
+            )
+            continue
+        scores = score(
+            hist,
+            fp.reference,
+            smoothing=feature.effective_smoothing(scope),
+            reference_is_sample=scope.reference_is_sample,
+        )
+        if scores is None:
+            reason = "no live rows" if hist.total == 0 else "no reference rows for this feature"
+            results[feature.name] = replace(base, message=reason)
+            continue
+        calibration = None
+        if isinstance(policy, CalibratedPolicy):
+            try:
+                calibration, fresh = ensure_calibration(
+                    calibrations.get(feature.name), scope, feature, fp, policy, rows
+                )
+            except ValueError as exc:
+                results[feature.name] = replace(
+                    base,
+                    status=Status.ERROR,
+                    message=f"configuration error: feature {feature.name!r}: {exc}",
+                )
+                continue
+            calibrations[feature.name] = calibration
+            recalibrated = recalibrated or fresh
+        pending.append(
+            (
+                feature,
+                replace(base, scores=scores),
+                PolicyInput(feature.name, policy, scores, calibration, scope.reference_is_sample),
+            )
+        )
+    decisions = decide([p for _, _, p in pending])
+    for (feature, result, policy_input), decision in zip(pending, decisions, strict=True):
+        static = isinstance(policy_input.policy, StaticPolicy)
+        scores = result.scores
+        if scores is not None and decision.p_value is not None:
+            # Export the p-value that decided the status (a minimum-effect test's own).
+            scores = replace(scores, p_value=decision.p_value)
+        results[feature.name] = replace(
+            result,
+            status=decision.status,
+            thresholds=decision.thresholds or result.thresholds,
+            scores=scores if decision.status != Status.INSUFFICIENT_DATA else None,
+            message=None if static else decision.detail,
+            p_value_adjusted=decision.p_value_adjusted,
+        )
+    features = tuple(results[f.name] for f in scope.features)
+    return Evaluation(features, calibrations if recalibrated else None)
+
+
+def run_status(features: Sequence[FeatureResult], rows: int, min_rows: int) -> Status:
+    """A run's status: insufficient data below ``min_rows`` live rows, else the worst."""
+    if rows < min_rows:
+        return Status.INSUFFICIENT_DATA
+    return worst([f.status for f in features])
+
+
+def noted(result: FeatureResult, note: str | None) -> FeatureResult:
+    """``result`` with ``note`` leading its message."""
+    if note is None:
+        return result
+    message = note if result.message is None else f"{note}; {result.message}"
+    return replace(result, message=message)
+
+
+def calibrations_metadata(calibrations: dict[str, Calibration]) -> dict[str, Any]:
+    """Calibrations as stored in a profile's metadata."""
+    return {k: c.to_dict() for k, c in calibrations.items()}

@@ -12,10 +12,12 @@ from enum import StrEnum
 
 from driftmon.clock import utcnow
 from driftmon.config import Config, MonitorConfig
+from driftmon.config.profile_reference import ProfileReferenceConfig
 from driftmon.config.rolling import FromLiveReference
 from driftmon.config.sources import LiveOptions
 from driftmon.errors import ConfigError, DriftmonError
 from driftmon.service.empty_windows import latest_window_problem, window_problem
+from driftmon.service.profile_reference import profile_problems
 from driftmon.service.rolling import reference_window
 from driftmon.service.window_end import scheduled_window_end
 from driftmon.sources.base import column_list
@@ -42,9 +44,13 @@ class Problem:
 def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
     """Each source of ``monitor`` opens and has every column the configuration names."""
     problems: list[Problem] = []
-    # A rolling reference reads the live source, whose columns are checked as live.
+    # A rolling reference reads the live source, whose columns are checked as live; a
+    # profile reference is a file, checked on its own.
     roles: list[tuple[str, SourceConfig]] = [("live", monitor.live)]
-    if not isinstance(monitor.reference, FromLiveReference):
+    if isinstance(monitor.reference, ProfileReferenceConfig):
+        lines = profile_problems(monitor, monitor.reference)
+        problems += [Problem(ProblemKind.CONFIGURATION, line) for line in lines]
+    elif not isinstance(monitor.reference, FromLiveReference):
         roles.insert(0, ("reference", monitor.reference))
     for role, cfg in roles:
         try:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from driftmon.clock import as_utc
 from driftmon.core.profile import ReferenceProfile
 from driftmon.core.status import Status
 from driftmon.errors import StorageError
@@ -341,6 +342,26 @@ class Store:
                 .where(monitors_table.c.name == monitor, runs_table.c.window_end == window_end)
             ).scalar()
         return Status(status) if status is not None else None
+
+    def latest_window_ends(self, monitor: str, limit: int) -> list[datetime]:
+        """The ends of the monitor's latest ``limit`` stored windows, any status, newest
+        first (one index range scan)."""
+        with (
+            self._guard(f"looking up the latest runs of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            ends = (
+                conn.execute(
+                    select(runs_table.c.window_end)
+                    .join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
+                    .where(monitors_table.c.name == monitor)
+                    .order_by(runs_table.c.window_end.desc())
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+        return [as_utc(t) for t in ends]
 
     def scored_window_ends(self, monitor: str, first: datetime, last: datetime) -> set[datetime]:
         """Window ends in ``[first, last]`` of the monitor's stored runs that are not errors

@@ -14,6 +14,7 @@ import yaml
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 from driftmon.service.metrics import _Families
+from driftmon.service.spool_metrics import spool_families
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
@@ -33,6 +34,7 @@ REQUIRED_ALERTS = DRIFT_ALERTS | {
     "DriftmonResultsDatabaseUnreachable",
     "DriftmonDown",
     "DriftmonRuleEvaluationFailing",
+    "DriftmonSpoolNotDraining",
 }
 # Where every runbook_url points: a subsection of README.md's "Runbook" section.
 RUNBOOK_BASE = "https://github.com/driftmon/driftmon/blob/main/README.md#"
@@ -69,6 +71,11 @@ DAEMON_METRICS = {
     "driftmon_monitor_schedule_interval_seconds",
     "driftmon_scrape_errors_total",
     "driftmon_build_info",
+    "driftmon_spool_runs",
+    "driftmon_spool_oldest_run_age_seconds",
+    "driftmon_spool_dropped_runs_total",
+    "driftmon_spool_damaged_files_total",
+    "driftmon_spool_write_errors_total",
 }
 
 # A `for:` line as the rules write it, so a test can swap in a short duration.
@@ -272,7 +279,7 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
 def test_the_daemon_exports_every_metric_the_rules_and_dashboard_may_use() -> None:
     """DAEMON_METRICS above is the collector's own list, so a rename there fails here."""
     exported: set[str] = set()
-    for family in _Families().all():
+    for family in [*_Families().all(), *spool_families(None)]:
         exported.add(family.name)
         if isinstance(family, CounterMetricFamily):
             exported.add(f"{family.name}_total")

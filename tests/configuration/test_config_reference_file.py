@@ -18,6 +18,7 @@ from driftmon.config import (
     load_config,
 )
 from driftmon.config._base import ConfigModel
+from driftmon.config.profile_reference import ProfileReferenceConfig
 
 from .conftest import ALL_MODELS
 
@@ -27,11 +28,13 @@ ENV = {"DRIFTMON_WAREHOUSE_PASSWORD": "not-a-real-password"}
 
 def test_reference_config_loads() -> None:
     cfg = load_config(REFERENCE, environ=ENV)
-    assert len(cfg.monitors) == 3
-    payments, orders, checkout = cfg.monitors
+    assert len(cfg.monitors) == 4
+    payments, orders, checkout, churn = cfg.monitors
     assert isinstance(payments.reference, FileSourceConfig)
     assert isinstance(orders.reference, SqlSourceConfig)
     assert isinstance(checkout.reference, FromLiveReference)
+    assert isinstance(churn.reference, ProfileReferenceConfig)
+    assert churn.reference.profile == str(REFERENCE.parent / "model" / "reference-profile.json")
     assert isinstance(payments.thresholds, SignificanceThresholds)
     assert isinstance(payments.feature("amount").thresholds, StaticThresholds)
     assert isinstance(payments.feature("country").thresholds, CalibratedThresholds)
@@ -54,6 +57,15 @@ def test_reference_config_shows_the_defaults() -> None:
     )
     assert payments.feature("amount").thresholds == StaticThresholds()
     assert payments.feature("country").thresholds == CalibratedThresholds()
+    spool = cfg.database.spool
+    assert spool.path == str(REFERENCE.parent / "driftmon.spool")
+    assert (spool.max_runs, spool.max_age.days) == (10_000, 7)
+    assert payments.catch_up is not None
+    assert payments.catch_up.within is not None
+    assert payments.catch_up.within.total_seconds() == 24 * 3600
+    assert payments.catch_up == type(payments).model_fields["catch_up"].get_default(
+        call_default_factory=True
+    )
     rolling = cfg.monitors[2].rolling
     assert rolling is not None
     assert rolling.from_live.align is None  # what no align key gives

@@ -90,7 +90,7 @@ def test_an_offset_equal_to_the_live_window_is_the_previous_stretch(load: Loader
         ),
         ({"from_live": {"offset": "soon", "window": "1d"}}, "reference.from_live.offset:"),
         ({"from_live": "7d"}, "reference.from_live: expected a mapping with keys offset, window"),
-        ({"live": True}, "or 'from_live' (a past window of the live source); got keys: 'live'"),
+        ({"live": True}, "'from_live' (a past window of the live source) or 'profile'"),
     ],
 )
 def test_bad_rolling_references_are_named(

@@ -144,6 +144,18 @@ def test_runs_lists_newest_window_first_up_to_limit(store: Store, make_run: Make
     assert store.runs("nobody") == []
 
 
+def test_latest_window_ends_are_newest_first_aware_utc_and_per_monitor(
+    store: Store, make_run: MakeRun
+) -> None:
+    for i in (0, 3, 1, 2):
+        store.save_run(make_run(window_end=T0 + timedelta(hours=i), status=Status.ERROR))
+    store.save_run(make_run(monitor="other", window_end=T0 + timedelta(days=1)))
+    ends = store.latest_window_ends("orders", 3)
+    assert ends == [T0 + timedelta(hours=i) for i in (3, 2, 1)]
+    assert all(t.tzinfo is not None and t.utcoffset() == timedelta(0) for t in ends)
+    assert store.latest_window_ends("nobody", 3) == []
+
+
 def test_run_ending_reads_the_run_of_that_window_with_its_features(
     store: Store, make_run: MakeRun, make_feature: MakeFeature
 ) -> None:

@@ -17,8 +17,8 @@ import pytest
 from driftmon.core.parallel import available_cores
 from driftmon.errors import DriftmonError
 from driftmon.results import RunResult
+from driftmon.service.processes import ScoringProcessError, ScoringProcesses, scoring_processes
 from driftmon.service.runner import MonitorRunner
-from driftmon.service.scoring import ScoringProcessError, ScoringProcesses, scoring_processes
 from driftmon.storage import Store
 
 from .conftest import END, live_columns, make_config, monitor_dict, reference_columns, write_parquet
@@ -165,7 +165,7 @@ import os, sys, time
 from datetime import datetime, UTC
 sys.path.insert(0, {tests!r})
 from driftmon.config import config_from_dict
-from driftmon.service.scoring import ScoringProcesses
+from driftmon.service.processes import ScoringProcesses
 from driftmon.storage import Store
 cfg = config_from_dict({config!r}, base_dir={base!r}, environ={{}})
 store = Store(cfg.database.url)
