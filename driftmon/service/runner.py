@@ -69,6 +69,8 @@ class MonitorRunner:
     source_factory: SourceFactory = default_source_factory
     progress: Progress = _no_progress
     _profiles: dict[str, tuple[str, ReferenceProfile]] = field(default_factory=dict)
+    _profile_versions: dict[str, int] = field(default_factory=dict)
+    """The stored version id of each cached profile, recorded on the runs scored on it."""
     abandon: threading.Event = field(default_factory=threading.Event)
     """Set at shutdown: runs in progress stop at their next batch, storing nothing."""
 
@@ -92,10 +94,12 @@ class MonitorRunner:
                     and stored.profile.format == PROFILE_FORMAT
                 ):
                     self._profiles[monitor.name] = (fingerprint, stored.profile)
+                    self._profile_versions[monitor.name] = stored.version
                     return stored.profile
             profile = build_reference_profile(monitor, source, self.progress, self.abandon)
-            self.store.save_profile(monitor.name, fingerprint, profile)
+            version = self.store.save_profile(monitor.name, fingerprint, profile)
             self._profiles[monitor.name] = (fingerprint, profile)
+            self._profile_versions[monitor.name] = version
             return profile
 
     # -- one run ---------------------------------------------------------------------------
@@ -123,6 +127,7 @@ class MonitorRunner:
         try:
             profile = self.reference_profile(monitor)
             result = self._score_window(monitor, profile, window, end, started, t0)
+            result = replace(result, profile_version=self._profile_versions.get(monitor.name))
         except DriftmonError as exc:
             result = RunResult(
                 monitor=monitor.name,
@@ -325,8 +330,10 @@ class MonitorRunner:
         metadata[CALIBRATIONS_KEY] = {k: c.to_dict() for k, c in calibrations.items()}
         updated = replace(profile, metadata=metadata)
         fingerprint = self._profiles[monitor.name][0]
-        self.store.save_profile(monitor.name, fingerprint, updated)
+        # Only the metadata changed: the store keeps the same version (see save_profile).
+        version = self.store.save_profile(monitor.name, fingerprint, updated)
         self._profiles[monitor.name] = (fingerprint, updated)
+        self._profile_versions[monitor.name] = version
 
 
 def build_reference_profile(
