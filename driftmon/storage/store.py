@@ -222,7 +222,8 @@ class Store:
 
         A profile with other bins or counts (a rebuild) is a new version, and the old one
         stays for the runs scored on it. One that differs from the current version only in
-        its metadata (calibrations stored with it) updates that version in place.
+        its metadata (calibrations stored with it), or not at all (a rebuild from the same
+        data), updates that version in place, its ``created_at`` included.
         """
         data = profile.to_dict()
         with (
@@ -250,7 +251,7 @@ class Store:
                 conn.execute(
                     update(profile_versions_table)
                     .where(profile_versions_table.c.id == current.id)
-                    .values(profile=data)
+                    .values(profile=data, created_at=datetime.now(UTC))
                 )
                 return int(current.id)
             version = int(
