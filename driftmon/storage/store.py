@@ -13,7 +13,7 @@ other rolls back its whole run (counters included) and gets the winner's run id 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,8 +25,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from driftmon.core.profile import ReferenceProfile
 from driftmon.core.status import Status
 from driftmon.errors import StorageError
+from driftmon.history import HISTORY_RUNS, KLPoint, RunSummary
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url
+from driftmon.storage import history
 from driftmon.storage.engine import (
     CONNECT_TIMEOUT_SECONDS,
     SQLITE_BEGIN,
@@ -387,6 +389,54 @@ class Store:
                 return None
             features = features_by_run(conn.execute(select_features([row[0]])).all())
         return run_from_row(row, features)
+
+    def run_by_id(self, monitor: str, run_id: int) -> RunResult | None:
+        """The monitor's stored run with id ``run_id``; None if none (pruned, or another's)."""
+        with (
+            self._guard(f"reading run {run_id} of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            row = conn.execute(
+                select_runs().where(monitors_table.c.name == monitor, runs_table.c.id == run_id)
+            ).one_or_none()
+            if row is None:
+                return None
+            features = features_by_run(conn.execute(select_features([row[0]])).all())
+        return run_from_row(row, features)
+
+    def run_summaries(self, monitor: str, limit: int = 20) -> list[RunSummary]:
+        """The monitor's latest ``limit`` runs without their bins, newest first."""
+        with (
+            self._guard(f"reading the recent runs of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            return history.run_summaries(conn, monitor, limit)
+
+    def feature_history(
+        self, monitor: str, feature: str, limit: int = HISTORY_RUNS
+    ) -> list[KLPoint]:
+        """One feature's KL over the monitor's latest ``limit`` runs, oldest first."""
+        with (
+            self._guard(f"reading the history of feature {feature!r} of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            return history.feature_history(conn, monitor, feature, limit)
+
+    def kl_trends(
+        self,
+        monitor: str,
+        features: Sequence[str] | None = None,
+        points: int = 48,
+        limit: int = HISTORY_RUNS,
+    ) -> dict[str, list[KLPoint]]:
+        """KL per feature (all, or only ``features``) in up to ``points`` runs spread evenly
+        over the monitor's latest ``limit`` runs, oldest first: a sparkline's points."""
+        with (
+            self._guard(f"reading the KL trends of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            run_ids = history.sampled_runs(conn, monitor, points, limit)
+            return history.kl_trends(conn, run_ids, features)
 
     def stored_status(self, monitor: str, window_end: datetime) -> Status | None:
         """Status of the stored run of ``monitor`` ending at ``window_end``; None if none."""
