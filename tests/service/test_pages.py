@@ -17,12 +17,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from driftmon.config import Config
+from driftmon.history import RunSummary
 from driftmon.results import RunResult
 from driftmon.service.daemon import Daemon
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.pages import CSP, Pages
-from driftmon.history import RunSummary
 from driftmon.storage import MonitorSnapshot, Store
 from tests.render.factories import HOSTILE, categorical, numeric, profile_of, run_of, scored
 
