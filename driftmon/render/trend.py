@@ -154,8 +154,7 @@ def history_chart(points: Sequence[KLPoint], selected: int | None = None) -> His
     near = max([*kls, *warnings, 0.0])
     # The critical line is drawn when it is not far above everything else: a calibrated
     # critical threshold of 10x the KLs would flatten them all into the axis.
-    scale_max = max([near, *[c for c in criticals if c <= 3 * near or near == 0]]) or 1.0
-    scale_max *= 1.1
+    scale_max = _nice(1.05 * max([near, *[c for c in criticals if c <= 3 * near or near == 0]]))
     t0 = points[0].window_end.timestamp()
     t1 = points[-1].window_end.timestamp()
 
@@ -169,18 +168,24 @@ def history_chart(points: Sequence[KLPoint], selected: int | None = None) -> His
 
     markers = []
     for group in groups:
-        best = max(group, key=lambda p: -1.0 if p.kl is None else p.kl)
-        markers.append(
-            Marker(
-                x=x_of(best.window_end),
-                y=y_of(best.kl) if best.kl is not None else bottom,
-                run_id=best.run_id,
-                window_end=best.window_end,
-                status=best.status,
-                kl=best.kl,
-                runs=len(group),
+        # The highest KL of the span, and apart from it a run that did not score the
+        # feature (an error run must not hide behind its neighbour).
+        scored_ = [p for p in group if p.kl is not None]
+        unscored = [p for p in group if p.kl is None]
+        chosen_points = [max(scored_, key=lambda p: p.kl or 0.0)] if scored_ else []
+        chosen_points += unscored[:1]
+        for best in sorted(chosen_points, key=lambda p: p.window_end):
+            markers.append(
+                Marker(
+                    x=x_of(best.window_end),
+                    y=y_of(best.kl) if best.kl is not None else bottom,
+                    run_id=best.run_id,
+                    window_end=best.window_end,
+                    status=best.status,
+                    kl=best.kl,
+                    runs=len(group) if best.kl is not None else len(unscored),
+                )
             )
-        )
     line: list[str] = []
     current: list[str] = []
     for m in markers:
@@ -226,7 +231,7 @@ def history_chart(points: Sequence[KLPoint], selected: int | None = None) -> His
                 x_of(shown.window_end), y, shown.run_id, shown.window_end, shown.status, shown.kl, 1
             )
     y_ticks = tuple(
-        Tick(y_of(scale_max * f), f"{scale_max * f:.3g}") for f in (0.0, 0.25, 0.5, 0.75, 1.0)
+        Tick(y_of(scale_max * f), f"{scale_max * f:.3g}") for f in (0.0, 0.5, 1.0)
     )
     return HistoryChart(
         width=w,
@@ -245,6 +250,17 @@ def history_chart(points: Sequence[KLPoint], selected: int | None = None) -> His
         thinned=max(len(g) for g in groups),
         off_scale=tuple(off_scale),
     )
+
+
+def _nice(x: float) -> float:
+    """The axis maximum: the next of 1, 2, 2.5, 5 × 10^k at or above ``x`` (1 for none)."""
+    if x <= 0 or not math.isfinite(x):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(x))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if x <= step * power * (1 + 1e-9):
+            return step * power
+    return 10.0 * power
 
 
 def _thin(points: Sequence[KLPoint]) -> list[list[KLPoint]]:

@@ -18,6 +18,7 @@ from driftmon.history import KLPoint, RunSummary
 from driftmon.storage.models import feature_results_table, monitors_table, runs_table
 
 _DRIFTED = (Status.WARNING.value, Status.CRITICAL.value)
+_STATUS = {s.value: s for s in Status}
 
 
 def run_summaries(conn: Connection, monitor: str, limit: int) -> list[RunSummary]:
@@ -132,27 +133,30 @@ def kl_trends(
     if not run_ids:
         return {}
     fr = feature_results_table
-    query = (
-        select(
-            fr.c.run_id,
-            runs_table.c.window_end,
-            fr.c.feature,
-            fr.c.status,
-            fr.c.kl_divergence,
-            fr.c.threshold_warning,
-            fr.c.threshold_critical,
+    ends = {
+        run_id: end
+        for run_id, end in conn.execute(
+            select(runs_table.c.id, runs_table.c.window_end).where(
+                runs_table.c.id.in_(list(run_ids))
+            )
         )
-        .join(runs_table, runs_table.c.id == fr.c.run_id)
-        .where(fr.c.run_id.in_(list(run_ids)))
-    )
+    }
+    # Only the few columns a sparkline needs; the window ends come from the runs once.
+    query = select(
+        fr.c.run_id,
+        fr.c.feature,
+        fr.c.status,
+        fr.c.kl_divergence,
+        fr.c.threshold_warning,
+        fr.c.threshold_critical,
+    ).where(fr.c.run_id.in_(list(run_ids)))
     if features is not None:
         query = query.where(fr.c.feature.in_(list(features)))
     order = {run_id: i for i, run_id in enumerate(run_ids)}
     trends: dict[str, list[KLPoint]] = {}
-    for run_id, end, feature, status, kl, warning, critical in sorted(
-        conn.execute(query).all(), key=lambda r: order[r[0]]
+    for run_id, feature, status, kl, warning, critical in sorted(
+        conn.execute(query).tuples(), key=lambda r: order[r[0]]
     ):
-        trends.setdefault(feature, []).append(
-            KLPoint(int(run_id), end, Status(status), kl, warning, critical)
-        )
+        point = KLPoint(run_id, ends[run_id], _STATUS[status], kl, warning, critical)
+        trends.setdefault(feature, []).append(point)
     return trends
