@@ -155,7 +155,7 @@ def kl_trends(
     order = {run_id: i for i, run_id in enumerate(run_ids)}
     trends: dict[str, list[KLPoint]] = {}
     for run_id, feature, status, kl, warning, critical in sorted(
-        conn.execute(query).tuples(), key=lambda r: order[r[0]]
+        conn.execute(query), key=lambda r: order[r[0]]
     ):
         point = KLPoint(run_id, ends[run_id], _STATUS[status], kl, warning, critical)
         trends.setdefault(feature, []).append(point)
