@@ -49,7 +49,8 @@ def test_a_sparkline_rises_with_kl_and_breaks_at_a_run_without_kl() -> None:
     assert b < a  # higher KL is drawn higher (smaller y)
     assert len(ys(second)) == 1
     assert (s.last_y, s.last_status) == (ys(second)[0], Status.OK)
-    assert s.warning_y is not None and a > s.warning_y > b
+    assert s.warning_y is not None
+    assert a > s.warning_y > b
     assert "KL over 4 runs" in s.summary
     assert "latest 0.3" in s.summary
 
@@ -109,7 +110,8 @@ def test_a_long_history_is_thinned_keeping_spikes_and_runs_without_kl() -> None:
     assert c.thinned == math.ceil(1000 / MAX_MARKERS)
     assert max(m.kl or 0 for m in c.markers) == 0.9  # the spike is a point of its own
     assert any(m.run_id == 502 and m.kl is None for m in c.markers)
-    assert c.selected is not None and c.selected.run_id == 777  # drawn though thinned out
+    assert c.selected is not None
+    assert c.selected.run_id == 777
 
 
 # -- in the views ------------------------------------------------------------------------------
@@ -178,7 +180,7 @@ def test_a_feature_without_kl_yet_says_so_in_place_of_a_sparkline() -> None:
 def test_the_index_shows_run_health_and_the_trends_with_hostile_names_as_text(
     failures: int,
 ) -> None:
-    report, history = report_with_history()
+    report, _history = report_with_history()
     health = RunHealth(10 - failures, 1, failures, 0, END, None if failures else END)
     html = render_index([replace(report, health=health)], lambda m: "/monitors/" + m)
     page = Page(html)
