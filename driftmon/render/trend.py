@@ -230,9 +230,7 @@ def history_chart(points: Sequence[KLPoint], selected: int | None = None) -> His
             chosen = Marker(
                 x_of(shown.window_end), y, shown.run_id, shown.window_end, shown.status, shown.kl, 1
             )
-    y_ticks = tuple(
-        Tick(y_of(scale_max * f), f"{scale_max * f:.3g}") for f in (0.0, 0.5, 1.0)
-    )
+    y_ticks = tuple(Tick(y_of(scale_max * f), f"{scale_max * f:.3g}") for f in (0.0, 0.5, 1.0))
     return HistoryChart(
         width=w,
         height=h,

@@ -107,9 +107,9 @@ def downgrade() -> None:
     # The current profiles wait in a table without constraints while reference_profiles is
     # recreated under its 0004 constraint names.
     op.create_table("reference_profiles_downgrade", *_old_profile_columns())
-    columns = "monitor_id, fingerprint, created_at, rows, profile"
     op.execute(
-        f"INSERT INTO reference_profiles_downgrade ({columns}) "
+        "INSERT INTO reference_profiles_downgrade "
+        "(monitor_id, fingerprint, created_at, rows, profile) "
         "SELECT v.monitor_id, v.fingerprint, v.created_at, v.rows, v.profile "
         "FROM reference_profiles p JOIN reference_profile_versions v ON v.id = p.version_id"
     )
@@ -126,8 +126,9 @@ def downgrade() -> None:
         sa.PrimaryKeyConstraint("monitor_id", name=op.f("pk_reference_profiles")),
     )
     op.execute(
-        f"INSERT INTO reference_profiles ({columns}) "
-        f"SELECT {columns} FROM reference_profiles_downgrade"
+        "INSERT INTO reference_profiles (monitor_id, fingerprint, created_at, rows, profile) "
+        "SELECT monitor_id, fingerprint, created_at, rows, profile "
+        "FROM reference_profiles_downgrade"
     )
     op.drop_table("reference_profiles_downgrade")
     op.drop_index(
