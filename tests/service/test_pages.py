@@ -205,6 +205,9 @@ def test_each_feature_page_is_reached_by_its_link_and_shows_the_name_as_text(
     assert "script" not in page.tags
     assert "live" in page.classes  # the histogram's bars
     assert "ref" in page.classes  # drawn against the stored reference profile
+    # These runs were stored without a profile version: the current one is drawn, and said.
+    text = " ".join(" ".join(page.text).split())
+    assert "The reference profile this run was scored on is not stored" in text
 
 
 def test_a_monitor_without_runs_says_so(served: Served) -> None:
