@@ -24,6 +24,7 @@ Target (issue 12): the monitor page for 200 features with a year of retained run
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import tempfile
@@ -44,7 +45,7 @@ from driftmon.core.drift import score
 from driftmon.core.profile import FeatureSpec, ReferenceProfile, build_feature_profile
 from driftmon.core.status import Thresholds, worst
 from driftmon.results import FeatureResult, RunResult
-from driftmon.service.pages import Pages, feature_url, monitor_url
+from driftmon.service.pages import Page, Pages, feature_url, monitor_url
 from driftmon.storage import Store
 from driftmon.storage.models import feature_results_table, runs_table
 from driftmon.storage.records import feature_values, run_values
@@ -112,7 +113,8 @@ def populate(store: Store, features: int, runs: int) -> None:
         variants.append(row)
     batch = 200
     for start in range(0, runs, batch):
-        run_rows, feature_rows = [], []
+        run_rows: list[dict[str, Any]] = []
+        feature_rows: list[dict[str, Any]] = []
         for k in range(start, min(start + batch, runs)):
             end = END - timedelta(hours=runs - 1 - k)
             phase = int(4 * (1 + np.sin(k / runs * 6 * np.pi))) % len(variants)
@@ -137,12 +139,13 @@ def populate(store: Store, features: int, runs: int) -> None:
             conn.execute(insert(feature_results_table), feature_rows)
 
 
-def measure(answer: Callable[[], Any], repeat: int) -> tuple[list[float], list[float], int]:
+def measure(answer: Callable[[], Page | None], repeat: int) -> tuple[list[float], list[float], int]:
     answer()  # warm-up: templates compiled, connections open
     walls, cpus, size = [], [], 0
     for _ in range(repeat):
         w0, c0 = time.perf_counter(), time.process_time()
         page = answer()
+        assert page is not None
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
         size = len(page.body)
@@ -194,7 +197,7 @@ def main() -> None:
         }
         for name, path in cases.items():
             query = "run=1" if "run=" in name else ""
-            walls, cpus, size = measure(lambda p=path, q=query: pages.answer(p, q), args.repeat)
+            walls, cpus, size = measure(functools.partial(pages.answer, path, query), args.repeat)
             print(f"{name:<42} {ms(walls):>22} {ms(cpus):>22} {size / 1024:>7.0f} kB")
 
         reads: dict[str, Callable[[], object]] = {
