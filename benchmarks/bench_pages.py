@@ -202,7 +202,7 @@ def main() -> None:
 
         reads: dict[str, Callable[[], object]] = {
             "run_summaries(20)": lambda: store.run_summaries(MONITOR, 20),
-            "runs(limit=1) (latest run, 200 features)": lambda: store.runs(MONITOR, 1),
+            "runs(limit=1) (the latest run, all features)": lambda: store.runs(MONITOR, 1),
             "kl_trends(all features, 48 runs)": lambda: store.kl_trends(MONITOR),
             "feature_history(one feature)": lambda: store.feature_history(MONITOR, "feature_000"),
         }
