@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from load_pg import temporary_database
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from driftmon.config import Config, config_from_dict
 from driftmon.core.drift import score
@@ -153,6 +153,19 @@ def measure(answer: Callable[[], Page | None], repeat: int) -> tuple[list[float]
     return walls, cpus, size
 
 
+def explain(store: Store) -> None:
+    """The PostgreSQL plan of the sparklines' read (``kl_trends``), to see its index used."""
+    from driftmon.storage.history import sampled_runs
+
+    with store.engine.connect() as conn:
+        ids = sampled_runs(conn, MONITOR, 48, 5000)
+        fr = feature_results_table
+        query = select(fr.c.run_id, fr.c.feature, fr.c.kl_divergence).where(fr.c.run_id.in_(ids))
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        for (line,) in conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + sql):
+            print("  " + line)
+
+
 def ms(values: list[float]) -> str:
     return " / ".join(
         f"{1000 * v:.0f}" for v in (min(values), statistics.median(values), max(values))
@@ -186,6 +199,12 @@ def main() -> None:
             f"{store.engine.dialect.name}: {args.runs:,} runs x {args.features} features "
             f"stored in {time.perf_counter() - t0:.0f} s"
         )
+        # Planner statistics, as autovacuum (PostgreSQL) would gather after such a load;
+        # without them PostgreSQL scans feature_results whole for the sparklines' run ids.
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        if store.engine.dialect.name == "postgresql":
+            explain(store)
         pages = Pages(config(url, args.features), store, timeout=30.0)
         print(f"{'page':<42} {'wall ms min/med/max':>22} {'CPU ms min/med/max':>22} {'HTML':>9}")
         cases = {
