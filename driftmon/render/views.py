@@ -203,6 +203,10 @@ def render_feature(
     raise KeyError(feature)
 
 
+RECENT_LINKS = 12
+"""Runs linked by the list under a feature's history chart."""
+
+
 @dataclass(frozen=True)
 class HistoryView:
     """The KL history of one feature and the runs to step to from the one shown."""
@@ -227,9 +231,6 @@ def history_view(report: MonitorReport, history: Sequence[KLPoint] | None) -> Hi
         latest=history[-1] if history else None,
         recent=tuple(reversed(history[-RECENT_LINKS:])),
     )
-
-
-RECENT_LINKS = 12
 
 
 def render_report(reports: Sequence[MonitorReport], title: str = "driftmon report") -> str:

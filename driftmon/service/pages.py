@@ -169,11 +169,10 @@ class Pages:
             if snap is None:
                 reports.append(report)
                 continue
-            worst = (
-                [f.feature for f in ordered(run.features) if f.scores][:WORST_FEATURES]
-                if run
-                else []
-            )
+            # The worst features of the latest run that scored any (an error run has none).
+            basis = snap.latest_scored_run or run
+            scored = [f.feature for f in ordered(basis.features) if f.scores] if basis else []
+            worst = scored[:WORST_FEATURES]
             trends = self._store.kl_trends(monitor.name, worst, SPARK_POINTS) if worst else {}
             health = RunHealth(
                 runs_success=snap.runs_success,

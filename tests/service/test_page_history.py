@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from driftmon.core.status import Status
 from driftmon.service.pages import Pages
 from driftmon.storage import Store
 from tests.render.factories import HOSTILE, categorical, profile_of, run_of, scored
@@ -167,3 +168,24 @@ def test_pages_wire_the_query_string_through_the_app(history: History) -> None:
     assert direct is not None
     served = get(history.served.port, f"/monitors/m?run={history.run_ids[0]}")
     assert direct.body == served[2]
+
+
+def test_the_index_keeps_the_trends_when_the_latest_run_failed(history: History) -> None:
+    """The worst features come from the latest run that scored any; the failure shows in
+    the run health."""
+    store = history.served.store
+    (latest,) = store.runs(MONITOR, limit=1)
+    failed = dataclasses.replace(
+        latest,
+        window_end=latest.window_end + timedelta(hours=1),
+        status=Status.ERROR,
+        features=(),
+        error="source unreachable",
+        profile_version=None,
+    )
+    store.save_run(failed)
+    page = html_of(get(history.served.port, "/"))
+    text = " ".join(" ".join(page.text).split())
+    assert "⚠ 1 failed" in text
+    assert "spark" in page.classes
+    assert {HOSTILE, "c"} <= {t.strip() for t in page.text}
