@@ -14,6 +14,7 @@ from driftmon.config.models import (
     RetentionConfig,
     ServerConfig,
 )
+from driftmon.config.rolling import FromLiveReference, ReferenceConfig, ReferenceWindow
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
     FileSourceConfig,
@@ -41,12 +42,15 @@ __all__ = [
     "Duration",
     "FeatureConfig",
     "FileSourceConfig",
+    "FromLiveReference",
     "LiveFileSourceConfig",
     "LiveSourceConfig",
     "LiveSqlSourceConfig",
     "LogConfig",
     "MonitorConfig",
     "QuantileLevels",
+    "ReferenceConfig",
+    "ReferenceWindow",
     "RetentionConfig",
     "ScheduleConfig",
     "ServerConfig",

@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from driftmon.config import sources, thresholds
+from driftmon.config import rolling, sources, thresholds
 from driftmon.config._base import CONFIG_ERROR_TYPE, describe_value
 from driftmon.config.interpolation import InterpolationError, interpolate
 from driftmon.config.models import Config
@@ -27,7 +27,7 @@ from driftmon.secrets import scrub
 
 MAX_REPORTED_ERRORS = 20
 MAX_VALUES = 1_000_000
-_UNION_TAGS = sources.TAGS | thresholds.TAGS
+_UNION_TAGS = sources.TAGS | rolling.TAGS | thresholds.TAGS
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:

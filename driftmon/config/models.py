@@ -20,10 +20,10 @@ from sqlalchemy.exc import ArgumentError
 
 from driftmon.config._base import ConfigModel, Float, Int, Name, NonEmptyStr, fail
 from driftmon.config.durations import Duration, Timeout
+from driftmon.config.rolling import FromLiveReference, ReferenceConfig, check_rolling
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
     LiveSourceConfig,
-    SourceConfig,
     base_dir_from,
     check_sqlalchemy_url,
 )
@@ -212,7 +212,10 @@ class MonitorConfig(ConfigModel):
         description="Disabled monitors are neither scheduled nor run.",
     )
     schedule: ScheduleConfig = Field(description="When to run: {every: 5m} or {cron: '...'}.")
-    reference: SourceConfig = Field(description="Reference data: {path: ...} or {url: ...}.")
+    reference: ReferenceConfig = Field(
+        description="Reference data: {path: ...}, {url: ...}, or a past window of the live "
+        "source: {from_live: {offset: ..., window: ...}}."
+    )
     live: LiveSourceConfig = Field(
         description="Live data, optionally windowed by timestamp_column and window."
     )
@@ -249,6 +252,16 @@ class MonitorConfig(ConfigModel):
     def _unique_features(cls, value: tuple[FeatureConfig, ...]) -> tuple[FeatureConfig, ...]:
         _non_empty_unique(value, "feature")
         return value
+
+    @model_validator(mode="after")
+    def _rolling_reference_has_a_window(self) -> MonitorConfig:
+        check_rolling(self.name, self.reference, self.live.window)
+        return self
+
+    @property
+    def rolling(self) -> FromLiveReference | None:
+        """The rolling reference, when the reference is a past window of the live source."""
+        return self.reference if isinstance(self.reference, FromLiveReference) else None
 
     @model_validator(mode="after")
     def _calibration_fits_in_memory(self) -> MonitorConfig:

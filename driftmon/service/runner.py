@@ -34,6 +34,13 @@ from driftmon.errors import ColumnError, DriftmonError, SourceError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.secrets import scrub
 from driftmon.service.empty_windows import explain_empty_window
+from driftmon.service.rolling import (
+    ProfileCache,
+    empty_reference_run,
+    reference_window,
+    rolling_fingerprint,
+    with_window,
+)
 from driftmon.service.thresholds import (
     CALIBRATIONS_KEY,
     ensure_calibration,
@@ -69,18 +76,36 @@ class MonitorRunner:
     source_factory: SourceFactory = default_source_factory
     progress: Progress = _no_progress
     _profiles: dict[str, tuple[str, ReferenceProfile]] = field(default_factory=dict)
-    _profile_versions: dict[str, int] = field(default_factory=dict)
-    """The stored version id of each cached profile, recorded on the runs scored on it."""
+    """The profile each monitor's latest run used, with its fingerprint."""
+    _profile_versions: dict[str, int | None] = field(default_factory=dict)
+    """The stored version id of that profile (None: not stored), recorded on the runs."""
+    _rolling: ProfileCache = field(default_factory=ProfileCache)
+    """Profiles of recent reference windows of monitors with a rolling reference."""
     abandon: threading.Event = field(default_factory=threading.Event)
     """Set at shutdown: runs in progress stop at their next batch, storing nothing."""
+    pin_profiles: bool = False
+    """Use a fixed reference's profile once loaded without fingerprinting the reference
+    again (a backfill: one short process, where a SQL table's count per window would add up)."""
 
     # -- reference -------------------------------------------------------------------------
 
     def reference_profile(
-        self, monitor: MonitorConfig, *, rebuild: bool = False
+        self,
+        monitor: MonitorConfig,
+        *,
+        rebuild: bool = False,
+        window_end: datetime | None = None,
     ) -> ReferenceProfile:
         """The monitor's stored profile, rebuilt when asked, missing or stale (other data,
-        other binning, or an older format that lacks the column kinds)."""
+        other binning, or an older format that lacks the column kinds).
+
+        A rolling reference's profile is that of the reference window of the live window
+        ending at ``window_end`` (default: now).
+        """
+        if monitor.rolling is not None:
+            return self._rolling_profile(monitor, window_end or utcnow(), rebuild)
+        if self.pin_profiles and not rebuild and monitor.name in self._profiles:
+            return self._profiles[monitor.name][1]
         with _opened(self.source_factory, monitor.reference, monitor) as source:
             fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
             if not rebuild:
@@ -101,6 +126,38 @@ class MonitorRunner:
             self._profiles[monitor.name] = (fingerprint, profile)
             self._profile_versions[monitor.name] = version
             return profile
+
+    def _rolling_profile(
+        self, monitor: MonitorConfig, window_end: datetime, rebuild: bool
+    ) -> ReferenceProfile:
+        """The profile of the live source's rows in the reference window of ``window_end``:
+        from memory, from the store, or built (in the database where push-down applies)."""
+        window = reference_window(monitor, window_end)
+        fingerprint = rolling_fingerprint(monitor, window, _feature_specs(monitor))
+        cached = None if rebuild else self._rolling.get(monitor.name, fingerprint)
+        profile, version = cached if cached is not None else (None, None)
+        if profile is None and not rebuild:
+            stored = self.store.load_profile(monitor.name)
+            if (
+                stored is not None
+                and stored.fingerprint == fingerprint
+                and stored.profile.format == PROFILE_FORMAT
+            ):
+                profile, version = stored.profile, stored.version
+        if profile is None:
+            with _opened(self.source_factory, monitor.live, monitor) as source:
+                built = build_reference_profile(
+                    monitor, source, self.progress, self.abandon, window=window
+                )
+            profile = with_window(built, window)
+            if not profile.rows:
+                # Said in the run, and neither kept nor stored: rows may still arrive.
+                return profile
+            version = self.store.save_profile(monitor.name, fingerprint, profile)
+        self._rolling.put(monitor.name, fingerprint, profile, version)
+        self._profiles[monitor.name] = (fingerprint, profile)
+        self._profile_versions[monitor.name] = version
+        return profile
 
     # -- one run ---------------------------------------------------------------------------
 
@@ -125,9 +182,13 @@ class MonitorRunner:
         window = Window(end - live_cfg.window, end) if live_cfg.window is not None else None
         profile: ReferenceProfile | None = None
         try:
-            profile = self.reference_profile(monitor)
-            result = self._score_window(monitor, profile, window, end, started, t0)
-            result = replace(result, profile_version=self._profile_versions.get(monitor.name))
+            profile = self.reference_profile(monitor, window_end=end)
+            if monitor.rolling is not None and profile.rows == 0:
+                result = self._empty_reference(monitor, window, end, started, t0)
+            else:
+                result = self._score_window(monitor, profile, window, end, started, t0)
+                version = self._profile_versions.get(monitor.name)
+                result = replace(result, profile_version=version)
         except DriftmonError as exc:
             result = RunResult(
                 monitor=monitor.name,
@@ -141,6 +202,20 @@ class MonitorRunner:
                 error=scrub(str(exc)),
             )
         return result
+
+    def _empty_reference(
+        self,
+        monitor: MonitorConfig,
+        window: Window | None,
+        end: datetime,
+        started: datetime,
+        t0: float,
+    ) -> RunResult:
+        ref_window = reference_window(monitor, end)
+        with _opened(self.source_factory, monitor.live, monitor) as source:
+            return empty_reference_run(
+                monitor, source, ref_window, window, started, started + _elapsed(t0)
+            )
 
     def _score_window(
         self,
@@ -334,6 +409,8 @@ class MonitorRunner:
         version = self.store.save_profile(monitor.name, fingerprint, updated)
         self._profiles[monitor.name] = (fingerprint, updated)
         self._profile_versions[monitor.name] = version
+        if monitor.rolling is not None:
+            self._rolling.put(monitor.name, fingerprint, updated, version)
 
 
 def build_reference_profile(
@@ -341,8 +418,11 @@ def build_reference_profile(
     source: Source,
     progress: Progress = _no_progress,
     abandon: threading.Event | None = None,
+    *,
+    window: Window | None = None,
 ) -> ReferenceProfile:
-    """Fit every feature in passes over the reference; a bad feature is recorded, not fatal.
+    """Fit every feature in passes over the reference (the rows of ``window`` only, when
+    given: a rolling reference); a bad feature is recorded, not fatal.
 
     Memory is bounded by the batch and the bin layouts, never a whole column
     (``driftmon.core.reference_fit``): categorical features and explicit edges take one
@@ -361,7 +441,7 @@ def build_reference_profile(
             )
     if isinstance(source, HistogramSource):
         built = source.reference_profile(
-            [(f.source_column, f.feature_spec()) for f, _ in fits.values()]
+            [(f.source_column, f.feature_spec()) for f, _ in fits.values()], window
         )
         if built is not None:
             for feature, _ in fits.values():
@@ -384,7 +464,7 @@ def build_reference_profile(
         stage = f"{monitor.name}: reference" + (f" (pass {passes})" if passes > 1 else "")
         columns = sorted({f.source_column for f, _ in fits.values()})
         seen = 0
-        for batch in source.batches(columns, None):
+        for batch in source.batches(columns, window):
             _check_deadline(deadline, monitor, source, abandon)
             seen += batch.num_rows
             for name, (feature, fit) in list(fits.items()):
@@ -450,9 +530,14 @@ def _opened(factory: SourceFactory, cfg: Any, monitor: MonitorConfig) -> Iterato
         yield source
 
 
+def _feature_specs(monitor: MonitorConfig) -> list[dict[str, str]]:
+    """What decides how the reference is binned, per feature."""
+    return [{"spec": repr(f.feature_spec()), "column": f.source_column} for f in monitor.features]
+
+
 def _profile_fingerprint(source_fingerprint: str, monitor: MonitorConfig) -> str:
     """Changes with the reference data and with anything that changes how it is binned."""
-    specs = [{"spec": repr(f.feature_spec()), "column": f.source_column} for f in monitor.features]
+    specs = _feature_specs(monitor)
     blob = json.dumps({"source": source_fingerprint, "features": specs}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 

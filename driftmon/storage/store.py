@@ -451,6 +451,25 @@ class Store:
             ).scalar()
         return Status(status) if status is not None else None
 
+    def scored_window_ends(self, monitor: str, first: datetime, last: datetime) -> set[datetime]:
+        """Window ends in ``[first, last]`` of the monitor's stored runs that are not errors
+        (a backfill skips them; a run stored as an error is scored again)."""
+        with (
+            self._guard(f"listing the stored runs of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            ends = conn.execute(
+                select(runs_table.c.window_end)
+                .join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
+                .where(
+                    monitors_table.c.name == monitor,
+                    runs_table.c.window_end >= first,
+                    runs_table.c.window_end <= last,
+                    runs_table.c.status != Status.ERROR.value,
+                )
+            ).scalars()
+            return set(ends)
+
     def snapshot(self) -> list[MonitorSnapshot]:
         """The latest state of every monitor, by name, in at most three queries.
 

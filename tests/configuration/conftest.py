@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from driftmon.config import Config, load_config, models, schedule, sources, thresholds
+from driftmon.config import Config, load_config, models, rolling, schedule, sources, thresholds
 from driftmon.errors import ConfigError
 
 CONFIG_NAME = "driftmon.yaml"
@@ -23,6 +23,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     sources.FileSourceConfig, sources.SqlSourceConfig, sources.LiveFileSourceConfig,
     sources.LiveSqlSourceConfig, thresholds.StaticThresholds, thresholds.SignificanceThresholds,
     thresholds.CalibratedThresholds, thresholds.AlphaLevels, thresholds.QuantileLevels,
+    rolling.FromLiveReference, rolling.ReferenceWindow,
 ]  # fmt: skip
 
 MINIMAL_MONITOR: dict[str, Any] = {

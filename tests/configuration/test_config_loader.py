@@ -10,6 +10,7 @@ import pytest
 from driftmon.config import (
     AlphaLevels,
     Config,
+    FileSourceConfig,
     SignificanceThresholds,
     config_from_dict,
     load_config,
@@ -41,6 +42,7 @@ def test_minimal_config_gets_documented_defaults(load: Loader) -> None:
     )
     assert m.live.min_rows == 1
     assert m.live.timezone == "UTC"
+    assert isinstance(m.reference, FileSourceConfig)
     assert m.reference.batch_rows == 65536
     age = m.features[0]
     assert (age.type, age.bins, age.strategy, age.edges) == ("numeric", 10, "quantile", None)

@@ -161,7 +161,7 @@ def test_live_source_without_window_reads_everything(load: Loader) -> None:
     ("source", "fragment"),
     [
         ({"path": "a.csv", "url": "sqlite://"}, "has both 'path' (file source) and 'url'"),
-        ({"table": "t"}, "expected 'path' (a CSV/Parquet file or glob) or 'url'"),
+        ({"table": "t"}, "expected 'path' (a CSV/Parquet file or glob), 'url'"),
         ({}, "got keys: none"),
         ("data/ref.csv", "expected a mapping with 'path' (file source) or 'url'"),
         ({"url": "sqlite://"}, "expected exactly one of 'query' or 'table', got neither"),

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from driftmon.config import (
     CalibratedThresholds,
     FileSourceConfig,
+    FromLiveReference,
     SignificanceThresholds,
     SqlSourceConfig,
     StaticThresholds,
@@ -26,10 +27,11 @@ ENV = {"DRIFTMON_WAREHOUSE_PASSWORD": "not-a-real-password"}
 
 def test_reference_config_loads() -> None:
     cfg = load_config(REFERENCE, environ=ENV)
-    assert len(cfg.monitors) == 2
-    payments, orders = cfg.monitors
+    assert len(cfg.monitors) == 3
+    payments, orders, checkout = cfg.monitors
     assert isinstance(payments.reference, FileSourceConfig)
     assert isinstance(orders.reference, SqlSourceConfig)
+    assert isinstance(checkout.reference, FromLiveReference)
     assert isinstance(payments.thresholds, SignificanceThresholds)
     assert isinstance(payments.feature("amount").thresholds, StaticThresholds)
     assert isinstance(payments.feature("country").thresholds, CalibratedThresholds)
@@ -52,6 +54,9 @@ def test_reference_config_shows_the_defaults() -> None:
     )
     assert payments.feature("amount").thresholds == StaticThresholds()
     assert payments.feature("country").thresholds == CalibratedThresholds()
+    rolling = cfg.monitors[2].rolling
+    assert rolling is not None
+    assert rolling.from_live.align is None  # what no align key gives
 
 
 def test_reference_config_needs_its_environment_variable() -> None:
