@@ -251,11 +251,12 @@ def history_chart(points: Sequence[KLPoint], selected: int | None = None) -> His
 
 
 def _nice(x: float) -> float:
-    """The axis maximum: the next of 1, 2, 2.5, 5 × 10^k at or above ``x`` (1 for none)."""
+    """The axis maximum: the next of 1, 1.5, 2, 3, 4, 5, 7.5 × 10^k at or above ``x`` (1 for
+    none), the steps of the bar chart's axis, so the line fills at least two thirds of it."""
     if x <= 0 or not math.isfinite(x):
         return 1.0
     power = 10.0 ** math.floor(math.log10(x))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+    for step in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0):
         if x <= step * power * (1 + 1e-9):
             return step * power
     return 10.0 * power

@@ -194,3 +194,16 @@ def test_the_index_shows_run_health_and_the_trends_with_hostile_names_as_text(
         assert "no failed run" in text
         assert "last success: 2026-03-01 12:00:00" in text
     assert ", 1 partly scored of 11" in text
+
+
+@pytest.mark.parametrize(
+    ("top_kl", "axis"), [(0.636, 0.75), (0.19, 0.2), (0.0, 1.0), (3.1, 4.0), (0.0009, 0.001)]
+)
+def test_the_kl_axis_ends_at_a_round_number_just_above_the_highest_point(
+    top_kl: float, axis: float
+) -> None:
+    """The highest of KL and thresholds, plus 5%, is rounded up to 1, 1.5, 2, 3, 4, 5 or 7.5
+    × 10^k: the line fills at least two thirds of the plot."""
+    c = history_chart([point(0, top_kl, warning=math.inf, critical=math.inf)])
+    assert c is not None
+    assert float(c.y_ticks[-1].text) == pytest.approx(axis)
