@@ -393,6 +393,41 @@ class ServerConfig(ConfigModel):
         description="Address to bind; local-only by default.",
     )
     port: Int = Field(default=9464, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    external_url: str | None = Field(
+        default=None,
+        description=(
+            "How people reach the daemon (http or https URL, e.g. behind a proxy): the "
+            "pages' links start with its path, and alerts link to the pages through it."
+        ),
+    )
+
+    @field_validator("external_url")
+    @classmethod
+    def _check_external_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_external_url(value)
+
+
+def check_external_url(value: str) -> str:
+    """``value`` without a trailing slash if it is an absolute http(s) URL of a place, with
+    no user, query or fragment (the pages and the alert links append their paths to it)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError as exc:
+        raise fail(f"expected an http or https URL, got {value!r} ({exc})") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise fail(f"expected an http or https URL with a host, got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        raise fail(f"expected a URL without a user or password, got {value!r}")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise fail(f"expected a URL without a query or fragment, got {value!r}")
+    if any(c.isspace() or ord(c) < 32 for c in value):
+        raise fail(f"expected a URL without spaces or control characters, got {value!r}")
+    return value.rstrip("/")
 
 
 class RetentionConfig(ConfigModel):

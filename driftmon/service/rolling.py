@@ -61,22 +61,25 @@ def with_window(profile: ReferenceProfile, window: Window) -> ReferenceProfile:
 
 
 class ProfileCache:
-    """The profiles of the last few reference windows of each monitor, by fingerprint."""
+    """The profiles of the last few reference windows of each monitor, by fingerprint, with
+    their stored version ids (what a run scored on one records)."""
 
     def __init__(self, per_monitor: int = CACHED_WINDOWS) -> None:
         self._per_monitor = per_monitor
-        self._profiles: dict[str, OrderedDict[str, ReferenceProfile]] = {}
+        self._profiles: dict[str, OrderedDict[str, tuple[ReferenceProfile, int | None]]] = {}
 
-    def get(self, monitor: str, fingerprint: str) -> ReferenceProfile | None:
+    def get(self, monitor: str, fingerprint: str) -> tuple[ReferenceProfile, int | None] | None:
         kept = self._profiles.get(monitor)
         if kept is None or fingerprint not in kept:
             return None
         kept.move_to_end(fingerprint)
         return kept[fingerprint]
 
-    def put(self, monitor: str, fingerprint: str, profile: ReferenceProfile) -> None:
+    def put(
+        self, monitor: str, fingerprint: str, profile: ReferenceProfile, version: int | None
+    ) -> None:
         kept = self._profiles.setdefault(monitor, OrderedDict())
-        kept[fingerprint] = profile
+        kept[fingerprint] = (profile, version)
         kept.move_to_end(fingerprint)
         while len(kept) > self._per_monitor:
             kept.popitem(last=False)

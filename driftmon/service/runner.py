@@ -96,6 +96,8 @@ class MonitorRunner:
     progress: Progress = _no_progress
     _profiles: dict[str, tuple[str, ReferenceProfile]] = field(default_factory=dict)
     """The profile each monitor's latest run used, with its fingerprint."""
+    _profile_versions: dict[str, int | None] = field(default_factory=dict)
+    """The stored version id of that profile (None: not stored), recorded on the runs."""
     _rolling: ProfileCache = field(default_factory=ProfileCache)
     """Profiles of recent reference windows of monitors with a rolling reference."""
     abandon: StopFlag = field(default_factory=threading.Event)
@@ -156,7 +158,8 @@ class MonitorRunner:
         build: Callable[[], ReferenceProfile],
         rebuild: bool,
     ) -> ReferenceProfile:
-        """The profile held or stored for ``fingerprint``, else ``build()`` (then stored)."""
+        """The profile held or stored for ``fingerprint``, else ``build()`` (then stored as a
+        new version, which the runs scored on it record)."""
         if not rebuild:
             cached = self._profiles.get(monitor.name)
             if cached and cached[0] == fingerprint:
@@ -168,10 +171,12 @@ class MonitorRunner:
                 and stored.profile.format == PROFILE_FORMAT
             ):
                 self._profiles[monitor.name] = (fingerprint, stored.profile)
+                self._profile_versions[monitor.name] = stored.version
                 return stored.profile
         profile = build()
-        self.store.save_profile(monitor.name, fingerprint, profile)
+        version = self.store.save_profile(monitor.name, fingerprint, profile)
         self._profiles[monitor.name] = (fingerprint, profile)
+        self._profile_versions[monitor.name] = version
         return profile
 
     def _rolling_profile(
@@ -181,7 +186,8 @@ class MonitorRunner:
         from memory, from the store, or built (in the database where push-down applies)."""
         window = reference_window(monitor, window_end)
         fingerprint = rolling_fingerprint(monitor, window, _feature_specs(monitor))
-        profile = None if rebuild else self._rolling.get(monitor.name, fingerprint)
+        cached = None if rebuild else self._rolling.get(monitor.name, fingerprint)
+        profile, version = cached if cached is not None else (None, None)
         if profile is None and not rebuild:
             stored = self.store.load_profile(monitor.name)
             if (
@@ -189,7 +195,7 @@ class MonitorRunner:
                 and stored.fingerprint == fingerprint
                 and stored.profile.format == PROFILE_FORMAT
             ):
-                profile = stored.profile
+                profile, version = stored.profile, stored.version
         if profile is None:
             with _opened(self.source_factory, monitor.live, monitor) as source:
                 built = build_reference_profile(
@@ -199,9 +205,10 @@ class MonitorRunner:
             if not profile.rows:
                 # Said in the run, and neither kept nor stored: rows may still arrive.
                 return profile
-            self.store.save_profile(monitor.name, fingerprint, profile)
-        self._rolling.put(monitor.name, fingerprint, profile)
+            version = self.store.save_profile(monitor.name, fingerprint, profile)
+        self._rolling.put(monitor.name, fingerprint, profile, version)
         self._profiles[monitor.name] = (fingerprint, profile)
+        self._profile_versions[monitor.name] = version
         return profile
 
     # -- one run ---------------------------------------------------------------------------
@@ -232,6 +239,8 @@ class MonitorRunner:
                 result = self._empty_reference(monitor, window, end, started, t0)
             else:
                 result = self._score_window(monitor, profile, window, end, started, t0)
+                version = self._profile_versions.get(monitor.name)
+                result = replace(result, profile_version=version)
         except DriftmonError as exc:
             result = RunResult(
                 monitor=monitor.name,
@@ -333,10 +342,12 @@ class MonitorRunner:
         metadata[CALIBRATIONS_KEY] = calibrations_metadata(calibrations)
         updated = replace(profile, metadata=metadata)
         fingerprint = self._profiles[monitor.name][0]
-        self.store.save_profile(monitor.name, fingerprint, updated)
+        # Only the metadata changed: the store keeps the same version (see save_profile).
+        version = self.store.save_profile(monitor.name, fingerprint, updated)
         self._profiles[monitor.name] = (fingerprint, updated)
+        self._profile_versions[monitor.name] = version
         if monitor.rolling is not None:
-            self._rolling.put(monitor.name, fingerprint, updated)
+            self._rolling.put(monitor.name, fingerprint, updated, version)
 
 
 def build_reference_profile(

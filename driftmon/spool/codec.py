@@ -138,6 +138,7 @@ def _run_dict(run: RunResult) -> dict[str, Any]:
         "error": run.error,
         "message": run.message,
         "features": [_feature_dict(f) for f in run.features],
+        "profile_version": run.profile_version,
     }
 
 
@@ -173,7 +174,17 @@ def _run_from(d: dict[str, Any]) -> RunResult:
         error=d["error"],
         message=d["message"],
         features=tuple(_feature_from(f) for f in d["features"]),
+        # Spooled before runs recorded their profile version: drawn against the current one.
+        profile_version=_opt_int(d.get("profile_version")),
     )
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, got {type(value).__name__}")
+    return value
 
 
 def _feature_from(d: dict[str, Any]) -> FeatureResult:

@@ -175,9 +175,10 @@ def database(pg_database: str) -> Iterator[Database]:
         try:
             store.upgrade()  # after the role, as driftmon migrates a new compose database
             profile = profile_of(device_profile(), amount_profile())
-            store.save_profile(MONITOR, "fp", profile)
+            version = store.save_profile(MONITOR, "fp", profile)
             store.save_profile(OTHER, "fp", profile_of(categorical(DEVICE, ["tv"] * 10)))
-            runs = shop_runs()
+            # Each run records the profile version it was scored on, as the runner does.
+            runs = [dataclasses.replace(r, profile_version=version) for r in shop_runs()]
             for run in [*runs, *other_runs()]:
                 store.save_run(run)
         finally:
@@ -315,6 +316,27 @@ def test_the_bins_panel_draws_the_latest_run_against_the_reference(
     if feature == DEVICE:  # the categories, then the two special bins
         assert [r[0] for r in rows] == ["mobile", "desktop", "tablet", "(other)", "(missing)"]
         assert rows[3][2] == pytest.approx(0.05)  # "tv" is new: other
+
+
+def test_the_bins_panel_draws_a_run_against_its_own_profile_after_a_rebuild(
+    database: Database, pg_database: str
+) -> None:
+    """A rebuilt reference becomes current; the run scored before still shows its own."""
+    sql = panel_sql(load_dashboard(), BINS)
+    query = expand_sql(sql, {"monitor": MONITOR, "bins_feature": DEVICE})
+    before = database.query(query)
+    rebuilt = profile_of(categorical(DEVICE, ["mobile"] * 90 + ["tablet"] * 10), amount_profile())
+    store = Store(pg_database)
+    try:
+        store.save_profile(MONITOR, "fp-rebuilt", rebuilt)
+        current = store.load_profile(MONITOR)
+    finally:
+        store.dispose()
+    assert current is not None
+    assert current.profile.feature(DEVICE).reference.counts.tolist() != [
+        int(c) for c in database.stored.profile.feature(DEVICE).reference.counts
+    ]
+    assert database.query(query) == before
 
 
 def test_the_bins_panel_is_empty_for_a_feature_without_bins(database: Database) -> None:

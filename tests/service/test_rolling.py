@@ -157,13 +157,27 @@ def test_the_profile_is_built_once_per_reference_window(data: Path, store: Store
     for t in ends[1:]:
         r.run(aligned.monitors[0], t)
     assert reads.reference_reads(live) == built, "the reference window was read again"
+    # One reference window, one profile version, recorded on every run scored on it.
+    assert {run.profile_version for run in store.runs("m")} == {store_version(store)}
 
     moving = make_config(data, url_of(store), rolling_monitor())
     reads = WindowsRead()
     r = runner(moving, store, reads)
-    for t in ends:
-        r.run(moving.monitors[0], t)
+    results = [r.run(moving.monitors[0], t) for t in ends]
     assert set(reads.reference_reads(live)) == {Window(t - DAY - HOUR, t - DAY) for t in ends}
+    # A profile version per reference window; each run is drawn against its own window's.
+    versions = [run.profile_version for run in results]
+    assert len(set(versions)) == 4
+    for run, version in zip(results, versions, strict=True):
+        assert version is not None
+        stored = store.load_profile_version(run.monitor, version)
+        assert stored is not None
+        assert stored.profile.rows == run.reference_rows
+
+
+def store_version(store: Store) -> int | None:
+    current = store.load_profile("m")
+    return current.version if current else None
 
 
 def test_a_restarted_runner_takes_the_stored_profile_of_its_reference_window(
@@ -334,10 +348,18 @@ def test_the_daemon_scores_each_scheduled_window_against_its_rolling_reference(
     try:
         with engine.connect() as conn:
             profile = json.loads(
-                conn.exec_driver_sql("SELECT profile FROM reference_profiles").scalar_one()
+                conn.exec_driver_sql(
+                    "SELECT v.profile FROM reference_profiles p "
+                    "JOIN reference_profile_versions v ON v.id = p.version_id"
+                ).scalar_one()
             )
+            # Each run records the version of its own reference window's profile.
+            unversioned = conn.exec_driver_sql(
+                "SELECT count(*) FROM runs WHERE profile_version_id IS NULL"
+            ).scalar_one()
     finally:
         engine.dispose()
+    assert unversioned == 0
     ends = {datetime.fromisoformat(str(r[0])).replace(tzinfo=UTC) for r in runs}
     start, end = (datetime.fromisoformat(t) for t in profile["metadata"][REFERENCE_WINDOW_KEY])
     assert end - start == timedelta(minutes=1)

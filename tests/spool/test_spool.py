@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,6 +70,7 @@ def a_run(monitor: str = "m", hours: int = 0) -> RunResult:
             ),
         ),
         message=None,
+        profile_version=42,
     )
 
 
@@ -75,6 +79,19 @@ def test_a_run_comes_back_exactly_as_it_was_written() -> None:
     header, back = decode(encode(run, SPOOLED))
     assert back == run
     assert (header.monitor, header.window_end, header.spooled_at) == ("m", END, SPOOLED)
+
+
+def test_a_run_spooled_without_a_profile_version_reads_as_unknown() -> None:
+    """Files written before runs recorded their profile version still replay."""
+    header_line, body = encode(a_run(), SPOOLED).split(b"\n", 1)
+    raw = json.loads(body)
+    del raw["profile_version"]
+    new_body = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()
+    header = json.loads(header_line)
+    header["sha256"] = hashlib.sha256(new_body).hexdigest()
+    _, back = decode(json.dumps(header).encode() + b"\n" + new_body + b"\n")
+    assert back.profile_version is None
+    assert back == replace(a_run(), profile_version=None)
 
 
 def test_a_flipped_digit_is_caught_by_the_checksum() -> None:
