@@ -105,7 +105,8 @@ class Daemon:
         self.store = store
         self.upgrade = upgrade
         self.runner = MonitorRunner(config, store)
-        # Runs are scored in worker processes (engine.processes) once started, else here.
+        # Runs are scored in worker processes (engine.processes) once started, and here when
+        # every worker is busy or there are none.
         self.scoring: ScoringProcesses | None = None
         self.cache = SnapshotCache(store)
         # Scheduled runs execute here; stop() waits for this pool (running and queued runs).
@@ -403,10 +404,10 @@ class Daemon:
             return None
         started = utcnow()
         try:
+            in_worker = None
             if self.scoring is not None:
-                result = self.scoring.score(monitor, end)
-            else:
-                result = self.runner.score(monitor, end)
+                in_worker = self.scoring.score_if_idle(monitor, end)
+            result = in_worker if in_worker is not None else self.runner.score(monitor, end)
         except RunAbandoned:
             log.warning(
                 "run.abandoned", extra={"monitor": monitor.name, "window_end": end.isoformat()}

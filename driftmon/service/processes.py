@@ -17,6 +17,11 @@ orphan. A worker that dies mid-run (killed, out of memory) fails that run with
 ``ScoringProcessError``, and so does any other run in flight at that moment
 (``concurrent.futures`` stops a broken pool's other workers too); the pool is replaced for
 the next runs. A worker that died between runs is replaced without failing any.
+
+A run is handed to a worker only when one is idle (``score_if_idle``); otherwise the daemon
+scores it in its own process, as without workers. A pool queue would let a slow monitor
+(a stuck source, a huge window) hold every worker and starve the others, which the daemon
+promises never happens (tests/faults/test_process.py).
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ class ScoringProcesses:
         self._context = multiprocessing.get_context("spawn")
         self._abandon = self._context.Event()
         self._lock = threading.Lock()
+        self._idle = threading.BoundedSemaphore(processes)
         self._executor: ProcessPoolExecutor | None = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -93,8 +99,24 @@ class ScoringProcesses:
             ),
         )
 
+    @property
+    def idle(self) -> int:
+        """How many workers are free for ``score_if_idle`` now."""
+        return self._idle._value
+
+    def score_if_idle(self, monitor: MonitorConfig, window_end: datetime) -> RunResult | None:
+        """``score`` in a worker if one is idle now, else None (the caller scores the run
+        itself, so no run waits behind another monitor's)."""
+        if not self._idle.acquire(blocking=False):
+            return None
+        try:
+            return self.score(monitor, window_end)
+        finally:
+            self._idle.release()
+
     def score(self, monitor: MonitorConfig, window_end: datetime) -> RunResult:
-        """``MonitorRunner.score`` of one window in a worker (``RunAbandoned`` propagates)."""
+        """``MonitorRunner.score`` of one window in a worker (``RunAbandoned`` propagates);
+        it waits for a worker when all are busy."""
         executor = self._current()
         try:
             future = executor.submit(_score, monitor.name, window_end)

@@ -138,6 +138,43 @@ def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
         store.dispose()
 
 
+def test_a_busy_worker_is_not_waited_for_so_a_stuck_monitor_starves_no_other(
+    tmp_path: Path,
+) -> None:
+    """One worker, held by a run that never ends: the next monitor's run is not queued
+    behind it (score_if_idle says None at once, and the daemon scores it itself)."""
+    _data(tmp_path)
+    endless = monitor_dict(
+        "endless", live={"url": _sqlite_live(tmp_path / "live.db"), "query": ENDLESS}
+    )
+    endless["source_timeout"] = None
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    store = Store(url)
+    store.upgrade()
+    cfg = make_config(tmp_path, url, endless, monitor_dict("quick", live=WINDOWED))
+    pool = ScoringProcesses(cfg, store, 1)
+    stuck = threading.Thread(
+        target=lambda: pool.score_if_idle(cfg.monitor("endless"), END), daemon=True
+    )
+    try:
+        idle = pool.score_if_idle(cfg.monitor("quick"), END)
+        assert idle is not None  # the worker was idle: it scored
+        assert idle.error is None
+        stuck.start()
+        deadline = time.monotonic() + 60
+        while pool.idle:  # the stuck run holds the only worker
+            assert time.monotonic() < deadline, "the endless run never took the worker"
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        assert pool.score_if_idle(cfg.monitor("quick"), END) is None
+        assert time.monotonic() - t0 < 1.0
+        assert stuck.is_alive()
+    finally:
+        pool.close(terminate=True)
+        stuck.join(30)
+        store.dispose()
+
+
 def test_a_worker_that_died_between_runs_is_replaced_without_failing_a_run(
     tmp_path: Path,
 ) -> None:
