@@ -19,8 +19,11 @@ from driftmon.config.sources import (
     FileSourceConfig,
     LiveFileSourceConfig,
     LiveSourceConfig,
+    LiveSparkSourceConfig,
     LiveSqlSourceConfig,
     SourceConfig,
+    SparkInput,
+    SparkSourceConfig,
     SqlSourceConfig,
 )
 from driftmon.config.thresholds import (
@@ -43,6 +46,7 @@ __all__ = [
     "FileSourceConfig",
     "LiveFileSourceConfig",
     "LiveSourceConfig",
+    "LiveSparkSourceConfig",
     "LiveSqlSourceConfig",
     "LogConfig",
     "MonitorConfig",
@@ -52,6 +56,8 @@ __all__ = [
     "ServerConfig",
     "SignificanceThresholds",
     "SourceConfig",
+    "SparkInput",
+    "SparkSourceConfig",
     "SqlSourceConfig",
     "StaticThresholds",
     "ThresholdPolicy",

@@ -5,13 +5,18 @@ Quantile edges: the positions NumPy's ``inverted_cdf`` picks (``quantile_positio
 read with the database's exact discrete percentile (PostgreSQL ``percentile_disc``, DuckDB
 ``quantile_disc``, one sort per feature); SQLite has no percentile function, so each edge
 is one ``ORDER BY x LIMIT 1 OFFSET k`` query (exact; a sort per edge, fine for the
-SQLite sizes driftmon meets). Categories: ``GROUP BY`` the spelled value ``ORDER BY count
-DESC, value LIMIT k`` in byte (code point) order, the in-process tie rule.
+SQLite sizes driftmon meets). Spark has only an approximate percentile: ``percentile_approx``
+at ``SPARK_PERCENTILE_ACCURACY`` reads each edge within ``n / SPARK_PERCENTILE_ACCURACY`` ranks
+of the exact one (Spark's Greenwald-Khanna summaries; exact while no summary had to be
+compressed, which is below about ``accuracy / 2`` rows per partition). The edges only need to
+be fixed by the reference: the counts on them are exact all the same. Categories:
+``GROUP BY`` the spelled value ``ORDER BY count DESC, value LIMIT k`` in byte (code point)
+order, the in-process tie rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +48,19 @@ from driftmon.sources.pushdown import (
     sqlite_classes,
 )
 
-Execute = Any  # a SQLAlchemy Connection's ``execute``
+SPARK_PERCENTILE_ACCURACY = 10_000
+"""Spark ``percentile_approx``'s ``accuracy`` (its default): relative rank error 1/10,000."""
+
+Run = Callable[[sa.Select[Any]], Sequence[Sequence[Any]]]
+"""Runs one statement where the data lives and returns its rows (a SQL connection, Spark)."""
+
+
+def _one(run: Run, stmt: sa.Select[Any]) -> Sequence[Any]:
+    """The single row of an aggregate statement."""
+    rows = run(stmt)
+    if len(rows) != 1:
+        raise ValueError(f"an aggregate query returned {len(rows)} rows, not one")
+    return rows[0]
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,7 @@ class _Stats:
 
 
 def build_reference(
-    conn: sa.Connection,
+    run: Run,
     source: sa.FromClause,
     specs: Sequence[tuple[str, FeatureSpec]],
     sql_types: Mapping[str, str | None],
@@ -75,7 +92,7 @@ def build_reference(
 ) -> BuiltReference:
     """Fit and count every ``(column, spec)`` in the database; NotPushable if any column
     holds values the database cannot fit exactly as the in-process engine does."""
-    total, stats = _column_stats(conn, source, specs, sql_types, dialect)
+    total, stats = _column_stats(run, source, specs, sql_types, dialect)
     errors: dict[str, str] = {}
     fitted: dict[str, tuple[str, FeatureSpec, NumericBins | CategoricalBins]] = {}
     cat_counts: dict[str, list[int]] = {}
@@ -86,14 +103,14 @@ def build_reference(
             if total and not st.nonnull:
                 errors[spec.name] = f"all {total} rows are missing"
                 continue
-            cats, kept = _top_categories(conn, source, column, spec, sql_types, dialect)
+            cats, kept = _top_categories(run, source, column, spec, sql_types, dialect)
             fitted[spec.name] = (column, spec, cats)
             cat_counts[spec.name] = [*kept, st.nonnull - sum(kept), total - st.nonnull]
             continue
         if total and not st.finite:
             errors[spec.name] = _no_finite_value(total, st)
             continue
-        fitted[spec.name] = (column, spec, _numeric_bins(conn, source, x, spec, st, dialect))
+        fitted[spec.name] = (column, spec, _numeric_bins(run, source, x, spec, st, dialect))
     numeric = {
         name: PushedFeature(column, bins, stats[name].kind)
         for name, (column, _, bins) in fitted.items()
@@ -102,7 +119,7 @@ def build_reference(
     counted: dict[str, Histogram] = {}
     if numeric:
         stmt, slices = histogram_select(source, numeric, sql_types, dialect, None)
-        row = conn.execute(stmt).one()
+        row = _one(run, stmt)
         counted = decode_row(row, numeric, slices, sql_types, dialect).histograms
     profiles = []
     for _, spec in specs:
@@ -119,7 +136,7 @@ def build_reference(
 
 
 def _column_stats(
-    conn: sa.Connection,
+    run: Run,
     source: sa.FromClause,
     specs: Sequence[tuple[str, FeatureSpec]],
     sql_types: Mapping[str, str | None],
@@ -152,9 +169,8 @@ def _column_stats(
             parts.append(sa.func.count(col))
         slices.append((column, spec.name, len(columns), len(columns) + len(parts)))
         columns += parts
-    row = conn.execute(
-        sa.select(*(c.label(f"c{i}") for i, c in enumerate(columns))).select_from(source)
-    ).one()
+    labelled = [c.label(f"c{i}") for i, c in enumerate(columns)]
+    row = _one(run, sa.select(*labelled).select_from(source))
     total = int(row[0])
     stats: dict[str, _Stats] = {}
     for column, name, lo, hi in slices:
@@ -197,7 +213,7 @@ def _no_finite_value(total: int, st: _Stats) -> str:
 
 
 def _numeric_bins(
-    conn: sa.Connection,
+    run: Run,
     source: sa.FromClause,
     x: sa.ColumnElement[Any],
     spec: FeatureSpec,
@@ -215,8 +231,8 @@ def _numeric_bins(
         # Uniform edges and the constant layout depend on the minimum and maximum only.
         return fit_numeric_bins(np.array([lo, hi]), spec.bins, spec.strategy)
     positions = quantile_positions(st.finite, spec.bins)
-    values = _order_statistics(conn, source, x, positions, st.finite, dialect)
-    above = _next_above(conn, source, x, lo)
+    values = _order_statistics(run, source, x, positions, st.finite, dialect)
+    above = _next_above(run, source, x, lo)
     edges = np.asarray(values, dtype=np.float64)
     edges = np.where(edges == lo, above, edges)
     edges = np.unique(edges)
@@ -225,7 +241,7 @@ def _numeric_bins(
 
 
 def _order_statistics(
-    conn: sa.Connection,
+    run: Run,
     source: sa.FromClause,
     x: sa.ColumnElement[Any],
     positions: Sequence[int],
@@ -240,24 +256,27 @@ def _order_statistics(
     if dialect == "postgresql":
         arr: sa.ColumnElement[Any] = sa.literal(fractions, postgresql.ARRAY(sa.Double()))
         agg = sa.func.percentile_disc(arr).within_group(x).filter(finite)
-        return [float(v) for v in conn.execute(sa.select(agg).select_from(source)).scalar_one()]
+        return [float(v) for v in _one(run, sa.select(agg).select_from(source))[0]]
     if dialect == "duckdb":  # the list form: one sort for all fractions
         listed: sa.ColumnElement[Any] = sa.literal(fractions, sa.ARRAY(sa.Double()))
         agg = sa.func.quantile_disc(x, listed).filter(finite)
-        return [float(v) for v in conn.execute(sa.select(agg).select_from(source)).scalar_one()]
+        return [float(v) for v in _one(run, sa.select(agg).select_from(source))[0]]
+    if dialect == "spark":
+        listed = sa.func.array(*(sa.literal(f, sa.Double()) for f in fractions))
+        accuracy = sa.literal(SPARK_PERCENTILE_ACCURACY, sa.Integer())
+        agg = sa.func.percentile_approx(x, listed, accuracy).filter(finite)
+        return [float(v) for v in _one(run, sa.select(agg).select_from(source))[0]]
     out = []
     for p in positions:
         stmt = sa.select(x).select_from(source).where(finite).order_by(x).limit(1).offset(p)
-        out.append(float(conn.execute(stmt).scalar_one()))
+        out.append(float(_one(run, stmt)[0]))
     return out
 
 
-def _next_above(
-    conn: sa.Connection, source: sa.FromClause, x: sa.ColumnElement[Any], lo: float
-) -> float:
+def _next_above(run: Run, source: sa.FromClause, x: sa.ColumnElement[Any], lo: float) -> float:
     """The smallest finite value above ``lo`` (there is one: the maximum is above it)."""
     stmt = sa.select(sa.func.min(x)).select_from(source).where(is_finite(x), x > lo)
-    return float(conn.execute(stmt).scalar_one())
+    return float(_one(run, stmt)[0])
 
 
 def _spelled(
@@ -272,7 +291,7 @@ def _spelled(
 
 
 def _top_categories(
-    conn: sa.Connection,
+    run: Run,
     source: sa.FromClause,
     column: str,
     spec: FeatureSpec,
@@ -291,5 +310,5 @@ def _top_categories(
         .order_by(n.desc(), spelled)
         .limit(spec.max_categories)
     )
-    rows = conn.execute(stmt).all()
+    rows = run(stmt)
     return CategoricalBins(tuple(str(v) for v, _ in rows)), [int(c) for _, c in rows]

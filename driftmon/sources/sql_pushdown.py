@@ -75,7 +75,10 @@ def reference(source: SqlSource, specs: Sequence[tuple[str, FeatureSpec]]) -> Bu
                 names = list(dict.fromkeys(c for c, _ in specs))
                 source._require_columns(conn, names)
                 types = _types(source, conn, names)
-                return build_reference(conn, source._source(names), specs, types, source.dialect)
+                clause = source._source(names)
+                return build_reference(
+                    lambda stmt: conn.execute(stmt).all(), clause, specs, types, source.dialect
+                )
         except NotPushable as exc:
             reason = str(exc)
     log.info(
