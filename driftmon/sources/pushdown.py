@@ -189,6 +189,18 @@ def live_kind(sql_type: str | None, classes: Mapping[str, int]) -> ColumnKind | 
     return _SQLITE_CLASSES[present.pop()]
 
 
+def observed_kind(
+    sql_type: str | None, classes: Mapping[str, int], nonnull: int, total: int, dialect: str
+) -> ColumnKind | None:
+    """The kind the in-process engine sees in a column of ``total`` rows, ``nonnull`` of
+    them not NULL. Spark hands over typed Arrow columns, whose kind is their type's even when
+    every value is NULL; rows fetched from the SQL dialects carry no type for a column of
+    NULLs (Arrow's null type)."""
+    if dialect == "spark":
+        return live_kind(sql_type, classes) if total else None
+    return live_kind(sql_type, classes) if nonnull else None
+
+
 def check_mapping(
     name: str, feature: PushedFeature, sql_type: str | None, kind: ColumnKind | None
 ) -> None:
@@ -289,7 +301,7 @@ def decode_feature(
         classes = dict(zip(("integer", "real", "text", "blob"), vals[:4], strict=True))
         vals = vals[4:]
     nonnull = vals[0]
-    kind = live_kind(sql_type, classes) if nonnull else None
+    kind = observed_kind(sql_type, classes, nonnull, total, dialect)
     check_mapping(name, feature, sql_type, kind)
     bins = feature.bins
     if isinstance(bins, NumericBins):

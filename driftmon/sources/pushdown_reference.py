@@ -42,7 +42,7 @@ from driftmon.sources.pushdown import (
     decode_row,
     histogram_select,
     is_finite,
-    live_kind,
+    observed_kind,
     percentile_fraction,
     quantile_positions,
     sqlite_classes,
@@ -179,7 +179,7 @@ def _column_stats(
         if dialect == "sqlite":
             classes = dict(zip(("integer", "real", "text", "blob"), values[:4], strict=True))
             values = values[4:]
-        kind = live_kind(sql_types.get(column), classes) if values[0] else None
+        kind = observed_kind(sql_types.get(column), classes, values[0], total, dialect)
         spec = next(s for c, s in specs if s.name == name)
         if spec.kind == "numeric" and kind not in (None, "integer", "float", "bool"):
             raise NotPushable(f"feature {name!r}: {kind} values in a numeric feature")

@@ -66,6 +66,8 @@ log = logging.getLogger("driftmon.sources")
 SPARK_INSTALL = "pip install 'driftmon[spark]'"
 DIALECT = "spark"
 _CSV_DEFAULTS = {"header": "true", "inferSchema": "true"}
+_CONNECT_RETRIES = 4
+"""Retries of a failed gRPC call: an unreachable server fails a run after about 15 s."""
 
 
 class SparkSource:
@@ -461,9 +463,13 @@ def _connect(remote: str) -> Any:
         # pyspark warns at import about pandas versions it has not been tested with;
         # driftmon exchanges Arrow with it, not pandas.
         warnings.simplefilter("ignore", FutureWarning)
+        from pyspark.sql.connect.client.retries import DefaultPolicy
         from pyspark.sql.connect.session import SparkSession
 
-        return SparkSession.builder.remote(remote).create()
+        session = SparkSession.builder.remote(remote).create()
+    # pyspark retries an unreachable server for ten minutes; a run fails within seconds.
+    session.client.set_retry_policies([DefaultPolicy(max_retries=_CONNECT_RETRIES)])
+    return session
 
 
 def _is_spark_error(exc: BaseException) -> bool:
