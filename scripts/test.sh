@@ -2,7 +2,9 @@
 # README command 2: install everything the tests need and run them (CI calls this too).
 #   - Python packages into .venv (driftmon with its [test] extras)
 #   - Debian packages: prometheus, prometheus-alertmanager (promtool, amtool, e2e test),
-#     docker-compose (validates docker-compose.yml; no Docker engine is needed)
+#     docker-compose (validates docker-compose.yml; no Docker engine is needed),
+#     openjdk-17-jre-headless (Java for the Spark Connect server the Spark tests start from
+#     the pyspark package; tests/spark.py finds it through JAVA_HOME or the java on PATH)
 #   - PostgreSQL: used when reachable on 127.0.0.1:5432 (started if installed but down)
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -14,6 +16,7 @@ need_apt=()
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}" >&2
   as_root apt-get update -qq

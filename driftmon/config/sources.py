@@ -46,6 +46,7 @@ SQL_TAG = "sql source"
 SPARK_TAG = "spark source"
 TAGS = frozenset({FILE_TAG, SQL_TAG, SPARK_TAG})
 _KIND_KEYS = {"path": FILE_TAG, "url": SQL_TAG, "spark": SPARK_TAG}
+_KIND_NAMES = {"path": "file source", "url": "SQL source", "spark": "Spark source"}
 SPARK_CONNECT_SCHEME = "sc://"
 
 
@@ -378,8 +379,9 @@ def _check_kind(value: Any) -> Any:
         )
     present = [key for key in _KIND_KEYS if key in value]
     if len(present) > 1:
-        named = " and ".join(f"{k!r} ({_KIND_KEYS[k]})" for k in present)
-        raise fail(f"has {named}; expected exactly one")
+        named = [f"{k!r} ({_KIND_NAMES[k]})" for k in present]
+        listed = ", ".join(named[:-1]) + f" and {named[-1]}"
+        raise fail(f"has {'both ' if len(named) == 2 else ''}{listed}; expected exactly one")
     if not present:
         keys = ", ".join(repr(str(k)) for k in value) or "none"
         raise fail(

@@ -21,7 +21,8 @@ ALL_MODELS: list[type[BaseModel]] = [
     models.Config, models.DatabaseConfig, models.ServerConfig, models.RetentionConfig,
     models.LogConfig, models.MonitorConfig, models.FeatureConfig, schedule.ScheduleConfig,
     sources.FileSourceConfig, sources.SqlSourceConfig, sources.LiveFileSourceConfig,
-    sources.LiveSqlSourceConfig, thresholds.StaticThresholds, thresholds.SignificanceThresholds,
+    sources.LiveSqlSourceConfig, sources.SparkInput, sources.SparkSourceConfig,
+    sources.LiveSparkSourceConfig, thresholds.StaticThresholds, thresholds.SignificanceThresholds,
     thresholds.CalibratedThresholds, thresholds.AlphaLevels, thresholds.QuantileLevels,
 ]  # fmt: skip
 

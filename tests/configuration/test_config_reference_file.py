@@ -12,6 +12,7 @@ from driftmon.config import (
     CalibratedThresholds,
     FileSourceConfig,
     SignificanceThresholds,
+    SparkSourceConfig,
     SqlSourceConfig,
     StaticThresholds,
     load_config,
@@ -21,15 +22,20 @@ from driftmon.config._base import ConfigModel
 from .conftest import ALL_MODELS
 
 REFERENCE = Path(__file__).resolve().parents[2] / "config" / "reference.yaml"
-ENV = {"DRIFTMON_WAREHOUSE_PASSWORD": "not-a-real-password"}
+ENV = {
+    "DRIFTMON_WAREHOUSE_PASSWORD": "not-a-real-password",
+    "DRIFTMON_SPARK_TOKEN": "not-a-real-token",
+}
 
 
 def test_reference_config_loads() -> None:
     cfg = load_config(REFERENCE, environ=ENV)
-    assert len(cfg.monitors) == 2
-    payments, orders = cfg.monitors
+    assert len(cfg.monitors) == 3
+    payments, orders, events = cfg.monitors
     assert isinstance(payments.reference, FileSourceConfig)
     assert isinstance(orders.reference, SqlSourceConfig)
+    assert isinstance(events.reference, SparkSourceConfig)
+    assert events.reference.spark.path == "s3a://events/reference/"
     assert isinstance(payments.thresholds, SignificanceThresholds)
     assert isinstance(payments.feature("amount").thresholds, StaticThresholds)
     assert isinstance(payments.feature("country").thresholds, CalibratedThresholds)
