@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -355,3 +356,15 @@ def test_driftmon_check_on_a_spark_source(
         for key in ("started_at", "finished_at", "duration_seconds"):
             run.pop(key, None)
     assert pushed == pulled
+
+
+def test_a_spark_job_past_the_timeout_is_interrupted(spark_server: SparkServer) -> None:
+    """A count over 10^12 generated rows is interrupted after ``timeout_seconds`` and the
+    read fails saying so, instead of holding the run (and the cluster) for hours."""
+    query = "SELECT id AS x FROM range(1000000000000)"
+    with SparkSource(spark_server.remote, query=query, timeout_seconds=2) as source:
+        source.columns()
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=r"timed out after 2 s"):
+            source.histograms({"x": PushedFeature("x", NumericBins((0.0,)), "integer")})
+    assert time.monotonic() - started < 30
