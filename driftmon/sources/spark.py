@@ -13,8 +13,10 @@ Window rule: a ``timestamp_column`` of Spark type TIMESTAMP (an instant), or TIM
 with ``timezone`` UTC, is filtered by Spark exactly; any other column is pre-filtered by
 Spark where it can be (a superset) and the exact rule runs on each batch, as for SQL sources.
 
-Timeout: ``timeout_seconds`` bounds each Spark job; past it the session's operations are
-interrupted and the read fails with a SourceError saying so.
+Timeout: ``timeout_seconds`` bounds each aggregate job (push-down counts, each step of a
+reference build, the fingerprint, the time range); past it the session's operations are
+interrupted (``interruptAll``) and the read fails with a SourceError saying so. Pulled rows
+are not bounded per batch: their stream is one job.
 
 pyspark is imported only when a Spark source is opened (``pip install 'driftmon[spark]'``).
 """
