@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,6 +92,15 @@ def check_sqlalchemy_url(url: str, base_dir: Path | None) -> str:
         parsed = parsed.set(database=os.path.normpath(base_dir / Path(database).expanduser()))
         return parsed.render_as_string(hide_password=False)
     return url
+
+
+def check_refresh(fingerprint: str, refresh: timedelta | None) -> None:
+    """``refresh`` spaces out reads of the data fingerprint; with ``definition`` there are none."""
+    if refresh is not None and fingerprint != "data":
+        raise fail(
+            f"'refresh' applies to fingerprint: data (the data is never read with "
+            f"fingerprint: {fingerprint}); remove one of them"
+        )
 
 
 class FileSourceConfig(ConfigModel):
@@ -183,6 +193,11 @@ class SqlSourceConfig(ConfigModel):
         "latest timestamp, a count per run) or definition (URL and table only; rebuild "
         "with `driftmon reference rebuild`).",
     )
+    refresh: Duration | None = Field(
+        default=None,
+        description="With fingerprint: data, read the data fingerprint at most this often "
+        "in a running daemon (and once at its start); null: every run.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -191,6 +206,7 @@ class SqlSourceConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _query_or_table(self) -> SqlSourceConfig:
+        check_refresh(self.fingerprint, self.refresh)
         if (self.query is None) == (self.table is None):
             given = "both" if self.query is not None else "neither"
             raise fail(f"expected exactly one of 'query' or 'table', got {given}")
@@ -296,6 +312,16 @@ class SparkSourceConfig(ConfigModel):
         description="What tells a table or path reference has changed: data (its row count "
         "and latest timestamp, a Spark job per run) or definition (the settings only).",
     )
+    refresh: Duration | None = Field(
+        default=None,
+        description="With fingerprint: data, run that job at most this often in a running "
+        "daemon (and once at its start); null: every run.",
+    )
+
+    @model_validator(mode="after")
+    def _refresh_needs_data(self) -> SparkSourceConfig:
+        check_refresh(self.fingerprint, self.refresh)
+        return self
 
 
 class LiveOptions(ConfigModel):

@@ -69,6 +69,9 @@ class MonitorRunner:
     source_factory: SourceFactory = default_source_factory
     progress: Progress = _no_progress
     _profiles: dict[str, tuple[str, ReferenceProfile]] = field(default_factory=dict)
+    _checked: dict[str, tuple[str, float]] = field(default_factory=dict)
+    """Per monitor: its reference settings and when (``time.monotonic``) the reference's
+    fingerprint was last read, for ``refresh``."""
     abandon: threading.Event = field(default_factory=threading.Event)
     """Set at shutdown: runs in progress stop at their next batch, storing nothing."""
 
@@ -78,9 +81,25 @@ class MonitorRunner:
         self, monitor: MonitorConfig, *, rebuild: bool = False
     ) -> ReferenceProfile:
         """The monitor's stored profile, rebuilt when asked, missing or stale (other data,
-        other binning, or an older format that lacks the column kinds)."""
+        other binning, or an older format that lacks the column kinds). A reference with
+        ``refresh`` reuses the profile in memory without reading its fingerprint (a count
+        over the table) until ``refresh`` has passed since it was last read."""
+        settings = _profile_fingerprint(repr(monitor.reference), monitor)
+        refresh = getattr(monitor.reference, "refresh", None)
+        cached = self._profiles.get(monitor.name)
+        checked = self._checked.get(monitor.name)
+        if (
+            not rebuild
+            and refresh is not None
+            and cached is not None
+            and checked is not None
+            and checked[0] == settings
+            and time.monotonic() - checked[1] < refresh.total_seconds()
+        ):
+            return cached[1]
         with _opened(self.source_factory, monitor.reference, monitor) as source:
             fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
+            self._checked[monitor.name] = (settings, time.monotonic())
             if not rebuild:
                 cached = self._profiles.get(monitor.name)
                 if cached and cached[0] == fingerprint:
