@@ -26,7 +26,8 @@ RUN pip install --no-deps --no-build-isolation --no-index . \
        fi \
     && mkdir -p /etc/driftmon \
     && cp config/docker/driftmon.yaml /etc/driftmon/driftmon.yaml \
-    && useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin driftmon
+    && useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin driftmon \
+    && mkdir -p /var/lib/driftmon/spool && chown -R driftmon /var/lib/driftmon
 
 USER driftmon
 

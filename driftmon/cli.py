@@ -128,6 +128,26 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--html", metavar="FILE", help="also write the HTML report of these runs to FILE"
     )
+    check.add_argument(
+        "--from",
+        dest="from_time",
+        metavar="TIME",
+        type=_parse_time,
+        help="backfill: score every scheduled window ending from TIME (ISO 8601) ...",
+    )
+    check.add_argument(
+        "--to",
+        dest="to_time",
+        metavar="TIME",
+        type=_parse_time,
+        help="... to TIME (included), in one process; stored windows are skipped",
+    )
+    check.add_argument(
+        "--replace",
+        action="store_true",
+        help="backfill: score windows that already have a stored run again, replacing it",
+    )
+    check.set_defaults(command_parser=check)  # for usage errors found after parsing
 
     report = with_config(
         sub.add_parser(
@@ -219,6 +239,7 @@ def main(argv: Sequence[str] | None = None, *, program: bool = False) -> int:
 
 def _main(argv: Sequence[str] | None, program: bool) -> int:
     args = build_parser().parse_args(argv)
+    backfilling = args.command == "check" and _backfill_args(args.command_parser, args)
     if not args.config:
         print(
             f"driftmon: error: no configuration: pass -c CONFIG or set {CONFIG_ENV}",
@@ -238,6 +259,9 @@ def _main(argv: Sequence[str] | None, program: bool) -> int:
     try:
         if args.command == "run":
             return _run(config, upgrade=not args.no_upgrade)
+        if args.command == "check" and backfilling:
+            window = (args.from_time, args.to_time)
+            return _backfill(config, args.monitor, args.json, *window, args.replace, args.html)
         if args.command == "check":
             return _check(config, args.monitor, args.json, args.window_end, args.html)
         if args.command == "report":
@@ -261,6 +285,25 @@ def _main(argv: Sequence[str] | None, program: bool) -> int:
         print(f"driftmon: source unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees one
+
+
+def _backfill_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Whether ``check`` backfills (``--from``/``--to``); a usage error (exit 2) for a
+    half-given or reversed range, or options that do not go with it."""
+    start, end = args.from_time, args.to_time
+    if start is None and end is None:
+        if args.replace:
+            parser.error("--replace applies to a backfill: give --from and --to")
+        return False
+    if start is None or end is None:
+        parser.error("a backfill needs both --from and --to")
+    if start > end:
+        parser.error(
+            f"--from {start.isoformat()} is after --to {end.isoformat()}: nothing to backfill"
+        )
+    if args.window_end is not None:
+        parser.error("--window-end scores one window; a backfill (--from/--to) scores a range")
+    return True
 
 
 def _load(path: str) -> Config | None:
@@ -353,6 +396,99 @@ def _check(
     else:
         for r in results:
             print(format_run(r))
+    if html is not None and not _write_report(html, reports):
+        return EXIT_USAGE
+    return check_exit_code(results)
+
+
+class _WindowProgress(_Progress):
+    """A bar of windows scored, with the current window's row count, on a terminal."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+        super().__init__(stream)
+        self._total = total
+        self._done = 0
+        self._window = ""
+
+    def start(self, monitor: str, end: datetime) -> None:
+        self._window = f"{monitor} {end.isoformat()}"
+        self._draw("", force=True)
+
+    def __call__(self, stage: str, rows: int) -> None:
+        self._draw(f"  {stage.rpartition(': ')[2]}: {rows:,} rows")
+
+    def window_done(self) -> None:
+        self._done += 1
+        self._draw("", force=True)
+
+    def _draw(self, detail: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self._tty or (not force and now - self._last < 0.2):
+            return
+        self._last = now
+        self._shown = True
+        width = 24
+        filled = width * self._done // self._total if self._total else width
+        bar = "#" * filled + "-" * (width - filled)
+        line = f"[{bar}] {self._done}/{self._total} windows  {self._window}{detail}"
+        self._stream.write(f"\r\033[K{line}")
+        self._stream.flush()
+
+
+def _backfill(
+    config: Config,
+    names: list[str] | None,
+    as_json: bool,
+    first: datetime,
+    last: datetime,
+    replace: bool,
+    html: str | None,
+) -> int:
+    """Score every scheduled window ending in ``[first, last]`` of each selected monitor,
+    skipping stored ones unless ``replace``; output and exit code as for ``check``."""
+    import json
+
+    from driftmon.service.backfill import plan
+    from driftmon.service.runner import MonitorRunner
+
+    monitors = _selected(config, names)
+    store = _store(config)
+    store.upgrade()
+    results: list[RunResult] = []
+    try:
+        plans = [plan(store, m, first, last, replace=replace) for m in monitors]
+        progress = _WindowProgress(sum(len(p.window_ends) for p in plans))
+        runner = MonitorRunner(config, store, progress=progress, pin_profiles=True)
+        for p in plans:
+            for end in p.window_ends:
+                progress.start(p.monitor.name, end)
+                results.append(runner.run(p.monitor, end))
+                progress.window_done()
+        progress.done()
+        reports = []
+        if html is not None:
+            from driftmon.service.reports import monitor_report
+
+            by_name = {m.name: m for m in monitors}
+            reports = [monitor_report(store, by_name[r.monitor], r) for r in results]
+    finally:
+        store.dispose()
+    if as_json:
+        print(json.dumps([r.as_json() for r in results], indent=2, allow_nan=False))
+    else:
+        for r in results:
+            print(format_run(r))
+    for p in plans:
+        skipped = (
+            f", {p.skipped} already stored (skipped; --replace scores them again)"
+            if p.skipped
+            else ""
+        )
+        print(
+            f"backfill: monitor {p.monitor.name!r}: {len(p.window_ends)} window(s) scored "
+            f"from {first.isoformat()} to {last.isoformat()}{skipped}",
+            file=sys.stderr,
+        )
     if html is not None and not _write_report(html, reports):
         return EXIT_USAGE
     return check_exit_code(results)
@@ -522,7 +658,9 @@ def _upgrade(config: Config) -> int:
 
 
 def _rebuild(config: Config, names: list[str] | None) -> int:
+    from driftmon.clock import utcnow
     from driftmon.service.runner import MonitorRunner
+    from driftmon.service.window_end import scheduled_window_end
 
     store = _store(config)
     store.upgrade()
@@ -531,8 +669,11 @@ def _rebuild(config: Config, names: list[str] | None) -> int:
     status = EXIT_OK
     try:
         for monitor in _selected(config, names):
+            # A rolling reference: the reference window of the latest scheduled window.
+            rolling = monitor.rolling is not None
+            end = scheduled_window_end(monitor.schedule, utcnow()) if rolling else None
             try:
-                profile = runner.reference_profile(monitor, rebuild=True)
+                profile = runner.reference_profile(monitor, rebuild=True, window_end=end)
             except SourceError as exc:
                 progress.done()
                 print(f"monitor {monitor.name!r}: {exc}", file=sys.stderr)
@@ -557,6 +698,7 @@ def _run(config: Config, *, upgrade: bool) -> int:
     import threading
 
     from driftmon.service.daemon import Daemon
+    from driftmon.spool import SpoolError
 
     log = logging.getLogger("driftmon.cli")
     stop = threading.Event()
@@ -570,6 +712,9 @@ def _run(config: Config, *, upgrade: bool) -> int:
     daemon = Daemon(config, _store(config), upgrade=upgrade)
     try:
         daemon.start()
+    except SpoolError as exc:
+        print(f"driftmon: database.spool.path: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except OSError as exc:
         print(
             f"driftmon: cannot listen on {config.server.host}:{config.server.port}: {exc}",

@@ -31,3 +31,8 @@ class StorageError(DriftmonError):
 class PermanentStorageError(StorageError):
     """The results database refused the data itself (too long, invalid, a constraint): the
     same write will fail again however often it is retried, unlike an outage."""
+
+
+class ProfileError(DriftmonError):
+    """A profile file could not be read or written: missing, malformed, or newer than this
+    driftmon reads."""

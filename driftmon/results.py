@@ -77,6 +77,9 @@ class RunResult:
     error: str | None = None
     message: str | None = None
     """A note on a run that is not an error, e.g. why its window is empty."""
+    profile_version: int | None = None
+    """Id of the stored reference profile version the run was scored on (None: not known,
+    or the run never got as far as a profile)."""
 
     @property
     def duration_seconds(self) -> float:

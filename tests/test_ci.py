@@ -4,6 +4,7 @@ failing in CI."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,23 @@ def test_postgres_tests_fail_without_a_server_in_ci() -> None:
     assert f"{len(POSTGRES_TESTS)} errors" in done.stdout
     assert "skipped" not in done.stdout
     assert "CI must run the PostgreSQL tests" in done.stdout
+
+
+# A call of require_tool with a literal name (or list of names) and Debian package.
+_REQUIRED = re.compile(r"require_tool\(\s*(\[[^\]]*\]|\"[^\"]+\")\s*,\s*\"(?P<package>[^\"]+)\"")
+
+
+def test_every_tool_a_test_requires_is_installed_by_the_test_script() -> None:
+    """CI fails a test whose tool is missing, so scripts/test.sh must install each one."""
+    script = (ROOT / "scripts" / "test.sh").read_text(encoding="utf-8")
+    installed = set(re.findall(r"need_apt\+=\((\S+)\)", script))
+    required = {
+        match["package"]
+        for path in (ROOT / "tests").rglob("*.py")
+        for match in _REQUIRED.finditer(path.read_text(encoding="utf-8"))
+    }
+    assert {"chromium", "chromium-driver", "prometheus"} <= required
+    assert required <= installed, f"not installed by scripts/test.sh: {required - installed}"
 
 
 SPARK_TEST = "tests/sources/test_spark.py::test_spark_literals_read_back_as_the_same_values"

@@ -14,6 +14,9 @@ from driftmon.config.models import (
     RetentionConfig,
     ServerConfig,
 )
+from driftmon.config.profile_reference import ProfileReferenceConfig
+from driftmon.config.reference import ReferenceConfig
+from driftmon.config.rolling import FromLiveReference, ReferenceWindow
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
     FileSourceConfig,
@@ -44,13 +47,17 @@ __all__ = [
     "Duration",
     "FeatureConfig",
     "FileSourceConfig",
+    "FromLiveReference",
     "LiveFileSourceConfig",
     "LiveSourceConfig",
     "LiveSparkSourceConfig",
     "LiveSqlSourceConfig",
     "LogConfig",
     "MonitorConfig",
+    "ProfileReferenceConfig",
     "QuantileLevels",
+    "ReferenceConfig",
+    "ReferenceWindow",
     "RetentionConfig",
     "ScheduleConfig",
     "ServerConfig",

@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from driftmon.config import sources, thresholds
+from driftmon.config import profile_reference, rolling, sources, thresholds
 from driftmon.config._base import CONFIG_ERROR_TYPE, describe_value
 from driftmon.config.interpolation import InterpolationError, interpolate
 from driftmon.config.models import Config
@@ -27,7 +27,7 @@ from driftmon.secrets import scrub
 
 MAX_REPORTED_ERRORS = 20
 MAX_VALUES = 1_000_000
-_UNION_TAGS = sources.TAGS | thresholds.TAGS
+_UNION_TAGS = sources.TAGS | rolling.TAGS | profile_reference.TAGS | thresholds.TAGS
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:
@@ -92,18 +92,24 @@ def config_from_dict(
     try:
         return Config.model_validate(result.data, context=context)
     except ValidationError as exc:
-        lines = [
-            f"{name}: {format_loc(_strip_tags(e['loc']), result.data)}: {error_text(e)}"
-            for e in exc.errors()
-        ]
-        if len(lines) > MAX_REPORTED_ERRORS:
-            more = len(lines) - MAX_REPORTED_ERRORS
-            lines = [*lines[:MAX_REPORTED_ERRORS], f"{name}: ... and {more} more errors"]
-        raise ConfigError(scrub("\n".join(lines), tuple(result.secrets))) from None
+        message = validation_message(exc, result.data, name)
+        raise ConfigError(scrub(message, tuple(result.secrets))) from None
     except (TypeError, ValueError, ArithmeticError, OSError) as exc:
         # A library raised where a validator should have; still a config error, not a crash.
         message = f"{name}: invalid configuration: {exc}"
         raise ConfigError(scrub(message, tuple(result.secrets))) from exc
+
+
+def validation_message(exc: ValidationError, data: Any, prefix: str) -> str:
+    """One line per error (at most MAX_REPORTED_ERRORS): ``prefix: key path: message``."""
+    lines = [
+        f"{prefix}: {format_loc(_strip_tags(e['loc']), data)}: {error_text(e)}"
+        for e in exc.errors()
+    ]
+    if len(lines) > MAX_REPORTED_ERRORS:
+        more = len(lines) - MAX_REPORTED_ERRORS
+        lines = [*lines[:MAX_REPORTED_ERRORS], f"{prefix}: ... and {more} more errors"]
+    return "\n".join(lines)
 
 
 def _parse_yaml(text: str, display: str) -> Any:

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -19,14 +19,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from driftmon.config._base import ConfigModel, Float, Int, Name, NonEmptyStr, fail
+from driftmon.config.catch_up import DEFAULT_CATCH_UP, CatchUpConfig
 from driftmon.config.durations import Duration, Timeout
+from driftmon.config.reference import ReferenceConfig
+from driftmon.config.rolling import FromLiveReference, check_rolling
 from driftmon.config.schedule import ScheduleConfig
 from driftmon.config.sources import (
     LiveSourceConfig,
-    SourceConfig,
     base_dir_from,
     check_sqlalchemy_url,
 )
+from driftmon.config.spool import SpoolConfig
 from driftmon.config.thresholds import (
     CalibratedThresholds,
     SignificanceThresholds,
@@ -89,6 +92,25 @@ def _non_empty_unique(items: tuple[Any, ...], what: str) -> None:
         if item.name in seen:
             raise fail(f"duplicate {what} name {item.name!r}; expected unique names")
         seen.add(item.name)
+
+
+class ScoringScope(Protocol):
+    """What scoring reads of a monitor: its name (seeds calibrations), features, defaults
+    for features without their own, and its read bound. A ``MonitorConfig``, or the Python
+    API's ``ComparisonConfig`` (``driftmon.config.comparison``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def features(self) -> tuple[FeatureConfig, ...]: ...
+    @property
+    def thresholds(self) -> ThresholdsConfig: ...
+    @property
+    def smoothing(self) -> float: ...
+    @property
+    def reference_is_sample(self) -> bool: ...
+    @property
+    def source_timeout(self) -> timedelta | None: ...
 
 
 class FeatureConfig(ConfigModel):
@@ -194,13 +216,34 @@ class FeatureConfig(ConfigModel):
             max_categories=self.max_categories,
         )
 
-    def effective_thresholds(self, monitor: MonitorConfig) -> ThresholdsConfig:
+    def effective_thresholds(self, monitor: ScoringScope) -> ThresholdsConfig:
         """This feature's own threshold policy, else the monitor's."""
         return self.thresholds if self.thresholds is not None else monitor.thresholds
 
-    def effective_smoothing(self, monitor: MonitorConfig) -> float:
+    def effective_smoothing(self, monitor: ScoringScope) -> float:
         """This feature's own smoothing, else the monitor's."""
         return self.smoothing if self.smoothing is not None else monitor.smoothing
+
+
+def check_calibration_draws(scope: ScoringScope) -> None:
+    """Every calibrated feature of ``scope`` draws at most MAX_CALIBRATION_DRAWS counts."""
+    for f in scope.features:
+        policy = f.effective_thresholds(scope)
+        if not isinstance(policy, CalibratedThresholds):
+            continue
+        draws = policy.windows * f.value_bins
+        if draws > MAX_CALIBRATION_DRAWS:
+            raise fail(
+                f"feature {f.name!r}: calibrated thresholds would draw windows x bins = "
+                f"{policy.windows:,} x {f.value_bins:,} = {draws:,} counts; expected at "
+                f"most {MAX_CALIBRATION_DRAWS:,} (lower thresholds.windows, or the "
+                "feature's bins or max_categories)"
+            )
+
+
+def check_features(items: tuple[FeatureConfig, ...]) -> None:
+    """At least one feature, unique names (a monitor's or a comparison's)."""
+    _non_empty_unique(items, "feature")
 
 
 class MonitorConfig(ConfigModel):
@@ -212,7 +255,10 @@ class MonitorConfig(ConfigModel):
         description="Disabled monitors are neither scheduled nor run.",
     )
     schedule: ScheduleConfig = Field(description="When to run: {every: 5m} or {cron: '...'}.")
-    reference: SourceConfig = Field(description="Reference data: {path: ...} or {url: ...}.")
+    reference: ReferenceConfig = Field(
+        description="Reference data: {path: ...}, {url: ...}, a past window of the live "
+        "source: {from_live: {offset: ..., window: ...}}, or a saved profile: {profile: FILE}."
+    )
     live: LiveSourceConfig = Field(
         description="Live data, optionally windowed by timestamp_column and window."
     )
@@ -238,6 +284,12 @@ class MonitorConfig(ConfigModel):
         default=DEFAULT_SOURCE_TIMEOUT,
         description="Longest a run may spend reading one source; null: no limit.",
     )
+    catch_up: CatchUpConfig | None = Field(
+        default_factory=lambda: CatchUpConfig(within=DEFAULT_CATCH_UP),
+        description="On start, score the scheduled windows missed since the last stored one "
+        "(time-windowed live sources only), bounded by a duration (24h) or {windows: N}; "
+        "null: only the current window.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -251,19 +303,18 @@ class MonitorConfig(ConfigModel):
         return value
 
     @model_validator(mode="after")
+    def _rolling_reference_has_a_window(self) -> MonitorConfig:
+        check_rolling(self.name, self.reference, self.live.window)
+        return self
+
+    @property
+    def rolling(self) -> FromLiveReference | None:
+        """The rolling reference, when the reference is a past window of the live source."""
+        return self.reference if isinstance(self.reference, FromLiveReference) else None
+
+    @model_validator(mode="after")
     def _calibration_fits_in_memory(self) -> MonitorConfig:
-        for f in self.features:
-            policy = f.effective_thresholds(self)
-            if not isinstance(policy, CalibratedThresholds):
-                continue
-            draws = policy.windows * f.value_bins
-            if draws > MAX_CALIBRATION_DRAWS:
-                raise fail(
-                    f"feature {f.name!r}: calibrated thresholds would draw windows x bins = "
-                    f"{policy.windows:,} x {f.value_bins:,} = {draws:,} counts; expected at "
-                    f"most {MAX_CALIBRATION_DRAWS:,} (lower thresholds.windows, or the "
-                    "feature's bins or max_categories)"
-                )
+        check_calibration_draws(self)
         return self
 
     def feature(self, name: str) -> FeatureConfig:
@@ -301,9 +352,14 @@ class DatabaseConfig(ConfigModel):
         description="Password of the URL's user, given apart from the URL: written as is, "
         "with no URL-encoding (a ${VAR} holding @, / or # stays one password).",
     )
+    spool: SpoolConfig = Field(
+        default_factory=SpoolConfig,
+        description="The durable spool of runs the database could not take yet (daemon).",
+    )
 
     @classmethod
     def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        data.setdefault("spool", {})  # validated from {} so it sees the context (base_dir)
         password, url = data.get("password"), data.get("url", DEFAULT_DATABASE_URL)
         if not isinstance(password, str) or not isinstance(url, str):
             return data  # field validation names the wrong type
@@ -337,6 +393,41 @@ class ServerConfig(ConfigModel):
         description="Address to bind; local-only by default.",
     )
     port: Int = Field(default=9464, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    external_url: str | None = Field(
+        default=None,
+        description=(
+            "How people reach the daemon (http or https URL, e.g. behind a proxy): the "
+            "pages' links start with its path, and alerts link to the pages through it."
+        ),
+    )
+
+    @field_validator("external_url")
+    @classmethod
+    def _check_external_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_external_url(value)
+
+
+def check_external_url(value: str) -> str:
+    """``value`` without a trailing slash if it is an absolute http(s) URL of a place, with
+    no user, query or fragment (the pages and the alert links append their paths to it)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError as exc:
+        raise fail(f"expected an http or https URL, got {value!r} ({exc})") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise fail(f"expected an http or https URL with a host, got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        raise fail(f"expected a URL without a user or password, got {value!r}")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise fail(f"expected a URL without a query or fragment, got {value!r}")
+    if any(c.isspace() or ord(c) < 32 for c in value):
+        raise fail(f"expected a URL without spaces or control characters, got {value!r}")
+    return value.rstrip("/")
 
 
 class RetentionConfig(ConfigModel):

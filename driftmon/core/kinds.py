@@ -1,12 +1,12 @@
 """Column kinds, and the lossless mappings that let a live column of another kind be scored.
 
 A column's kind is read from its Arrow type: ``bool``, ``integer``, ``float``, ``decimal``,
-``text`` (strings and bytes, which CSV sources mix), ``date``, ``timestamp``, or ``other``
-(durations, times, lists, ...). Arrow's null type (a batch holding only missing values) has
-no kind. The reference profile records the kind of each reference column, so a live column
-of another kind is never binned as if nothing had changed: it is either mapped losslessly
-onto the reference's kind (and scored, with a note naming both kinds), or rejected with
-``KindMismatch`` naming both.
+``text`` (strings and bytes, which CSV sources mix; their views too, as polars hands them
+over), ``date``, ``timestamp``, or ``other`` (durations, times, lists, ...). Arrow's null
+type (a batch holding only missing values) has no kind. The reference profile records the
+kind of each reference column, so a live column of another kind is never binned as if
+nothing had changed: it is either mapped losslessly onto the reference's kind (and scored,
+with a note naming both kinds), or rejected with ``KindMismatch`` naming both.
 
 Lossless mappings, by how the feature is binned:
 
@@ -65,8 +65,10 @@ def column_kind(t: pa.DataType) -> ColumnKind | None:
     if (
         pa.types.is_string(t)
         or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
         or pa.types.is_binary(t)
         or pa.types.is_large_binary(t)
+        or pa.types.is_binary_view(t)
         or pa.types.is_fixed_size_binary(t)
     ):
         return "text"

@@ -130,11 +130,11 @@ def chart(bins: Sequence[ChartBin]) -> Chart:
     )
 
 
+NICE = (*(m * 10.0**k for k in (-3, -2, -1) for m in (1, 1.5, 2, 3, 4, 5, 7.5)), 1.0)
+"""Axis maxima: the tallest bar fills at least two thirds of the plot (a share up to 0.1%
+aside), and the middle tick is a round percentage."""
+
+
 def _nice(share: float) -> float:
-    """The axis maximum: the next of 1, 2, 5 × 10^k at or above ``share`` (at most 100%)."""
-    if share <= 0:
-        return 1.0
-    for step in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0):
-        if share <= step:
-            return step
-    return 1.0
+    """The axis maximum: the least of ``NICE`` at or above ``share`` (at most 100%)."""
+    return next((step for step in NICE if share <= step), 1.0) if share > 0 else 1.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -22,8 +23,10 @@ from driftmon.core.bins import OTHER_LABEL
 from driftmon.core.divergence import DEFAULT_SMOOTHING
 from driftmon.core.profile import FeatureProfile, ReferenceProfile
 from driftmon.core.status import Status
+from driftmon.history import KLPoint, RunHealth, RunSummary
 from driftmon.render.breakdown import Breakdown, breakdown, matches_stored, profile_mismatch
 from driftmon.render.chart import Chart, ChartBin, chart
+from driftmon.render.trend import HistoryChart, history_chart, sparkline
 from driftmon.results import FeatureResult, RunResult
 
 if TYPE_CHECKING:
@@ -61,6 +64,18 @@ class MonitorReport:
     smoothing: Mapping[str, float] = field(default_factory=dict)
     missing_reason: str | None = None
     """Why ``run`` is None, said instead of the tables (default: no stored run)."""
+    profile_note: str | None = None
+    """Why ``profile`` is not the one ``run`` was scored on, if it is not (said on the page)."""
+    run_id: int | None = None
+    """The shown run's id in the results store (the pages: marks it among the runs)."""
+    latest: bool = True
+    """Whether ``run`` is the latest stored run (the pages say so when it is an older one)."""
+    recent: Sequence[RunSummary] = ()
+    """The monitor's recent runs, newest first (the pages; a report file has none)."""
+    trends: Mapping[str, Sequence[KLPoint]] = field(default_factory=dict)
+    """Each feature's KL over the stored history, oldest first, for its sparkline."""
+    health: RunHealth | None = None
+    """The monitor's run counters (the index page)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,8 @@ def feature_view(report: MonitorReport, result: FeatureResult) -> FeatureView:
             fp = report.profile.feature(result.feature)
         except KeyError:
             fp = None
+    if report.profile_note is not None:
+        notices.append(report.profile_note)
     mismatch = profile_mismatch(result, fp)
     if mismatch is not None or fp is None:
         notices.append(
@@ -139,9 +156,8 @@ def feature_view(report: MonitorReport, result: FeatureResult) -> FeatureView:
     if not matches and result.scores is not None:
         notices.append(
             f"The KL recomputed from the stored reference profile ({b.kl:.6f}) differs from "
-            f"the KL this run stored ({result.scores.kl_divergence:.6f}): the reference was "
-            "rebuilt with the same bins, or the smoothing changed, since this run. The bars "
-            "show the current reference."
+            f"the KL this run stored ({result.scores.kl_divergence:.6f}): the profile drawn "
+            "is not the one this run was scored on, or the smoothing changed since."
         )
     bins = [
         ChartBin(
@@ -170,14 +186,51 @@ def render_monitor(report: MonitorReport, link: FeatureLink = feature_href) -> s
     return _env().get_template("monitor.html").render(r=report, link=link, **_context(report))
 
 
-def render_feature(report: MonitorReport, feature: str) -> str:
-    """One feature's view as an HTML fragment: histogram, per-bin table, the KL identity."""
+def render_feature(
+    report: MonitorReport, feature: str, history: Sequence[KLPoint] | None = None
+) -> str:
+    """One feature's view as an HTML fragment: histogram, per-bin table, the KL identity;
+    with ``history`` (oldest first) also its KL history chart and links to each run."""
     if report.run is None:
         raise ValueError(f"monitor {report.monitor!r} has no run to show")
     for f in report.run.features:
         if f.feature == feature:
-            return _env().get_template("feature.html").render(r=report, v=feature_view(report, f))
+            return (
+                _env()
+                .get_template("feature.html")
+                .render(r=report, v=feature_view(report, f), history=history_view(report, history))
+            )
     raise KeyError(feature)
+
+
+RECENT_LINKS = 12
+"""Runs linked by the list under a feature's history chart."""
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """The KL history of one feature and the runs to step to from the one shown."""
+
+    chart: HistoryChart | None
+    older: KLPoint | None
+    newer: KLPoint | None
+    latest: KLPoint | None
+    recent: tuple[KLPoint, ...]
+    """The latest runs, newest first, for the list of links."""
+
+
+def history_view(report: MonitorReport, history: Sequence[KLPoint] | None) -> HistoryView | None:
+    """What the feature page shows of ``history`` around the shown run (None: no history)."""
+    if history is None:
+        return None
+    at = next((i for i, p in enumerate(history) if p.run_id == report.run_id), None)
+    return HistoryView(
+        chart=history_chart(history, report.run_id),
+        older=history[at - 1] if at is not None and at > 0 else None,
+        newer=history[at + 1] if at is not None and at + 1 < len(history) else None,
+        latest=history[-1] if history else None,
+        recent=tuple(reversed(history[-RECENT_LINKS:])),
+    )
 
 
 def render_report(reports: Sequence[MonitorReport], title: str = "driftmon report") -> str:
@@ -232,6 +285,11 @@ def fmt_number(x: float | None, spec: str = ".4f") -> str:
     return format(x, spec)
 
 
+def fmt_when(t: datetime) -> str:
+    """A stored time for a table cell: UTC to the second, without the offset."""
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def fmt_share(x: float) -> str:
     return f"{x:.1%}" if x >= 0.001 or x == 0 else f"{x:.2g}"
 
@@ -254,4 +312,6 @@ def _env() -> Environment:
     env.globals["monitor_href"] = monitor_href
     env.globals["icons"] = STATUS_ICONS
     env.globals["Status"] = Status
+    env.globals["sparkline"] = sparkline
+    env.filters["when"] = fmt_when
     return env

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from apscheduler.executors.pool import BasePoolExecutor
@@ -19,22 +21,31 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from driftmon import __version__
-from driftmon.clock import as_utc, utcnow
+from driftmon.clock import utcnow
 from driftmon.config import Config, MonitorConfig
 from driftmon.core.status import Status
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url, scrub
 from driftmon.service.bounded import DatabaseUnavailableError, within
+from driftmon.service.catch_up import (
+    catches_up,
+    describe_bound,
+    last_scheduled,
+    missed_windows,
+    scheduled_between,
+)
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
 from driftmon.service.pages import Pages
-from driftmon.service.pending import PENDING_DEGRADED_SECONDS, PendingRuns
+from driftmon.service.pending import MAX_PENDING_RUNS, PENDING_DEGRADED_SECONDS, PendingRuns
 from driftmon.service.runner import MonitorRunner, RunAbandoned
+from driftmon.service.spool_metrics import SpoolCollector
 from driftmon.service.triggers import make_trigger
 from driftmon.service.watchdog import SchedulerWatch
 from driftmon.service.window_end import scheduled_window_end
+from driftmon.spool import Spool
 from driftmon.storage import Store
 
 log = logging.getLogger("driftmon.daemon")
@@ -43,7 +54,12 @@ HEALTH_PING_TIMEOUT_SECONDS = 3.0
 PENDING_RETRY_SECONDS = 5.0
 """How often runs waiting for the results database are retried."""
 MAX_CATCH_UP_WINDOWS = 3
-"""Skipped windows a monitor scores late, at most, before its current one."""
+"""Windows skipped by a late tick that a monitor scores late, at most, before its current
+one (windows missed while the daemon was down are bounded by the monitor's ``catch_up``)."""
+STORED_WINDOWS_LOOKED_AT = 50
+"""Latest stored windows searched for one on the schedule, to catch up from."""
+MAX_CATCH_UP_ROUNDS = 10
+"""How often a monitor's first run scores the windows that ended while it caught up."""
 SHUTDOWN_GRACE_SECONDS = 20.0
 """How long a run in progress may go on after SIGTERM before it is abandoned."""
 
@@ -109,14 +125,33 @@ class Daemon:
         self.http: HttpServer | None = None
         self.started_at = utcnow()
         self._last_end: dict[str, datetime] = {}
-        # Every run is stored through here; runs the database cannot take now wait in memory.
-        self.pending = PendingRuns(store, on_stored=self.cache.invalidate)
+        # Monitors that have yet to look for windows missed while the daemon was down.
+        self._catch_up_due = {m.name for m in config.monitors if m.enabled and catches_up(m)}
+        self._first_end: dict[str, datetime] = {}  # the first window end each monitor scored
+        self._stopping = threading.Event()  # set by stop(): a catch-up ends at its next window
+        # Every run is stored through here; runs the database cannot take now wait in the
+        # spool (in memory only without one).
+        spool = config.database.spool
+        self.pending = PendingRuns(
+            store,
+            spool=Spool(Path(spool.path)) if spool.path is not None else None,
+            on_stored=self.cache.invalidate,
+            limit=spool.max_runs if spool.path is not None else MAX_PENDING_RUNS,
+            max_age=spool.max_age,
+        )
+        # The spool's state changes on every scrape's watch: rendered fresh, like process_*.
+        self.process_registry.register(SpoolCollector(self.pending.state))
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Upgrade the schema, open the spool, serve HTTP and schedule the monitors.
+
+        ``SpoolError`` when the spool folder cannot be used; ``OSError`` when the port is.
+        """
         if self.upgrade:
             self.store.upgrade()
+        self.pending.open()
         server = self.config.server
         pages = Pages(self.config, self.store, HEALTH_PING_TIMEOUT_SECONDS)
         app = make_app(
@@ -151,6 +186,7 @@ class Daemon:
             self.pending.flush,
             IntervalTrigger(seconds=PENDING_RETRY_SECONDS, timezone="UTC"),
             id="pending-runs",
+            next_run_time=now,  # runs left in the spool by the last process go first
         )
         self.watch.start()
         log.info(
@@ -168,6 +204,7 @@ class Daemon:
         which it is abandoned at its next batch (nothing of it is stored); close the server.
         """
         log.info("daemon.stopping")
+        self._stopping.set()
         self.watch.shutdown()
         done = threading.Event()
 
@@ -181,9 +218,14 @@ class Daemon:
             self.runner.abandon.set()
             if not done.wait(5.0):
                 log.warning("daemon.stop_timeout", extra={"waited_s": grace + 5.0})
-        pending = self.pending.state().pending
-        if pending:
-            log.error("daemon.pending_runs_lost", extra={"runs": pending})
+        state = self.pending.state()
+        if state.in_memory_only:
+            log.error("daemon.pending_runs_lost", extra={"runs": state.in_memory_only})
+        if state.pending > state.in_memory_only:
+            log.warning(
+                "daemon.pending_runs_spooled",
+                extra={"runs": state.pending - state.in_memory_only, "spool": state.spool_path},
+            )
         if self.http is not None:
             self.http.stop()
         self.store.dispose()
@@ -199,15 +241,103 @@ class Daemon:
         """One scheduled run; never raises, so the scheduler and daemon stay up.
 
         A window already stored without error (by a restart, or by a second daemon on the
-        same database) is not computed again. A run that cannot be stored is kept in memory
-        and stored once the database is back (see ``PendingRuns``).
+        same database) is not computed again. A run that cannot be stored is kept in the
+        spool and stored once the database is back (see ``PendingRuns``). The first run
+        after start first scores the windows missed while the daemon was down.
         """
         end = scheduled_window_end(monitor.schedule, utcnow())
+        missed = self._missed_while_down(monitor, end)
+        if missed:
+            end = self._catch_up(monitor, missed, end)
         result = None
         for window_end in self._windows_due(monitor, end):
             result = self._run_window(monitor, window_end)
             self._last_end[monitor.name] = window_end
         return result
+
+    def _catch_up(self, monitor: MonitorConfig, missed: list[datetime], end: datetime) -> datetime:
+        """Score ``missed`` oldest first; on the monitor's first run, then also the windows
+        that ended meanwhile (up to ``MAX_CATCH_UP_ROUNDS`` times: a monitor whose runs are
+        slower than its schedule falls in with it instead of chasing it). Stops at the next
+        window once the daemon is stopping: the rest is caught up at the next start.
+        Returns the window end the run goes on with."""
+        t0 = time.monotonic()
+        scored = self._score_windows(monitor, missed)
+        if monitor.name not in self._last_end and scored == len(missed):
+            last = missed[-1]
+            for _ in range(MAX_CATCH_UP_ROUNDS):
+                end = scheduled_window_end(monitor.schedule, utcnow())
+                meanwhile = scheduled_between(monitor.schedule, last, end)
+                if not meanwhile or self._stopping.is_set():
+                    break
+                done = self._score_windows(monitor, meanwhile)
+                scored += done
+                if done < len(meanwhile):
+                    break
+                last = meanwhile[-1]
+        log.info(
+            "catch_up.finished",
+            extra={
+                "monitor": monitor.name,
+                "windows": scored,
+                "of": len(missed),
+                "stopped": self._stopping.is_set(),
+                "duration_s": round(time.monotonic() - t0, 3),
+            },
+        )
+        return end
+
+    def _score_windows(self, monitor: MonitorConfig, ends: list[datetime]) -> int:
+        """Score ``ends`` in order until the daemon is stopping; how many were scored."""
+        for i, window_end in enumerate(ends):
+            if self._stopping.is_set():
+                return i
+            self._run_window(monitor, window_end)
+        return len(ends)
+
+    def _missed_while_down(self, monitor: MonitorConfig, end: datetime) -> list[datetime]:
+        """Windows missed while the daemon was down, oldest first, once per monitor.
+
+        They lie after the monitor's latest window stored (or waiting in the spool) and
+        before the first window this process scored (``end`` on the first run), within the
+        monitor's ``catch_up``. A monitor with no stored window has none. When the results
+        database cannot say which window was stored last, the next run asks again.
+        """
+        if monitor.name not in self._catch_up_due:
+            return []
+        before = self._first_end.setdefault(monitor.name, end)
+        try:
+            recent = self.store.latest_window_ends(monitor.name, STORED_WINDOWS_LOOKED_AT)
+        except StorageError as exc:
+            log.warning(
+                "catch_up.deferred",
+                extra={"monitor": monitor.name, "error": str(exc)},
+            )
+            return []
+        self._catch_up_due.discard(monitor.name)
+        # Off-schedule windows (stored by `driftmon check`) do not count as caught up.
+        stored = last_scheduled(monitor.schedule, recent) or (recent[-1] if recent else None)
+        kept = self.pending.latest_window(monitor.name, before=before)
+        known = [t for t in (stored, kept) if t is not None]
+        if not known:
+            return []
+        last = max(known)
+        missed = missed_windows(monitor, last, before)
+        if missed.ends or missed.bounded:
+            bound = monitor.catch_up
+            log.info(
+                "catch_up.started",
+                extra={
+                    "monitor": monitor.name,
+                    "windows": len(missed.ends),
+                    "since": last.isoformat(),
+                    "first": missed.ends[0].isoformat() if missed.ends else "",
+                    "last": missed.ends[-1].isoformat() if missed.ends else "",
+                    "bounded": missed.bounded,
+                    "catch_up": describe_bound(bound) if bound is not None else "",
+                },
+            )
+        return missed.ends
 
     def _windows_due(self, monitor: MonitorConfig, end: datetime) -> list[datetime]:
         """The window ending at ``end``, preceded by windows this daemon's schedule skipped.
@@ -220,12 +350,7 @@ class Daemon:
         last = self._last_end.get(monitor.name)
         if last is None or monitor.live.window is None or end <= last:
             return [end]
-        trigger = make_trigger(monitor.schedule)
-        missed: list[datetime] = []
-        t = trigger.get_next_fire_time(last, last + timedelta(microseconds=1))
-        while t is not None and as_utc(t) < end:
-            missed.append(as_utc(t))
-            t = trigger.get_next_fire_time(t, t + timedelta(microseconds=1))
+        missed = scheduled_between(monitor.schedule, last, end)
         if len(missed) > MAX_CATCH_UP_WINDOWS:
             log.warning(
                 "run.windows_dropped",
@@ -240,6 +365,16 @@ class Daemon:
 
     def _run_window(self, monitor: MonitorConfig, end: datetime) -> RunResult | None:
         """Score and store one window unless it is stored already (see ``run_monitor``)."""
+        if self.pending.waiting_for(monitor.name, end):
+            log.info(
+                "run.skipped",
+                extra={
+                    "monitor": monitor.name,
+                    "window_end": end.isoformat(),
+                    "reason": "window scored already, waiting to be stored",
+                },
+            )
+            return None
         try:
             stored = self.store.stored_status(monitor.name, end)
         except StorageError:
@@ -308,6 +443,8 @@ class Daemon:
         pending = self.pending.state()
         if pending.last_error:
             problems.append("latest run could not be stored")
+        if pending.spool_error:
+            problems.append("runs cannot be written to the spool (kept in memory only)")
         if pending.oldest_wait_seconds > PENDING_DEGRADED_SECONDS:
             problems.append(
                 f"runs waiting to be stored for more than {PENDING_DEGRADED_SECONDS:g} s "
@@ -329,6 +466,16 @@ class Daemon:
             "runs_not_stored": pending.not_stored,
             "runs_pending": pending.pending,
             "runs_unstorable": pending.unstorable,
+            "spool": {
+                "path": pending.spool_path,
+                "runs": pending.pending,
+                "in_memory_only": pending.in_memory_only,
+                "oldest_age_seconds": round(pending.oldest_wait_seconds, 3),
+                "dropped": pending.dropped,
+                "damaged_files": pending.damaged_files,
+                "write_errors": pending.spool_write_errors,
+                "error": pending.spool_error,
+            },
             "scrape_errors": self.cache.errors_total,
             "started_at": self.started_at.isoformat(),
         }

@@ -45,7 +45,14 @@ def latest_window_problem(monitor: MonitorConfig, now: datetime) -> str | None:
     if live.window is None or live.timestamp_column is None:
         return None
     end = scheduled_window_end(monitor.schedule, now)
-    window = Window(end - live.window, end)
+    return window_problem(monitor, Window(end - live.window, end), "latest scheduled window")
+
+
+def window_problem(monitor: MonitorConfig, window: Window, what: str) -> str | None:
+    """Why ``window`` of the monitor's windowed live source is empty (``what`` names the
+    window), or None when it has rows."""
+    live = monitor.live
+    assert live.timestamp_column is not None, "only a windowed live source has windows"
     with closing_source(source_from_config(live, monitor)) as source:
         # A query that uses :start/:end need not return its timestamp column.
         present = list(source.columns())
@@ -54,4 +61,4 @@ def latest_window_problem(monitor: MonitorConfig, now: datetime) -> str | None:
             if batch.num_rows:
                 return None
         reason = explain_empty_window(source, window, live.timestamp_column)
-        return f"{source.describe()}: latest scheduled window is empty: {reason}"
+        return f"{source.describe()}: {what} is empty: {reason}"

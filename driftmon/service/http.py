@@ -209,7 +209,7 @@ def make_app(
     health: Health,
     version: Callable[[], object] | None = None,
     fresh: CollectorRegistry | None = None,
-    pages: Callable[[str], Page | None] | None = None,
+    pages: Callable[[str, str], Page | None] | None = None,
 ) -> App:
     """WSGI app: only GET and HEAD, only the three paths (and ``pages``' paths, which then
     answer ``/`` too); everything else is refused.
@@ -238,7 +238,7 @@ def make_app(
             status = "200 OK" if report.get("status") == "ok" else "503 Service Unavailable"
             body = json.dumps(report, indent=2, sort_keys=True).encode() + b"\n"
             return _reply(start_response, status, body, "application/json")
-        page = pages(path) if pages is not None else None
+        page = pages(path, environ.get("QUERY_STRING", "")) if pages is not None else None
         if page is not None:
             return _reply(
                 start_response,

@@ -150,6 +150,7 @@ class DriftCollector(Collector):
         snapshots = {s.monitor: s for s in self._cache.get()}
         fam = _Families()
         fam.build_info.add_metric([__version__], 1.0)
+        fam.server_info.add_metric([self._config.server.external_url or ""], 1.0)
         fam.scrape_errors.add_metric([], float(self._cache.errors_total))
         for monitor in self._config.monitors:
             snap = snapshots.get(monitor.name)
@@ -383,6 +384,13 @@ class _Families:
             "driftmon_build_info",
             "driftmon build information (value always 1).",
             labels=["version"],
+        )
+
+        self.server_info = GaugeMetricFamily(
+            "driftmon_server_info",
+            "Where people reach this daemon's pages: server.external_url, empty when not set "
+            "(value always 1; the alert rules build their page links from it).",
+            labels=["external_url"],
         )
 
     def all(self) -> list[Metric]:

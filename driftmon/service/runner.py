@@ -13,35 +13,44 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import pyarrow as pa
-
 from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, FeatureConfig, MonitorConfig
-from driftmon.core.drift import score
+from driftmon.config.models import ScoringScope
+from driftmon.config.profile_reference import ProfileReferenceConfig
 from driftmon.core.histogram import ColumnTypeError, Histogram
-from driftmon.core.kinds import ColumnKind, kind_of
 from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, ReferenceProfile
 from driftmon.core.reference_fit import FeatureFit
-from driftmon.core.status import Status, worst
-from driftmon.core.thresholds import CalibratedPolicy, PolicyInput, StaticPolicy, decide
-from driftmon.errors import ColumnError, DriftmonError, SourceError
+from driftmon.core.status import Status
+from driftmon.core.thresholds import Calibration
+from driftmon.errors import DriftmonError, SourceError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.secrets import scrub
 from driftmon.service.empty_windows import explain_empty_window
-from driftmon.service.thresholds import (
-    CALIBRATIONS_KEY,
-    ensure_calibration,
-    policy_for,
-    stored_calibrations,
-    unscored_thresholds,
+from driftmon.service.profile_reference import ProfileReference
+from driftmon.service.rolling import (
+    ProfileCache,
+    empty_reference_run,
+    reference_window,
+    rolling_fingerprint,
+    with_window,
 )
-from driftmon.sources.base import HistogramSource, Source, Window, closing_source, column_list
+from driftmon.service.scoring import (
+    LiveTally,
+    batch_column,
+    calibrations_metadata,
+    column_not_found,
+    evaluate,
+    noted,
+    run_status,
+)
+from driftmon.service.thresholds import CALIBRATIONS_KEY
+from driftmon.sources.base import HistogramSource, Source, Window, closing_source
 from driftmon.sources.factory import source_from_config
 from driftmon.sources.pushdown import PushedCounts, PushedFeature
 from driftmon.storage import Store
@@ -69,53 +78,131 @@ class MonitorRunner:
     source_factory: SourceFactory = default_source_factory
     progress: Progress = _no_progress
     _profiles: dict[str, tuple[str, ReferenceProfile]] = field(default_factory=dict)
+    """The profile each monitor's latest run used, with its fingerprint."""
     _checked: dict[str, tuple[str, float]] = field(default_factory=dict)
     """Per monitor: its reference settings and when (``time.monotonic``) the reference's
     fingerprint was last read, for ``refresh``."""
+    _profile_versions: dict[str, int | None] = field(default_factory=dict)
+    """The stored version id of that profile (None: not stored), recorded on the runs."""
+    _rolling: ProfileCache = field(default_factory=ProfileCache)
+    """Profiles of recent reference windows of monitors with a rolling reference."""
     abandon: threading.Event = field(default_factory=threading.Event)
     """Set at shutdown: runs in progress stop at their next batch, storing nothing."""
+    pin_profiles: bool = False
+    """Use a fixed reference's profile once loaded without fingerprinting the reference
+    again (a backfill: one short process, where a SQL table's count per window would add up)."""
 
     # -- reference -------------------------------------------------------------------------
 
     def reference_profile(
-        self, monitor: MonitorConfig, *, rebuild: bool = False
+        self,
+        monitor: MonitorConfig,
+        *,
+        rebuild: bool = False,
+        window_end: datetime | None = None,
     ) -> ReferenceProfile:
         """The monitor's stored profile, rebuilt when asked, missing or stale (other data,
-        other binning, or an older format that lacks the column kinds). A reference with
-        ``refresh`` reuses the profile in memory without reading its fingerprint (a count
-        over the table) until ``refresh`` has passed since it was last read."""
+        other binning, or an older format that lacks the column kinds). A profile-file
+        reference is read from its file (``driftmon.service.profile_reference``).
+
+        A rolling reference's profile is that of the reference window of the live window
+        ending at ``window_end`` (default: now). A SQL or Spark reference with ``refresh``
+        reuses the profile in memory without reading its fingerprint (a count over the
+        table) until ``refresh`` has passed since it was last read.
+        """
+        if monitor.rolling is not None:
+            return self._rolling_profile(monitor, window_end or utcnow(), rebuild)
+        if self.pin_profiles and not rebuild and monitor.name in self._profiles:
+            return self._profiles[monitor.name][1]
+        if isinstance(monitor.reference, ProfileReferenceConfig):
+            saved = ProfileReference(monitor, monitor.reference)
+            return self._cached_profile(monitor, saved.fingerprint(), saved.profile, rebuild)
         settings = _profile_fingerprint(repr(monitor.reference), monitor)
-        refresh = getattr(monitor.reference, "refresh", None)
-        cached = self._profiles.get(monitor.name)
-        checked = self._checked.get(monitor.name)
-        if (
-            not rebuild
-            and refresh is not None
-            and cached is not None
-            and checked is not None
-            and checked[0] == settings
-            and time.monotonic() - checked[1] < refresh.total_seconds()
-        ):
-            return cached[1]
+        if not rebuild and self._fresh(monitor, settings):
+            return self._profiles[monitor.name][1]
         with _opened(self.source_factory, monitor.reference, monitor) as source:
             fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
             self._checked[monitor.name] = (settings, time.monotonic())
-            if not rebuild:
-                cached = self._profiles.get(monitor.name)
-                if cached and cached[0] == fingerprint:
-                    return cached[1]
-                stored = self.store.load_profile(monitor.name)
-                if (
-                    stored is not None
-                    and stored.fingerprint == fingerprint
-                    and stored.profile.format == PROFILE_FORMAT
-                ):
-                    self._profiles[monitor.name] = (fingerprint, stored.profile)
-                    return stored.profile
-            profile = build_reference_profile(monitor, source, self.progress, self.abandon)
-            self.store.save_profile(monitor.name, fingerprint, profile)
-            self._profiles[monitor.name] = (fingerprint, profile)
-            return profile
+            return self._cached_profile(
+                monitor,
+                fingerprint,
+                lambda: build_reference_profile(monitor, source, self.progress, self.abandon),
+                rebuild,
+            )
+
+    def _fresh(self, monitor: MonitorConfig, settings: str) -> bool:
+        """Whether the profile held for ``monitor`` may be used without reading the
+        reference's fingerprint: its ``refresh`` has not passed since the last read, under
+        the same reference settings."""
+        refresh = getattr(monitor.reference, "refresh", None)
+        checked = self._checked.get(monitor.name)
+        return (
+            refresh is not None
+            and monitor.name in self._profiles
+            and checked is not None
+            and checked[0] == settings
+            and time.monotonic() - checked[1] < refresh.total_seconds()
+        )
+
+    def _cached_profile(
+        self,
+        monitor: MonitorConfig,
+        fingerprint: str,
+        build: Callable[[], ReferenceProfile],
+        rebuild: bool,
+    ) -> ReferenceProfile:
+        """The profile held or stored for ``fingerprint``, else ``build()`` (then stored as a
+        new version, which the runs scored on it record)."""
+        if not rebuild:
+            cached = self._profiles.get(monitor.name)
+            if cached and cached[0] == fingerprint:
+                return cached[1]
+            stored = self.store.load_profile(monitor.name)
+            if (
+                stored is not None
+                and stored.fingerprint == fingerprint
+                and stored.profile.format == PROFILE_FORMAT
+            ):
+                self._profiles[monitor.name] = (fingerprint, stored.profile)
+                self._profile_versions[monitor.name] = stored.version
+                return stored.profile
+        profile = build()
+        version = self.store.save_profile(monitor.name, fingerprint, profile)
+        self._profiles[monitor.name] = (fingerprint, profile)
+        self._profile_versions[monitor.name] = version
+        return profile
+
+    def _rolling_profile(
+        self, monitor: MonitorConfig, window_end: datetime, rebuild: bool
+    ) -> ReferenceProfile:
+        """The profile of the live source's rows in the reference window of ``window_end``:
+        from memory, from the store, or built (in the database where push-down applies)."""
+        window = reference_window(monitor, window_end)
+        fingerprint = rolling_fingerprint(monitor, window, _feature_specs(monitor))
+        cached = None if rebuild else self._rolling.get(monitor.name, fingerprint)
+        profile, version = cached if cached is not None else (None, None)
+        if profile is None and not rebuild:
+            stored = self.store.load_profile(monitor.name)
+            if (
+                stored is not None
+                and stored.fingerprint == fingerprint
+                and stored.profile.format == PROFILE_FORMAT
+            ):
+                profile, version = stored.profile, stored.version
+        if profile is None:
+            with _opened(self.source_factory, monitor.live, monitor) as source:
+                built = build_reference_profile(
+                    monitor, source, self.progress, self.abandon, window=window
+                )
+            profile = with_window(built, window)
+            if not profile.rows:
+                # Said in the run, and neither kept nor stored: rows may still arrive.
+                return profile
+            version = self.store.save_profile(monitor.name, fingerprint, profile)
+        self._rolling.put(monitor.name, fingerprint, profile, version)
+        self._profiles[monitor.name] = (fingerprint, profile)
+        self._profile_versions[monitor.name] = version
+        return profile
 
     # -- one run ---------------------------------------------------------------------------
 
@@ -140,8 +227,13 @@ class MonitorRunner:
         window = Window(end - live_cfg.window, end) if live_cfg.window is not None else None
         profile: ReferenceProfile | None = None
         try:
-            profile = self.reference_profile(monitor)
-            result = self._score_window(monitor, profile, window, end, started, t0)
+            profile = self.reference_profile(monitor, window_end=end)
+            if monitor.rolling is not None and profile.rows == 0:
+                result = self._empty_reference(monitor, window, end, started, t0)
+            else:
+                result = self._score_window(monitor, profile, window, end, started, t0)
+                version = self._profile_versions.get(monitor.name)
+                result = replace(result, profile_version=version)
         except DriftmonError as exc:
             result = RunResult(
                 monitor=monitor.name,
@@ -156,6 +248,20 @@ class MonitorRunner:
             )
         return result
 
+    def _empty_reference(
+        self,
+        monitor: MonitorConfig,
+        window: Window | None,
+        end: datetime,
+        started: datetime,
+        t0: float,
+    ) -> RunResult:
+        ref_window = reference_window(monitor, end)
+        with _opened(self.source_factory, monitor.live, monitor) as source:
+            return empty_reference_run(
+                monitor, source, ref_window, window, started, started + _elapsed(t0)
+            )
+
     def _score_window(
         self,
         monitor: MonitorConfig,
@@ -166,63 +272,28 @@ class MonitorRunner:
         t0: float,
     ) -> RunResult:
         with _opened(self.source_factory, monitor.live, monitor) as source:
-            errors: dict[str, str] = dict(profile.metadata.get("feature_errors", {}))
-            available = list(source.columns())
-            present = set(available)
-            by_feature = {f.name: f for f in profile.features}
-            counting: dict[str, tuple[FeatureConfig, FeatureProfile]] = {}
-            for feature in monitor.features:
-                col = feature.source_column
-                if feature.name in errors:
-                    continue
-                if col not in present:
-                    errors[feature.name] = _column_not_found(col, "live", source, available)
-                elif feature.name not in by_feature:
-                    errors[feature.name] = "no reference profile for this feature"
-                else:
-                    counting[feature.name] = (feature, by_feature[feature.name])
-
-            hists = {name: Histogram.empty(fp.bins.n_bins) for name, (_, fp) in counting.items()}
-            live_kinds: dict[str, set[ColumnKind]] = {name: set() for name in counting}
-            rows = 0
+            tally = LiveTally(monitor, profile, list(source.columns()), source.describe())
             deadline = _deadline(monitor)
-            columns = sorted({f.source_column for f, _ in counting.values()})
-            pushed = _pushed_histograms(source, counting, window)
+            pushed = _pushed_histograms(source, tally.counting, window)
             if pushed is not None:
                 _check_deadline(deadline, monitor, source, self.abandon)
-                hists.update(pushed.histograms)
-                live_kinds.update(pushed.kinds)
-                rows = pushed.rows
-            for batch in source.batches(columns, window) if pushed is None else ():
+                tally.histograms.update(pushed.histograms)
+                tally.kinds.update(pushed.kinds)
+                tally.rows = pushed.rows
+            for batch in source.batches(tally.columns, window) if pushed is None else ():
                 _check_deadline(deadline, monitor, source, self.abandon)
-                rows += batch.num_rows
-                for name in list(counting):
-                    feature, fp = counting[name]
-                    column = _column(batch, feature)
-                    if (kind := kind_of(column)) is not None:
-                        live_kinds[name].add(kind)
-                    try:
-                        hists[name] = hists[name] + fp.live_histogram(column)
-                    except (ColumnTypeError, ValueError) as exc:  # as for the reference
-                        errors[name] = f"column {feature.source_column!r} in live data: {exc}"
-                        del counting[name]
-                self.progress(f"{monitor.name}: live", rows)
+                tally.add(batch)
+                self.progress(f"{monitor.name}: live", tally.rows)
+            rows = tally.rows
             message = None
             if window is not None and rows == 0 and monitor.live.timestamp_column is not None:
                 message = explain_empty_window(source, window, monitor.live.timestamp_column)
             # Scored features whose live kind differs from the reference's say so.
-            notes = {
-                name: note
-                for name, (_, fp) in counting.items()
-                if (note := fp.kind_note(live_kinds[name])) is not None
-            }
+            notes = tally.notes()
 
-        features = self._evaluate(monitor, profile, hists, errors, rows)
-        features = tuple(_noted(f, notes.get(f.feature)) for f in features)
-        if rows < monitor.live.min_rows:
-            status = Status.INSUFFICIENT_DATA
-        else:
-            status = worst([f.status for f in features])
+        features = self._evaluate(monitor, profile, tally.histograms, tally.errors, rows)
+        features = tuple(noted(f, notes.get(f.feature)) for f in features)
+        status = run_status(features, rows, monitor.live.min_rows)
         return RunResult(
             monitor=monitor.name,
             window_start=window.start if window else None,
@@ -244,117 +315,42 @@ class MonitorRunner:
         errors: dict[str, str],
         rows: int,
     ) -> tuple[FeatureResult, ...]:
-        """Score every feature, then apply the threshold policies to the run as a whole.
-
-        Policies see all features of the run at once, so multiple-testing corrections
-        (Bonferroni, Benjamini–Hochberg) span the run.
-        """
-        by_feature = {f.name: f for f in profile.features}
-        enough = rows >= monitor.live.min_rows
-        calibrations = stored_calibrations(profile.metadata)
-        recalibrated = False
-        results: dict[str, FeatureResult] = {}
-        pending: list[tuple[FeatureConfig, FeatureResult, PolicyInput]] = []
-        for feature in monitor.features:
-            fp, hist = by_feature.get(feature.name), hists.get(feature.name)
-            policy = policy_for(monitor, feature)
-            unscored = unscored_thresholds(policy)
-            if feature.name in errors or fp is None or hist is None:
-                message = errors.get(feature.name, "feature could not be computed")
-                results[feature.name] = FeatureResult(
-                    feature=feature.name,
-                    status=Status.ERROR,
-                    thresholds=unscored,
-                    live_rows=rows,
-                    message=scrub(message),
-                )
-                continue
-            base = FeatureResult(
-                feature=feature.name,
-                status=Status.INSUFFICIENT_DATA,
-                thresholds=unscored,
-                live_rows=rows,
-                missing_rows=int(hist.counts[fp.bins.missing_index]),
-                live_counts=tuple(int(c) for c in hist.counts),
-                bin_labels=tuple(fp.bins.labels()),
-            )
-            if not enough:
-                results[feature.name] = replace(
-                    base, message=f"{rows} live rows, fewer than min_rows={monitor.live.min_rows}"
-                )
-                continue
-            scores = score(
-                hist,
-                fp.reference,
-                smoothing=feature.effective_smoothing(monitor),
-                reference_is_sample=monitor.reference_is_sample,
-            )
-            if scores is None:
-                reason = "no live rows" if hist.total == 0 else "no reference rows for this feature"
-                results[feature.name] = replace(base, message=reason)
-                continue
-            calibration = None
-            if isinstance(policy, CalibratedPolicy):
-                try:
-                    calibration, fresh = ensure_calibration(
-                        calibrations.get(feature.name), monitor, feature, fp, policy, rows
-                    )
-                except ValueError as exc:
-                    results[feature.name] = replace(
-                        base,
-                        status=Status.ERROR,
-                        message=f"configuration error: feature {feature.name!r}: {exc}",
-                    )
-                    continue
-                calibrations[feature.name] = calibration
-                recalibrated = recalibrated or fresh
-            pending.append(
-                (
-                    feature,
-                    replace(base, scores=scores),
-                    PolicyInput(
-                        feature.name, policy, scores, calibration, monitor.reference_is_sample
-                    ),
-                )
-            )
-        decisions = decide([p for _, _, p in pending])
-        for (feature, result, policy_input), decision in zip(pending, decisions, strict=True):
-            static = isinstance(policy_input.policy, StaticPolicy)
-            scores = result.scores
-            if scores is not None and decision.p_value is not None:
-                # Export the p-value that decided the status (a minimum-effect test's own).
-                scores = replace(scores, p_value=decision.p_value)
-            results[feature.name] = replace(
-                result,
-                status=decision.status,
-                thresholds=decision.thresholds or result.thresholds,
-                scores=scores if decision.status != Status.INSUFFICIENT_DATA else None,
-                message=None if static else decision.detail,
-                p_value_adjusted=decision.p_value_adjusted,
-            )
-        if recalibrated:
-            self._store_calibrations(monitor, profile, calibrations)
-        return tuple(results[f.name] for f in monitor.features)
+        """Score every feature (``driftmon.service.scoring.evaluate``); calibrations that had
+        to be computed are stored with the reference profile."""
+        evaluation = evaluate(monitor, profile, hists, errors, rows, monitor.live.min_rows)
+        if evaluation.calibrations is not None:
+            self._store_calibrations(monitor, profile, evaluation.calibrations)
+        return evaluation.features
 
     def _store_calibrations(
-        self, monitor: MonitorConfig, profile: ReferenceProfile, calibrations: dict[str, Any]
+        self,
+        monitor: MonitorConfig,
+        profile: ReferenceProfile,
+        calibrations: dict[str, Calibration],
     ) -> None:
         """Keep calibrations with the reference profile, so they are computed once."""
         metadata = dict(profile.metadata)
-        metadata[CALIBRATIONS_KEY] = {k: c.to_dict() for k, c in calibrations.items()}
+        metadata[CALIBRATIONS_KEY] = calibrations_metadata(calibrations)
         updated = replace(profile, metadata=metadata)
         fingerprint = self._profiles[monitor.name][0]
-        self.store.save_profile(monitor.name, fingerprint, updated)
+        # Only the metadata changed: the store keeps the same version (see save_profile).
+        version = self.store.save_profile(monitor.name, fingerprint, updated)
         self._profiles[monitor.name] = (fingerprint, updated)
+        self._profile_versions[monitor.name] = version
+        if monitor.rolling is not None:
+            self._rolling.put(monitor.name, fingerprint, updated, version)
 
 
 def build_reference_profile(
-    monitor: MonitorConfig,
+    monitor: ScoringScope,
     source: Source,
     progress: Progress = _no_progress,
     abandon: threading.Event | None = None,
+    *,
+    window: Window | None = None,
 ) -> ReferenceProfile:
-    """Fit every feature in passes over the reference; a bad feature is recorded, not fatal.
+    """Fit every feature in passes over the reference (the rows of ``window`` only, when
+    given: a rolling reference); a bad feature is recorded, not fatal.
 
     Memory is bounded by the batch and the bin layouts, never a whole column
     (``driftmon.core.reference_fit``): categorical features and explicit edges take one
@@ -368,12 +364,12 @@ def build_reference_profile(
         if feature.source_column in present:
             fits[feature.name] = (feature, FeatureFit(feature.feature_spec()))
         else:
-            errors[feature.name] = _column_not_found(
-                feature.source_column, "reference", source, available
+            errors[feature.name] = column_not_found(
+                feature.source_column, "reference", source.describe(), available
             )
     if isinstance(source, HistogramSource):
         built = source.reference_profile(
-            [(f.source_column, f.feature_spec()) for f, _ in fits.values()]
+            [(f.source_column, f.feature_spec()) for f, _ in fits.values()], window
         )
         if built is not None:
             for feature, _ in fits.values():
@@ -396,12 +392,12 @@ def build_reference_profile(
         stage = f"{monitor.name}: reference" + (f" (pass {passes})" if passes > 1 else "")
         columns = sorted({f.source_column for f, _ in fits.values()})
         seen = 0
-        for batch in source.batches(columns, None):
+        for batch in source.batches(columns, window):
             _check_deadline(deadline, monitor, source, abandon)
             seen += batch.num_rows
             for name, (feature, fit) in list(fits.items()):
                 try:
-                    fit.feed(_column(batch, feature))
+                    fit.feed(batch_column(batch, feature))
                 except (ColumnTypeError, ValueError) as exc:
                     errors[name] = _reference_error(feature, exc)
                     del fits[name]
@@ -448,13 +444,6 @@ def _pushed_histograms(
     return source.histograms(features, window)
 
 
-def _column_not_found(column: str, role: str, source: Source, available: Sequence[str]) -> str:
-    return (
-        f"column {column!r} not found in {role} source {source.describe()}; "
-        f"it has {column_list(available)}"
-    )
-
-
 @contextmanager
 def _opened(factory: SourceFactory, cfg: Any, monitor: MonitorConfig) -> Iterator[Source]:
     """A source for one run, closed afterwards so pooled SQL connections don't pile up."""
@@ -462,33 +451,23 @@ def _opened(factory: SourceFactory, cfg: Any, monitor: MonitorConfig) -> Iterato
         yield source
 
 
+def _feature_specs(monitor: MonitorConfig) -> list[dict[str, str]]:
+    """What decides how the reference is binned, per feature."""
+    return [{"spec": repr(f.feature_spec()), "column": f.source_column} for f in monitor.features]
+
+
 def _profile_fingerprint(source_fingerprint: str, monitor: MonitorConfig) -> str:
     """Changes with the reference data and with anything that changes how it is binned."""
-    specs = [{"spec": repr(f.feature_spec()), "column": f.source_column} for f in monitor.features]
+    specs = _feature_specs(monitor)
     blob = json.dumps({"source": source_fingerprint, "features": specs}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _noted(result: FeatureResult, note: str | None) -> FeatureResult:
-    """``result`` with ``note`` leading its message."""
-    if note is None:
-        return result
-    message = note if result.message is None else f"{note}; {result.message}"
-    return replace(result, message=message)
-
-
-def _column(batch: pa.RecordBatch, feature: FeatureConfig) -> pa.Array:
-    idx = batch.schema.get_field_index(feature.source_column)
-    if idx < 0:
-        raise ColumnError(f"column {feature.source_column!r} missing from a batch")
-    return batch.column(idx)
 
 
 def _elapsed(t0: float) -> timedelta:
     return timedelta(seconds=time.monotonic() - t0)
 
 
-def _deadline(monitor: MonitorConfig) -> float | None:
+def _deadline(monitor: ScoringScope) -> float | None:
     timeout = monitor.source_timeout
     return time.monotonic() + timeout.total_seconds() if timeout is not None else None
 
@@ -499,7 +478,7 @@ class RunAbandoned(Exception):  # noqa: N818 - not an error: the daemon is shutt
 
 def _check_deadline(
     deadline: float | None,
-    monitor: MonitorConfig,
+    monitor: ScoringScope,
     source: Source,
     abandon: threading.Event | None = None,
 ) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from driftmon.config import FeatureConfig, MonitorConfig
+from driftmon.config.models import ScoringScope
 from driftmon.config.thresholds import (
     CalibratedThresholds,
     SignificanceThresholds,
@@ -34,7 +35,7 @@ from driftmon.core.thresholds import (
 CALIBRATIONS_KEY = "calibrations"
 
 
-def policy_for(monitor: MonitorConfig, feature: FeatureConfig) -> ThresholdPolicy:
+def policy_for(monitor: ScoringScope, feature: FeatureConfig) -> ThresholdPolicy:
     """The core policy in force for ``feature`` (its own override, else the monitor's)."""
     cfg = feature.effective_thresholds(monitor)
     if isinstance(cfg, StaticThresholds):
@@ -78,7 +79,7 @@ def stored_calibrations(metadata: Mapping[str, Any]) -> dict[str, Calibration]:
 
 def ensure_calibration(
     current: Calibration | None,
-    monitor: MonitorConfig,
+    monitor: ScoringScope,
     feature: FeatureConfig,
     profile: FeatureProfile,
     policy: CalibratedPolicy,

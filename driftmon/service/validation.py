@@ -12,11 +12,16 @@ from enum import StrEnum
 
 from driftmon.clock import utcnow
 from driftmon.config import Config, MonitorConfig
+from driftmon.config.profile_reference import ProfileReferenceConfig
+from driftmon.config.rolling import FromLiveReference
 from driftmon.config.sources import LiveOptions
 from driftmon.errors import ConfigError, DriftmonError
-from driftmon.service.empty_windows import latest_window_problem
+from driftmon.service.empty_windows import latest_window_problem, window_problem
+from driftmon.service.profile_reference import profile_problems
+from driftmon.service.rolling import reference_window
+from driftmon.service.window_end import scheduled_window_end
 from driftmon.sources.base import column_list
-from driftmon.sources.factory import source_from_config
+from driftmon.sources.factory import SourceConfig, source_from_config
 
 
 class ProblemKind(StrEnum):
@@ -39,7 +44,15 @@ class Problem:
 def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
     """Each source of ``monitor`` opens and has every column the configuration names."""
     problems: list[Problem] = []
-    for role, cfg in (("reference", monitor.reference), ("live", monitor.live)):
+    # A rolling reference reads the live source, whose columns are checked as live; a
+    # profile reference is a file, checked on its own.
+    roles: list[tuple[str, SourceConfig]] = [("live", monitor.live)]
+    if isinstance(monitor.reference, ProfileReferenceConfig):
+        lines = profile_problems(monitor, monitor.reference)
+        problems += [Problem(ProblemKind.CONFIGURATION, line) for line in lines]
+    elif not isinstance(monitor.reference, FromLiveReference):
+        roles.insert(0, ("reference", monitor.reference))
+    for role, cfg in roles:
         try:
             source = source_from_config(cfg, monitor)
             available = list(source.columns())
@@ -76,14 +89,28 @@ def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
 
 
 def _empty_window_problems(monitor: MonitorConfig) -> list[Problem]:
-    """The latest scheduled window of a windowed live source has rows, or says why not."""
+    """The latest scheduled window of a windowed live source has rows, and so does its
+    rolling reference window, or says why not."""
     try:
         empty = latest_window_problem(monitor, utcnow())
     except DriftmonError as exc:
         empty = f"reading its latest scheduled window: {exc}"
-    if empty is None:
-        return []
-    return [Problem(ProblemKind.SOURCE, f"monitor {monitor.name!r}: live source: {empty}")]
+    problems = []
+    if empty is not None:
+        live = f"monitor {monitor.name!r}: live source: {empty}"
+        problems.append(Problem(ProblemKind.SOURCE, live))
+    if monitor.rolling is not None:
+        try:
+            end = scheduled_window_end(monitor.schedule, utcnow())
+            what = f"the rolling reference window of the window ending {end.isoformat()}"
+            empty = window_problem(monitor, reference_window(monitor, end), what)
+        except DriftmonError as exc:
+            empty = f"reading the rolling reference window: {exc}"
+        if empty is not None:
+            problems.append(
+                Problem(ProblemKind.SOURCE, f"monitor {monitor.name!r}: reference: {empty}")
+            )
+    return problems
 
 
 PROBLEM_KINDS = tuple(ProblemKind)

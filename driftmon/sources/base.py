@@ -87,8 +87,11 @@ class HistogramSource(Protocol):
         counts cannot be computed exactly where the data lives (then read ``batches``)."""
         ...
 
-    def reference_profile(self, specs: Sequence[tuple[str, FeatureSpec]]) -> BuiltReference | None:
-        """The profiles of ``(column, spec)`` built where the data lives; None: read rows."""
+    def reference_profile(
+        self, specs: Sequence[tuple[str, FeatureSpec]], window: Window | None = None
+    ) -> BuiltReference | None:
+        """The profiles of ``(column, spec)`` built where the data lives, over the rows in
+        ``window`` when one is given (a rolling reference); None: read rows."""
         ...
 
 

@@ -68,6 +68,7 @@ log = logging.getLogger("driftmon.sources")
 SPARK_INSTALL = "pip install 'driftmon[spark]'"
 DIALECT = "spark"
 _CSV_DEFAULTS = {"header": "true", "inferSchema": "true"}
+_WINDOWED = "driftmon_reference_window"
 _CODEGEN_MAX_FIELDS = 10_000
 _CONNECT_RETRIES = 4
 """Retries of a failed gRPC call: an unreachable server fails a run after about 15 s."""
@@ -221,14 +222,18 @@ class SparkSource:
         log.info("%s: rows are pulled, not counted in Spark: %s", self.describe(), reason)
         return None
 
-    def reference_profile(self, specs: Sequence[tuple[str, FeatureSpec]]) -> BuiltReference | None:
-        """The reference profile built by Spark; None (logged): pull rows."""
+    def reference_profile(
+        self, specs: Sequence[tuple[str, FeatureSpec]], window: Window | None = None
+    ) -> BuiltReference | None:
+        """The reference profile built by Spark, over the rows in ``window`` when given (a
+        rolling reference); None (logged): pull rows."""
         reason = "pushdown: false"
         if self.pushdown:
-            view = self._relation(self._needed([c for c, _ in specs], None))
+            needed = self._needed([c for c, _ in specs], window)
             run = self._runner("building the reference profile in")
             try:
-                return build_reference(run, view, specs, self._types, DIALECT)
+                rows = self._reference_rows(needed, window)
+                return build_reference(run, rows, specs, self._types, DIALECT)
             except NotPushable as exc:
                 reason = str(exc)
         log.info(
@@ -276,6 +281,15 @@ class SparkSource:
         stmt, slices = histogram_select(view, features, self._types, DIALECT, where)
         row = self._one(stmt, "counting")
         return decode_row(row, features, slices, self._types, DIALECT)
+
+    def _reference_rows(self, names: Sequence[str], window: Window | None) -> sa.FromClause:
+        """The view, or its rows in ``window`` (cut exactly by Spark, else NotPushable)."""
+        view = self._relation(names)
+        ts = self.timestamp_column
+        if window is None or ts is None:
+            return view
+        where = self._exact_window(view.c[ts], self._types.get(ts), window)
+        return sa.select(*(view.c[n] for n in names)).where(where).subquery(_WINDOWED)
 
     def _needed(self, columns: Sequence[str], window: Window | None) -> list[str]:
         """``columns`` and the timestamp column a window is cut by; errors name what is

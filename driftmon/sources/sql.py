@@ -354,9 +354,12 @@ class SqlSource:
         """The window's histograms counted by the database; None (logged): pull rows."""
         return sql_pushdown.live_histograms(self, features, window)
 
-    def reference_profile(self, specs: Sequence[tuple[str, FeatureSpec]]) -> BuiltReference | None:
-        """The reference profile built by the database; None (logged): pull rows."""
-        return sql_pushdown.reference(self, specs)
+    def reference_profile(
+        self, specs: Sequence[tuple[str, FeatureSpec]], window: Window | None = None
+    ) -> BuiltReference | None:
+        """The reference profile built by the database (over ``window`` when given);
+        None (logged): pull rows."""
+        return sql_pushdown.reference(self, specs, window)
 
     def timestamp_span(self) -> TimeSpan | None:
         """Earliest and latest ``timestamp_column`` value (None: no row has one), from one

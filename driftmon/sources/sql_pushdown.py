@@ -64,18 +64,24 @@ def live_histograms(
     return None
 
 
-def reference(source: SqlSource, specs: Sequence[tuple[str, FeatureSpec]]) -> BuiltReference | None:
-    """The reference profile built by the database; None (logged): pull rows."""
+def reference(
+    source: SqlSource, specs: Sequence[tuple[str, FeatureSpec]], window: Window | None = None
+) -> BuiltReference | None:
+    """The reference profile built by the database, over the rows in ``window`` when one is
+    given (a rolling reference); None (logged): pull rows."""
     reason = refusal(source)
-    if reason is None and source.uses_window_params:
+    if reason is None and source.uses_window_params and window is None:
         reason = "the query uses :start/:end"
     if reason is None:
         try:
             with source._connect("building the reference profile in") as (conn, _):
                 names = list(dict.fromkeys(c for c, _ in specs))
-                source._require_columns(conn, names)
-                types = _types(source, conn, names)
-                clause = source._source(names)
+                needed, by_column = (
+                    source._window_columns(names, window) if window is not None else (names, False)
+                )
+                source._require_columns(conn, needed)
+                types = _types(source, conn, needed)
+                clause = _reference_rows(source, needed, types, window, by_column)
                 return build_reference(
                     lambda stmt: conn.execute(stmt).all(), clause, specs, types, source.dialect
                 )
@@ -87,6 +93,30 @@ def reference(source: SqlSource, specs: Sequence[tuple[str, FeatureSpec]]) -> Bu
         reason,
     )
     return None
+
+
+def _reference_rows(
+    source: SqlSource,
+    names: Sequence[str],
+    types: Mapping[str, str | None],
+    window: Window | None,
+    by_column: bool,
+) -> sa.FromClause:
+    """The rows a reference profile is built from: all of the source, or those in
+    ``window``, cut by the timestamp column in SQL or by the query's :start/:end."""
+    if window is None:
+        return source._source(names)
+    if by_column:
+        ts = source.timestamp_column
+        assert ts is not None  # _window_columns refuses a window without one
+        rows = source._source(names)
+        where = _exact_window(source, rows.c[ts], types.get(ts), window)
+        return sa.select(*(rows.c[n] for n in names)).where(where).subquery(_WINDOWED)
+    bound = source._query_clause().bindparams(**source._window_params(window))
+    return bound.columns(*(sa.column(n) for n in names)).subquery(_WINDOWED)
+
+
+_WINDOWED = "driftmon_reference_window"
 
 
 def _live(

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 _INSTALLED_SUFFIX = "share/driftmon/migrations"
 
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 """The newest revision in ``migrations/versions``, known without Alembic.
 
 A database already at this revision needs no migration, so ``driftmon check`` and the

@@ -106,15 +106,28 @@ monitors_table = Table(
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
-reference_profiles_table = Table(
-    "reference_profiles",
+profile_versions_table = Table(
+    "reference_profile_versions",
     metadata,
-    # The current reference profile of a monitor; a rebuild replaces it.
-    Column("monitor_id", Integer, ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
+    # Every reference profile a monitor has had: a rebuild adds a version, so runs scored on
+    # an older one are still drawn against it. A version no run refers to any more and that
+    # is not current is deleted by pruning.
+    Column("id", BigId, primary_key=True),
+    Column("monitor_id", Integer, ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
     Column("fingerprint", SafeString(255), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("rows", BigInteger, nullable=False),
     Column("profile", JSON, nullable=False),
+    Index(None, "monitor_id"),
+    sqlite_autoincrement=True,  # a version id always names the same profile
+)
+
+reference_profiles_table = Table(
+    "reference_profiles",
+    metadata,
+    # Which version is a monitor's current reference profile; a rebuild moves it.
+    Column("monitor_id", Integer, ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
+    Column("version_id", BigId, ForeignKey("reference_profile_versions.id"), nullable=False),
 )
 
 runs_table = Table(
@@ -133,9 +146,15 @@ runs_table = Table(
     Column("error", SafeText(), nullable=True),
     # A note on a run that is not an error (why its window is empty).
     Column("message", SafeText(), nullable=True),
+    # The reference profile version the run was scored on (NULL: none, e.g. an error run).
+    # No foreign key: SQLite adds one only by copying ``runs``, and dropping the old copy
+    # would cascade to feature_results. The store keeps it true instead: a run records only
+    # a stored version, and pruning deletes only versions no run refers to.
+    Column("profile_version_id", BigId, nullable=True),
     UniqueConstraint("monitor_id", "window_end"),
     CheckConstraint(STATUS_CHECK, name="status"),
     Index(None, "window_end"),
+    Index(None, "profile_version_id"),
     # Run ids are never reused (SQLite would reuse the highest deleted rowid), so a run id
     # always names the same content; Store.snapshot caches runs by id.
     sqlite_autoincrement=True,

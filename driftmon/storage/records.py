@@ -30,6 +30,7 @@ def run_values(run: RunResult, monitor_id: int) -> dict[str, Any]:
         "reference_rows": int(run.reference_rows),
         "error": run.error,
         "message": run.message,
+        "profile_version_id": run.profile_version,
     }
 
 
@@ -102,6 +103,7 @@ RUN_COLUMNS = (
     runs_table.c.reference_rows,
     runs_table.c.error,
     runs_table.c.message,
+    runs_table.c.profile_version_id,
 )
 
 
@@ -196,7 +198,20 @@ def features_by_run(rows: Sequence[AnyRow]) -> dict[int, tuple[FeatureResult, ..
 
 def run_from_row(row: AnyRow, features: Mapping[int, tuple[FeatureResult, ...]]) -> RunResult:
     """Rebuild a RunResult from a ``select_runs`` row and its features."""
-    (run_id, name, w_start, w_end, started, finished, status, live, ref, error, message) = row
+    (
+        run_id,
+        name,
+        w_start,
+        w_end,
+        started,
+        finished,
+        status,
+        live,
+        ref,
+        error,
+        message,
+        version,
+    ) = row
     return RunResult(
         monitor=name,
         window_start=w_start,
@@ -209,4 +224,5 @@ def run_from_row(row: AnyRow, features: Mapping[int, tuple[FeatureResult, ...]])
         features=features.get(run_id, ()),
         error=error,
         message=message,
+        profile_version=version,
     )

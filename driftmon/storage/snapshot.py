@@ -110,8 +110,10 @@ class MonitorSnapshot:
 
 @dataclass(frozen=True)
 class StoredProfile:
-    """A monitor's current reference profile and the fingerprint of the data it came from."""
+    """A reference profile version of a monitor and the fingerprint of the data it came from."""
 
     fingerprint: str
     created_at: datetime
     profile: ReferenceProfile
+    version: int
+    """Its id in reference_profile_versions: what a run scored on it records."""

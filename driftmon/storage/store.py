@@ -12,7 +12,8 @@ other rolls back its whole run (counters included) and gets the winner's run id 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +22,14 @@ from sqlalchemy import Engine, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from driftmon.clock import as_utc
 from driftmon.core.profile import ReferenceProfile
 from driftmon.core.status import Status
 from driftmon.errors import StorageError
+from driftmon.history import HISTORY_RUNS, KLPoint, RunSummary
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url
+from driftmon.storage import history
 from driftmon.storage.engine import (
     CONNECT_TIMEOUT_SECONDS,
     SQLITE_BEGIN,
@@ -38,6 +42,7 @@ from driftmon.storage.models import (
     feature_results_table,
     monitor_stats_table,
     monitors_table,
+    profile_versions_table,
     reference_profiles_table,
     runs_table,
 )
@@ -191,12 +196,16 @@ class Store:
             # committed replaced that run and counted the window a second time.
             stale = stale.where(runs_table.c.status == Status.ERROR.value)
         conn.execute(stale)
+        values = run_values(run, monitor_id)
+        if run.profile_version is not None and not _version_exists(
+            conn, monitor_id, run.profile_version
+        ):
+            # Pruned while the run waited to be stored: the run stays, its profile is unknown.
+            values["profile_version_id"] = None
         try:
             run_id = int(
                 conn.execute(
-                    insert(runs_table)
-                    .values(run_values(run, monitor_id))
-                    .returning(runs_table.c.id)
+                    insert(runs_table).values(values).returning(runs_table.c.id)
                 ).scalar_one()
             )
         except IntegrityError as exc:
@@ -211,20 +220,60 @@ class Store:
         _count_run(conn, monitor_id, run)
         return run_id
 
-    def save_profile(self, monitor: str, fingerprint: str, profile: ReferenceProfile) -> None:
-        """Make ``profile`` the monitor's current reference profile, replacing any other."""
-        values = {
-            "fingerprint": fingerprint,
-            "created_at": datetime.now(UTC),
-            "rows": int(profile.rows),
-            "profile": profile.to_dict(),
-        }
+    def save_profile(self, monitor: str, fingerprint: str, profile: ReferenceProfile) -> int:
+        """Make ``profile`` the monitor's current reference profile; returns its version id.
+
+        A profile with other bins or counts (a rebuild) is a new version, and the old one
+        stays for the runs scored on it. One that differs from the current version only in
+        its metadata (calibrations stored with it), or not at all (a rebuild from the same
+        data), updates that version in place, its ``created_at`` included.
+        """
+        data = profile.to_dict()
         with (
             self._guard(f"saving the reference profile of monitor {monitor!r}"),
             self._transaction(write=True) as conn,
         ):
             monitor_id = _ensure_monitor(conn, monitor)
-            _upsert(conn, reference_profiles_table, {"monitor_id": monitor_id, **values})
+            current = conn.execute(
+                select(
+                    profile_versions_table.c.id,
+                    profile_versions_table.c.fingerprint,
+                    profile_versions_table.c.profile,
+                )
+                .join(
+                    reference_profiles_table,
+                    reference_profiles_table.c.version_id == profile_versions_table.c.id,
+                )
+                .where(reference_profiles_table.c.monitor_id == monitor_id)
+            ).one_or_none()
+            if (
+                current is not None
+                and current.fingerprint == fingerprint
+                and _without_metadata(current.profile) == _without_metadata(json_copy(data))
+            ):
+                conn.execute(
+                    update(profile_versions_table)
+                    .where(profile_versions_table.c.id == current.id)
+                    .values(profile=data, created_at=datetime.now(UTC))
+                )
+                return int(current.id)
+            version = int(
+                conn.execute(
+                    insert(profile_versions_table)
+                    .values(
+                        monitor_id=monitor_id,
+                        fingerprint=fingerprint,
+                        created_at=datetime.now(UTC),
+                        rows=int(profile.rows),
+                        profile=data,
+                    )
+                    .returning(profile_versions_table.c.id)
+                ).scalar_one()
+            )
+            _upsert(
+                conn, reference_profiles_table, {"monitor_id": monitor_id, "version_id": version}
+            )
+            return version
 
     def prune(self, older_than: datetime) -> int:
         """Delete runs whose window ended before ``older_than``, with their features.
@@ -245,39 +294,69 @@ class Store:
                         .all()
                     )
                     if not ids:
-                        return deleted
+                        break
                     conn.execute(delete(runs_table).where(runs_table.c.id.in_(ids)))
                 deleted += len(ids)
+            with self._transaction(write=True) as conn:
+                conn.execute(_UNUSED_VERSIONS)
+        return deleted
 
     # -- reading ----------------------------------------------------------------------------
 
     def load_profile(self, monitor: str) -> StoredProfile | None:
         """The monitor's current reference profile, or None if none was saved."""
-        with (
-            self._guard(f"loading the reference profile of monitor {monitor!r}"),
-            self._transaction(write=False) as conn,
-        ):
-            row = conn.execute(
-                select(
-                    reference_profiles_table.c.fingerprint,
-                    reference_profiles_table.c.created_at,
-                    reference_profiles_table.c.profile,
-                )
-                .join(monitors_table, monitors_table.c.id == reference_profiles_table.c.monitor_id)
-                .where(monitors_table.c.name == monitor)
-            ).one_or_none()
+        return self._load_version(
+            monitor,
+            reference_profiles_table.c.version_id == profile_versions_table.c.id,
+            f"loading the reference profile of monitor {monitor!r}",
+            current=True,
+        )
+
+    def load_profile_version(self, monitor: str, version: int) -> StoredProfile | None:
+        """Version ``version`` of the monitor's reference profile; None if there is none
+        (pruned, or the id belongs to another monitor)."""
+        return self._load_version(
+            monitor,
+            profile_versions_table.c.id == version,
+            f"loading version {version} of the reference profile of monitor {monitor!r}",
+            current=False,
+        )
+
+    def _load_version(
+        self, monitor: str, which: Any, operation: str, *, current: bool
+    ) -> StoredProfile | None:
+        query = (
+            select(
+                profile_versions_table.c.id,
+                profile_versions_table.c.fingerprint,
+                profile_versions_table.c.created_at,
+                profile_versions_table.c.profile,
+            )
+            .join(monitors_table, monitors_table.c.id == profile_versions_table.c.monitor_id)
+            .where(monitors_table.c.name == monitor, which)
+        )
+        if current:
+            query = query.join(
+                reference_profiles_table,
+                reference_profiles_table.c.monitor_id == monitors_table.c.id,
+            )
+        with self._guard(operation), self._transaction(write=False) as conn:
+            row = conn.execute(query).one_or_none()
         if row is None:
             return None
         try:
             profile = ReferenceProfile.from_dict(row.profile)
         except (KeyError, TypeError, ValueError) as exc:
             raise StorageError(
-                f"the stored reference profile of monitor {monitor!r} on {self.display_url} "
-                f"is unreadable ({type(exc).__name__}: {exc}); rebuild it with "
-                "`driftmon reference rebuild`"
+                f"the stored reference profile (version {row.id}) of monitor {monitor!r} on "
+                f"{self.display_url} is unreadable ({type(exc).__name__}: {exc}); rebuild it "
+                "with `driftmon reference rebuild`"
             ) from exc
         return StoredProfile(
-            fingerprint=row.fingerprint, created_at=row.created_at, profile=profile
+            fingerprint=row.fingerprint,
+            created_at=row.created_at,
+            profile=profile,
+            version=int(row.id),
         )
 
     def runs(self, monitor: str, limit: int = 50) -> list[RunResult]:
@@ -312,6 +391,54 @@ class Store:
             features = features_by_run(conn.execute(select_features([row[0]])).all())
         return run_from_row(row, features)
 
+    def run_by_id(self, monitor: str, run_id: int) -> RunResult | None:
+        """The monitor's stored run with id ``run_id``; None if none (pruned, or another's)."""
+        with (
+            self._guard(f"reading run {run_id} of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            row = conn.execute(
+                select_runs().where(monitors_table.c.name == monitor, runs_table.c.id == run_id)
+            ).one_or_none()
+            if row is None:
+                return None
+            features = features_by_run(conn.execute(select_features([row[0]])).all())
+        return run_from_row(row, features)
+
+    def run_summaries(self, monitor: str, limit: int = 20) -> list[RunSummary]:
+        """The monitor's latest ``limit`` runs without their bins, newest first."""
+        with (
+            self._guard(f"reading the recent runs of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            return history.run_summaries(conn, monitor, limit)
+
+    def feature_history(
+        self, monitor: str, feature: str, limit: int = HISTORY_RUNS
+    ) -> list[KLPoint]:
+        """One feature's KL over the monitor's latest ``limit`` runs, oldest first."""
+        with (
+            self._guard(f"reading the history of feature {feature!r} of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            return history.feature_history(conn, monitor, feature, limit)
+
+    def kl_trends(
+        self,
+        monitor: str,
+        features: Sequence[str] | None = None,
+        points: int = 48,
+        limit: int = HISTORY_RUNS,
+    ) -> dict[str, list[KLPoint]]:
+        """KL per feature (all, or only ``features``) in up to ``points`` runs spread evenly
+        over the monitor's latest ``limit`` runs, oldest first: a sparkline's points."""
+        with (
+            self._guard(f"reading the KL trends of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            run_ids = history.sampled_runs(conn, monitor, points, limit)
+            return history.kl_trends(conn, run_ids, features)
+
     def stored_status(self, monitor: str, window_end: datetime) -> Status | None:
         """Status of the stored run of ``monitor`` ending at ``window_end``; None if none."""
         with (
@@ -324,6 +451,45 @@ class Store:
                 .where(monitors_table.c.name == monitor, runs_table.c.window_end == window_end)
             ).scalar()
         return Status(status) if status is not None else None
+
+    def latest_window_ends(self, monitor: str, limit: int) -> list[datetime]:
+        """The ends of the monitor's latest ``limit`` stored windows, any status, newest
+        first (one index range scan)."""
+        with (
+            self._guard(f"looking up the latest runs of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            ends = (
+                conn.execute(
+                    select(runs_table.c.window_end)
+                    .join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
+                    .where(monitors_table.c.name == monitor)
+                    .order_by(runs_table.c.window_end.desc())
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+        return [as_utc(t) for t in ends]
+
+    def scored_window_ends(self, monitor: str, first: datetime, last: datetime) -> set[datetime]:
+        """Window ends in ``[first, last]`` of the monitor's stored runs that are not errors
+        (a backfill skips them; a run stored as an error is scored again)."""
+        with (
+            self._guard(f"listing the stored runs of monitor {monitor!r}"),
+            self._transaction(write=False) as conn,
+        ):
+            ends = conn.execute(
+                select(runs_table.c.window_end)
+                .join(monitors_table, monitors_table.c.id == runs_table.c.monitor_id)
+                .where(
+                    monitors_table.c.name == monitor,
+                    runs_table.c.window_end >= first,
+                    runs_table.c.window_end <= last,
+                    runs_table.c.status != Status.ERROR.value,
+                )
+            ).scalars()
+            return set(ends)
 
     def snapshot(self) -> list[MonitorSnapshot]:
         """The latest state of every monitor, by name, in at most three queries.
@@ -383,6 +549,39 @@ def _latest_run_id(*, scored: bool) -> Any:
         .limit(1)
         .correlate(monitors_table)
         .scalar_subquery()
+    )
+
+
+# Versions that are not current and that no run refers to any more: pruning deletes them.
+_UNUSED_VERSIONS = delete(profile_versions_table).where(
+    ~select(runs_table.c.id)
+    .where(runs_table.c.profile_version_id == profile_versions_table.c.id)
+    .exists(),
+    ~select(reference_profiles_table.c.monitor_id)
+    .where(reference_profiles_table.c.version_id == profile_versions_table.c.id)
+    .exists(),
+)
+
+
+def json_copy(data: dict[str, Any]) -> Any:
+    """``data`` as it reads back from a JSON column (tuples become lists, and so on)."""
+    return json.loads(json.dumps(data))
+
+
+def _without_metadata(profile: Any) -> Any:
+    """A stored profile's dict without its metadata: what a rebuild would change."""
+    return {k: v for k, v in profile.items() if k != "metadata"}
+
+
+def _version_exists(conn: Connection, monitor_id: int, version: int) -> bool:
+    return (
+        conn.execute(
+            select(profile_versions_table.c.id).where(
+                profile_versions_table.c.id == version,
+                profile_versions_table.c.monitor_id == monitor_id,
+            )
+        ).scalar_one_or_none()
+        is not None
     )
 
 

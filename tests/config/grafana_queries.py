@@ -37,6 +37,13 @@ def query_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def prometheus_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """The panels that query Prometheus (the others read the results database)."""
+    return [
+        p for p in query_panels(dashboard) if p.get("datasource", {}).get("type") == "prometheus"
+    ]
+
+
 def promql_string(value: str) -> str:
     """``value`` escaped for use inside a double-quoted PromQL string."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -57,7 +64,7 @@ def expand(expr: str, variables: dict[str, str]) -> str:
 def dashboard_queries(
     monitor: str, *, interval: str = "1m", dashboard: dict[str, Any] | None = None
 ) -> list[tuple[str, str]]:
-    """(panel title, PromQL) for every query of every panel, with variables expanded.
+    """(panel title, PromQL) for every query of every Prometheus panel, variables expanded.
 
     ``$monitor`` becomes ``monitor`` (escaped for a PromQL string), ``$feature`` becomes
     ``.*`` (the dashboard's "All" value), and ``$__rate_interval``, ``$__interval`` and
@@ -72,7 +79,7 @@ def dashboard_queries(
     }
     board = dashboard if dashboard is not None else load_dashboard()
     queries: list[tuple[str, str]] = []
-    for panel in query_panels(board):
+    for panel in prometheus_panels(board):
         for target in panel.get("targets", []):
             if target.get("hide"):
                 continue

@@ -105,7 +105,10 @@ def test_depends_on_waits_for_health_where_it_matters() -> None:
         return {k: v["condition"] for k, v in services()[name]["depends_on"].items()}
 
     assert conditions("driftmon") == {"postgres": "service_healthy"}
-    assert conditions("grafana") == {"prometheus": "service_healthy"}
+    assert conditions("grafana") == {
+        "prometheus": "service_healthy",
+        "postgres": "service_healthy",  # its results-database panels
+    }
     assert conditions("prometheus")["alertmanager"] == "service_healthy"
     for name, service in services().items():
         for dependency, spec in service.get("depends_on", {}).items():

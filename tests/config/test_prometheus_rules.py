@@ -14,6 +14,7 @@ import yaml
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 from driftmon.service.metrics import _Families
+from driftmon.service.spool_metrics import spool_families
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
@@ -33,6 +34,7 @@ REQUIRED_ALERTS = DRIFT_ALERTS | {
     "DriftmonResultsDatabaseUnreachable",
     "DriftmonDown",
     "DriftmonRuleEvaluationFailing",
+    "DriftmonSpoolNotDraining",
 }
 # Where every runbook_url points: a subsection of README.md's "Runbook" section.
 RUNBOOK_BASE = "https://github.com/driftmon/driftmon/blob/main/README.md#"
@@ -69,6 +71,12 @@ DAEMON_METRICS = {
     "driftmon_monitor_schedule_interval_seconds",
     "driftmon_scrape_errors_total",
     "driftmon_build_info",
+    "driftmon_spool_runs",
+    "driftmon_spool_oldest_run_age_seconds",
+    "driftmon_spool_dropped_runs_total",
+    "driftmon_spool_damaged_files_total",
+    "driftmon_spool_write_errors_total",
+    "driftmon_server_info",
 }
 
 # A `for:` line as the rules write it, so a test can swap in a short duration.
@@ -182,6 +190,7 @@ def test_alert_has_for_severity_and_annotations(rule: dict[str, Any]) -> None:
     assert rule["labels"]["severity"] in {"warning", "critical"}
     annotations = rule["annotations"]
     assert {"summary", "description", "dashboard", "runbook_url"} <= set(annotations)
+    assert set(annotations) <= {"summary", "description", "dashboard", "runbook_url", "page"}
     assert "/d/driftmon/" in annotations["dashboard"]
 
 
@@ -191,6 +200,55 @@ def test_alert_links_its_own_runbook_section_in_the_readme(rule: dict[str, Any])
     url = rule["annotations"]["runbook_url"]
     assert url == RUNBOOK_BASE + rule["alert"].lower()
     assert url.removeprefix(RUNBOOK_BASE) in readme_anchors("Runbook")
+
+
+# Alerts about one monitor (and feature) link its status page on the daemon.
+PAGE_ALERTS = {
+    "DriftmonFeatureDriftWarning": True,
+    "DriftmonFeatureDriftCritical": True,
+    "DriftmonFeatureError": True,
+    "DriftmonMonitorRunsFailing": False,
+    "DriftmonNoScoredWindow": False,
+}
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_alerts_about_a_monitor_link_its_page_through_the_exported_external_url(
+    rule: dict[str, Any],
+) -> None:
+    page = rule["annotations"].get("page")
+    if rule["alert"] not in PAGE_ALERTS:
+        assert page is None
+        return
+    assert page is not None
+    assert 'query "max by (external_url) (driftmon_server_info{external_url!=\\"\\"})"' in page
+    assert "/monitors/{{ $labels.monitor | urlquery" in page
+    assert ("/features/{{ $labels.feature | urlquery" in page) is PAGE_ALERTS[rule["alert"]]
+
+
+def test_every_page_link_of_the_rule_tests_is_the_daemons_own_link_for_that_name() -> None:
+    """The path an alert builds (Go's urlquery, "+" as %20) is the one the pages build
+    (``feature_url``/``monitor_url``) for the same names under the same external URL."""
+    from urllib.parse import urlsplit
+
+    from driftmon.service.pages import base_path, feature_url, monitor_url
+
+    checked = 0
+    for case in rule_unit_tests():
+        for alert in case.get("exp_alerts", []):
+            page = alert.get("exp_annotations", {}).get("page")
+            if not page:
+                continue
+            labels = alert["exp_labels"]
+            url = urlsplit(page)
+            base = base_path(f"{url.scheme}://{url.netloc}{url.path.split('/monitors/')[0]}")
+            if "feature" in labels and case["alertname"] in DRIFT_ALERTS | {"DriftmonFeatureError"}:
+                expected = feature_url(labels["monitor"], labels["feature"], base)
+            else:
+                expected = monitor_url(labels["monitor"], base)
+            assert url.path == expected
+            checked += 1
+    assert checked >= 10
 
 
 def test_every_runbook_subsection_is_an_alert() -> None:
@@ -272,7 +330,7 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
 def test_the_daemon_exports_every_metric_the_rules_and_dashboard_may_use() -> None:
     """DAEMON_METRICS above is the collector's own list, so a rename there fails here."""
     exported: set[str] = set()
-    for family in _Families().all():
+    for family in [*_Families().all(), *spool_families(None)]:
         exported.add(family.name)
         if isinstance(family, CounterMetricFamily):
             exported.add(f"{family.name}_total")

@@ -11,7 +11,18 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from driftmon.config import Config, load_config, models, schedule, sources, thresholds
+from driftmon.config import (
+    Config,
+    catch_up,
+    load_config,
+    models,
+    profile_reference,
+    rolling,
+    schedule,
+    sources,
+    spool,
+    thresholds,
+)
 from driftmon.errors import ConfigError
 
 CONFIG_NAME = "driftmon.yaml"
@@ -24,6 +35,9 @@ ALL_MODELS: list[type[BaseModel]] = [
     sources.LiveSqlSourceConfig, sources.SparkInput, sources.SparkSourceConfig,
     sources.LiveSparkSourceConfig, thresholds.StaticThresholds, thresholds.SignificanceThresholds,
     thresholds.CalibratedThresholds, thresholds.AlphaLevels, thresholds.QuantileLevels,
+    spool.SpoolConfig, catch_up.CatchUpConfig,
+    rolling.FromLiveReference, rolling.ReferenceWindow,
+    profile_reference.ProfileReferenceConfig,
 ]  # fmt: skip
 
 MINIMAL_MONITOR: dict[str, Any] = {

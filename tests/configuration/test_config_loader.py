@@ -10,6 +10,7 @@ import pytest
 from driftmon.config import (
     AlphaLevels,
     Config,
+    FileSourceConfig,
     SignificanceThresholds,
     config_from_dict,
     load_config,
@@ -25,6 +26,7 @@ def test_minimal_config_gets_documented_defaults(load: Loader) -> None:
     assert cfg.database.echo is False
     assert cfg.server.host == "127.0.0.1"
     assert cfg.server.port == 9464
+    assert cfg.server.external_url is None
     assert cfg.retention.max_age == timedelta(days=90)
     assert (cfg.log.level, cfg.log.format) == ("INFO", "text")
     m = cfg.monitors[0]
@@ -40,6 +42,7 @@ def test_minimal_config_gets_documented_defaults(load: Loader) -> None:
     )
     assert m.live.min_rows == 1
     assert m.live.timezone == "UTC"
+    assert isinstance(m.reference, FileSourceConfig)
     assert m.reference.batch_rows == 65536
     age = m.features[0]
     assert (age.type, age.bins, age.strategy, age.edges) == ("numeric", 10, "quantile", None)
@@ -242,6 +245,31 @@ def test_message_matches_the_documented_form(load_error: ErrorLoader, write: Wri
         (minimal_config(server={"port": 70000}), "server.port", "expected an integer <= 65535"),
         (minimal_config(server={"port": -1}), "server.port", "expected an integer >= 0"),
         (minimal_config(server={"host": ""}), "server.host", "expected a non-empty string"),
+        (
+            minimal_config(server={"external_url": "driftmon.example.com"}),
+            "server.external_url",
+            "expected an http or https URL with a host, got 'driftmon.example.com'",
+        ),
+        (
+            minimal_config(server={"external_url": "ftp://example.com/"}),
+            "server.external_url",
+            "expected an http or https URL with a host",
+        ),
+        (
+            minimal_config(server={"external_url": "https://u:pw@example.com"}),
+            "server.external_url",
+            "without a user or password",
+        ),
+        (
+            minimal_config(server={"external_url": "https://example.com/?a=1"}),
+            "server.external_url",
+            "without a query or fragment",
+        ),
+        (
+            minimal_config(server={"external_url": "https://example.com:99999/"}),
+            "server.external_url",
+            "Port out of range",
+        ),
         (minimal_config(database={"echo": "maybe"}), "database.echo", "expected true or false"),
         (minimal_config(database={"url": 5}), "database.url", "expected a string, got 5"),
         (minimal_config(log={"level": "LOUD"}), "log.level", "expected 'DEBUG', 'INFO'"),
@@ -253,7 +281,11 @@ def test_message_matches_the_documented_form(load_error: ErrorLoader, write: Wri
             "expected at least one monitor, got an empty list",
         ),
         (minimal_config(monitors={"a": 1}), "monitors", "expected a list, got a mapping"),
-        (minimal_config(server=[1]), "server", "expected a mapping with keys host, port"),
+        (
+            minimal_config(server=[1]),
+            "server",
+            "expected a mapping with keys host, port, external_url",
+        ),
         (with_monitor(name=7), "monitors[0].name", "expected a string, got 7"),
         (with_monitor(enabled="sometimes"), "monitors[0] (name 'example').enabled", "true or"),
         (with_monitor(features=[]), "(name 'example').features", "at least one feature"),
@@ -334,3 +366,8 @@ def test_null_values_on_a_parquet_source_names_the_key(load_error: ErrorLoader) 
 def test_null_values_must_be_a_list_of_strings(load_error: ErrorLoader) -> None:
     message = load_error(with_monitor(reference={"path": "r.csv", "null_values": ["NA", 1]}))
     assert "reference.null_values[1]" in message
+
+
+def test_external_url_loses_its_trailing_slash(load: Loader) -> None:
+    cfg = load(minimal_config(server={"external_url": "https://ops.example.com/driftmon/"}))
+    assert cfg.server.external_url == "https://ops.example.com/driftmon"

@@ -193,7 +193,15 @@ def test_live_source_without_window_reads_everything(load: Loader) -> None:
     ("source", "fragment"),
     [
         ({"path": "a.csv", "url": "sqlite://"}, "has both 'path' (file source) and 'url'"),
-        ({"table": "t"}, "expected 'path' (a CSV/Parquet file or glob), 'url'"),
+        ({"table": "t"}, "expected 'path' (a CSV/Parquet file or glob), 'url' (an SQLAlchemy"),
+        ({"table": "t"}, "'from_live' (a past window of the live source) or 'profile'"),
+        (
+            {"table": "t"},
+            "'profile' (a profile file saved by driftmon.Profile); got keys: 'table'",
+        ),
+        ({"profile": "p.json", "path": "a.csv"}, "'profile' is the whole reference"),
+        ({"profile": "  "}, "expected a non-empty string"),
+        ({"profile": 3}, "expected a string"),
         ({"spark": {"remote": "sc://h:1", "table": "t"}, "url": "sqlite://"}, "'spark' (Spark"),
         ({"spark": {"remote": "http://h:1", "table": "t"}}, "expected a Spark Connect URL"),
         ({"spark": {"remote": "sc://h/;token=abc", "table": "t", "query": "q"}}, "got 'table'"),

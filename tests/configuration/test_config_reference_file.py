@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from driftmon.config import (
     CalibratedThresholds,
     FileSourceConfig,
+    FromLiveReference,
     SignificanceThresholds,
     SparkSourceConfig,
     SqlSourceConfig,
@@ -18,6 +19,7 @@ from driftmon.config import (
     load_config,
 )
 from driftmon.config._base import ConfigModel
+from driftmon.config.profile_reference import ProfileReferenceConfig
 
 from .conftest import ALL_MODELS
 
@@ -30,16 +32,19 @@ ENV = {
 
 def test_reference_config_loads() -> None:
     cfg = load_config(REFERENCE, environ=ENV)
-    assert len(cfg.monitors) == 3
-    payments, orders, events = cfg.monitors
+    assert len(cfg.monitors) == 5
+    payments, orders, checkout, churn, events = cfg.monitors
     assert isinstance(payments.reference, FileSourceConfig)
     assert isinstance(orders.reference, SqlSourceConfig)
+    assert isinstance(checkout.reference, FromLiveReference)
+    assert isinstance(churn.reference, ProfileReferenceConfig)
+    assert churn.reference.profile == str(REFERENCE.parent / "model" / "reference-profile.json")
     assert isinstance(events.reference, SparkSourceConfig)
     assert events.reference.spark.path == "s3a://events/reference/"
     assert isinstance(payments.thresholds, SignificanceThresholds)
     assert isinstance(payments.feature("amount").thresholds, StaticThresholds)
     assert isinstance(payments.feature("country").thresholds, CalibratedThresholds)
-    assert orders.live.url == "sqlite:///" + str(REFERENCE.parent / "data" / "warehouse.db")  # type: ignore[union-attr]
+    assert orders.live.url == "sqlite:///" + str(REFERENCE.parent / "data" / "warehouse.db")
 
 
 def test_reference_config_shows_the_defaults() -> None:
@@ -58,6 +63,18 @@ def test_reference_config_shows_the_defaults() -> None:
     )
     assert payments.feature("amount").thresholds == StaticThresholds()
     assert payments.feature("country").thresholds == CalibratedThresholds()
+    spool = cfg.database.spool
+    assert spool.path == str(REFERENCE.parent / "driftmon.spool")
+    assert (spool.max_runs, spool.max_age.days) == (10_000, 7)
+    assert payments.catch_up is not None
+    assert payments.catch_up.within is not None
+    assert payments.catch_up.within.total_seconds() == 24 * 3600
+    assert payments.catch_up == type(payments).model_fields["catch_up"].get_default(
+        call_default_factory=True
+    )
+    rolling = cfg.monitors[2].rolling
+    assert rolling is not None
+    assert rolling.from_live.align is None  # what no align key gives
 
 
 def test_reference_config_needs_its_environment_variable() -> None:

@@ -43,6 +43,8 @@ from driftmon.core.profile import (
         (pa.string(), "text"),
         (pa.large_string(), "text"),
         (pa.binary(), "text"),
+        (pa.string_view(), "text"),
+        (pa.binary_view(), "text"),
         (pa.dictionary(pa.int32(), pa.string()), "text"),
         (pa.dictionary(pa.int8(), pa.int64()), "integer"),
         (pa.date32(), "date"),

@@ -42,7 +42,7 @@ def example_config(tmp: Path, port: int) -> dict[str, Any]:
     ``STARVED_MONITOR``."""
     config: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     config["database"]["url"] = f"sqlite:///{tmp / 'driftmon.db'}"
-    config["server"].update(host=HOST, port=port)
+    config["server"].update(host=HOST, port=port, external_url=f"http://{HOST}:{port}")
     (example,) = config["monitors"]
     example["features"].append({"name": MISSING_FEATURE, "type": "numeric"})
     starved = copy.deepcopy(example)

@@ -283,6 +283,9 @@ def test_critical_drift_fires_for_the_drifting_feature(firing: list[dict[str, An
     # The threshold comes from a query inside the template: it must have found the series.
     assert "threshold of 0.2 nats" in annotations["description"], annotations["description"]
     assert "var-monitor=example&var-feature=device" in annotations["dashboard"]
+    # The status page, from the daemon's server.external_url through driftmon_server_info.
+    page = urllib.parse.urlsplit(annotations["page"])
+    assert (page.scheme, page.path) == ("http", "/monitors/example/features/device"), page
 
 
 def test_warning_drift_fires_below_critical(firing: list[dict[str, Any]]) -> None:

@@ -28,6 +28,7 @@ from driftmon.errors import PermanentStorageError, StorageError
 from driftmon.results import FeatureResult, RunResult
 from driftmon.service.daemon import Daemon
 from driftmon.service.pending import PendingRuns
+from driftmon.spool import Spool
 from driftmon.storage import Store
 
 from .conftest import FaultProxy, monitor, via_proxy, write_config
@@ -252,6 +253,43 @@ def test_a_refused_run_never_holds_up_another_monitors_runs_kept_during_an_outag
         assert r.error is not None
         assert "could not be stored" in r.error
         assert any(name in r.error for name in driver_error.split("|")), r.error
+
+
+@pytest.mark.parametrize(("poison", "driver_error"), POISONS)
+def test_a_refused_run_read_back_from_the_spool_leaves_it_as_a_recorded_failure(
+    backend: Backend,
+    store: CountingStore,
+    tmp_path: Path,
+    poison: Callable[[str, datetime], RunResult],
+    driver_error: str,
+) -> None:
+    """Spooled during an outage, the poisoned run is replayed by a new process: its error
+    run is stored, its file leaves the spool, and the other monitor's runs are stored."""
+    skip_unless_refused(backend, poison)
+    folder = tmp_path / "spool"
+    first = PendingRuns(store, spool=Spool(folder))
+    first.open()
+    backend.cut()
+    first.submit(poison("a", END))
+    first.submit(run("b", END))
+    first.submit(run("a", END + timedelta(hours=1)))
+    assert len(list(folder.glob("*.run"))) == 3
+    backend.restore()
+
+    second = PendingRuns(store, spool=Spool(folder))  # the next process
+    second.open()
+    second.flush()
+    state = second.state()
+    assert (state.pending, state.unstorable) == (0, 1)
+    assert list(folder.glob("*.run")) == []
+    a_runs = sorted(store.runs("a"), key=lambda r: r.window_end)
+    assert [(r.window_end, r.status) for r in a_runs] == [
+        (END, Status.ERROR),
+        (END + timedelta(hours=1), Status.OK),
+    ]
+    assert a_runs[0].error is not None
+    assert any(name in a_runs[0].error for name in driver_error.split("|")), a_runs[0].error
+    assert [r.window_end for r in store.runs("b")] == [END]
 
 
 def test_health_degrades_while_a_run_waits_longer_than_the_bound(

@@ -45,3 +45,15 @@ def test_an_empty_histogram_still_has_an_axis() -> None:
     c = chart([ChartBin("x", "value", 0, 0.0, 0, 0.0)])
     assert c.ticks[-1].text == "100%"
     assert c.slots[0].live.height == 0.0
+
+
+def test_the_tallest_bar_fills_at_least_two_thirds_of_the_plot() -> None:
+    for share in [0.0011, 0.013, 0.05, 0.1001, 0.2501, 0.282, 0.3001, 0.4001, 0.5001, 0.7501]:
+        c = chart([ChartBin("x", "value", 1, share, 1, share / 2)])
+        top = c.slots[0].live.height / (c.bottom - c.top)
+        assert 2 / 3 - 1e-9 <= top <= 1.0, share
+
+
+def test_the_axis_ticks_are_round_percentages() -> None:
+    c = chart([ChartBin("x", "value", 282, 0.282, 167, 0.167)])
+    assert [t.text for t in c.ticks] == ["0%", "15%", "30%"]

@@ -60,6 +60,7 @@ ALL_FAMILIES = {
     "driftmon_monitor_schedule_interval_seconds",
     "driftmon_scrape_errors",
     "driftmon_build_info",
+    "driftmon_server_info",
 }
 STATIC = Thresholds(warning=0.05, critical=0.2)
 
@@ -424,6 +425,7 @@ def test_monitor_and_process_gauges(config: Config, store: Store) -> None:
     registry, _ = collector_registry(config, store)
     assert value(registry, "driftmon_monitor_schedule_interval_seconds", monitor="m") == 3600
     assert value(registry, "driftmon_build_info", version=__version__) == 1.0
+    assert value(registry, "driftmon_server_info", external_url="") == 1.0  # not configured
     assert value(registry, "driftmon_scrape_errors_total") == 0.0
     # A monitor that never ran has zero counters and an empty histogram, no timestamps.
     assert value(registry, "driftmon_monitor_runs_total", monitor="m", outcome="success") == 0
@@ -737,3 +739,11 @@ def test_the_openmetrics_exposition_of_every_family_parses_with_awkward_names(
     kl = {s.labels["feature"]: s.value for s in parsed["driftmon_feature_kl_divergence"].samples}
     assert kl == dict.fromkeys(AWKWARD_FEATURES, 0.5)
     assert text.endswith("# EOF\n")
+
+
+def test_server_info_carries_the_configured_external_url(config: Config, store: Store) -> None:
+    """The alert rules build their page links from this label."""
+    server = config.server.model_copy(update={"external_url": "https://ops.example.com/drift"})
+    registry, _ = collector_registry(config.model_copy(update={"server": server}), store)
+    url = "https://ops.example.com/drift"
+    assert value(registry, "driftmon_server_info", external_url=url) == 1.0

@@ -17,12 +17,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from driftmon.config import Config
+from driftmon.history import RunSummary
 from driftmon.results import RunResult
 from driftmon.service.daemon import Daemon
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.pages import CSP, Pages
-from driftmon.storage import Store
+from driftmon.storage import MonitorSnapshot, Store
 from tests.render.factories import HOSTILE, categorical, numeric, profile_of, run_of, scored
 
 from .conftest import live_columns, make_config, monitor_dict, reference_columns, write_parquet
@@ -104,6 +105,7 @@ def latest_run() -> RunResult:
 class Served:
     def __init__(self, config: Config, store: Store, timeout: float = 3.0) -> None:
         self.store = store
+        self.config = config
         pages = Pages(config, store, timeout)
         app = make_app(CollectorRegistry(), lambda: {"status": "ok"}, pages=pages.answer)
         self.server = HttpServer("127.0.0.1", 0, app)
@@ -148,8 +150,11 @@ def test_the_index_lists_every_monitor_with_its_latest_run(served: Served) -> No
     assert page.links[MONITOR] == monitor_path(MONITOR)
     assert page.links["empty"] == "/monitors/empty"
     assert "✖ critical" in " ".join(text.split())
-    assert latest_run().window_end.isoformat() in text
+    assert "2026-03-01 12:00:00" in text  # the latest window's end
     assert "No stored run of this monitor yet." in text
+    assert "no failed run of 2" in " ".join(text.split())  # run health
+    assert "spark" in page.classes  # the KL trends of its worst features
+    assert "svg" in page.tags
     assert "b" not in page.tags  # the monitor name's <b> is text
     assert page.links["/metrics"] == "/metrics"
     assert page.links["/healthz"] == "/healthz"
@@ -182,6 +187,10 @@ def test_the_monitor_page_shows_the_latest_run_and_links_each_feature(served: Se
     assert "img" not in page.tags
     assert "b" not in page.tags
     assert latest_run().window_end.isoformat() in " ".join(page.text)
+    assert "spark" in page.classes  # a KL sparkline per feature
+    newest, older = served.store.run_summaries(MONITOR)
+    assert page.links["2026-03-01 12:00:00"] == f"?run={newest.run_id}"  # the recent runs
+    assert page.links["2026-03-01 11:00:00"] == f"?run={older.run_id}"
 
 
 @pytest.mark.parametrize("feature", ["x", HOSTILE, SLASHED])
@@ -196,6 +205,9 @@ def test_each_feature_page_is_reached_by_its_link_and_shows_the_name_as_text(
     assert "script" not in page.tags
     assert "live" in page.classes  # the histogram's bars
     assert "ref" in page.classes  # drawn against the stored reference profile
+    # These runs were stored without a profile version: the current one is drawn, and said.
+    text = " ".join(" ".join(page.text).split())
+    assert "The reference profile this run was scored on is not stored" in text
 
 
 def test_a_monitor_without_runs_says_so(served: Served) -> None:
@@ -253,7 +265,11 @@ class HangingStore(Store):
         super().__init__(url)
         self.release = threading.Event()
 
-    def runs(self, monitor: str, limit: int = 50) -> list[RunResult]:
+    def snapshot(self) -> list[MonitorSnapshot]:
+        self.release.wait(10)
+        return []
+
+    def run_summaries(self, monitor: str, limit: int = 20) -> list[RunSummary]:
         self.release.wait(10)
         return []
 
@@ -263,9 +279,10 @@ def test_a_database_that_does_not_answer_is_a_503_page_within_the_timeout(tmp_pa
     store = HangingStore(url)
     s = Served(config_for(tmp_path, url), store, timeout=0.2)
     try:
-        reply = get(s.port, "/")
-        assert reply[0] == 503
-        assert "did not answer within 0.2 s" in " ".join(html_of(reply).text)
+        for path in ("/", monitor_path(MONITOR)):
+            reply = get(s.port, path)
+            assert reply[0] == 503
+            assert "did not answer within 0.2 s" in " ".join(html_of(reply).text)
     finally:
         store.release.set()
         s.server.stop()
@@ -280,23 +297,44 @@ def json_of(reply: Reply) -> Any:
 
 def test_the_pages_are_served_as_json_from_the_same_results(served: Served) -> None:
     (stored,) = served.store.runs(MONITOR, limit=1)
+    newest, older = served.store.run_summaries(MONITOR)
     index = json_of(get(served.port, "/index.json"))
+    (health, no_health) = (m.pop("health") for m in index["monitors"])
     assert index == {
         "monitors": [
             {"monitor": MONITOR, "run": stored.as_json()},
             {"monitor": "empty", "run": None},
         ]
     }
+    assert (health["runs_success"], health["runs_failure"], no_health) == (2, 0, None)
     monitor = json_of(get(served.port, monitor_path(MONITOR) + ".json"))
-    assert monitor == {"monitor": MONITOR, "run": stored.as_json()}
-    assert json_of(get(served.port, "/monitors/empty.json")) == {"monitor": "empty", "run": None}
+    recent = monitor.pop("recent_runs")
+    assert monitor == {"monitor": MONITOR, "run_id": newest.run_id, "run": stored.as_json()}
+    assert [r["run_id"] for r in recent] == [newest.run_id, older.run_id]
+    assert recent[0]["features_drifted"] == sum(
+        f.status.value in ("warning", "critical") for f in stored.features
+    )
+    assert json_of(get(served.port, "/monitors/empty.json")) == {
+        "monitor": "empty",
+        "run_id": None,
+        "run": None,
+        "recent_runs": [],
+    }
     feature = json_of(get(served.port, feature_path(MONITOR, HOSTILE) + ".json"))
     (hostile,) = [f for f in stored.features if f.feature == HOSTILE]
+    history = feature.pop("history")
     assert feature == {
         "monitor": MONITOR,
+        "run_id": newest.run_id,
         "window_end": stored.window_end.isoformat(),
+        "profile_version": None,
         "feature": hostile.as_json(),
     }
+    # The older run has no row for this feature: a point without KL.
+    assert [(h["run_id"], h["kl_divergence"] is None) for h in history] == [
+        (older.run_id, True),
+        (newest.run_id, False),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -131,6 +131,12 @@ def test_profile_is_rebuilt_when_the_reference_file_changes(data: Path, store: S
     assert sources.reads["reference"] == 2
     assert after.fingerprint != before.fingerprint
     assert second.reference_rows == after.profile.rows == 3000
+    # Each run records the profile it was scored on; the first one's is still stored.
+    assert (first.profile_version, second.profile_version) == (before.version, after.version)
+    assert after.version != before.version
+    older = store.load_profile_version("m", before.version)
+    assert older is not None
+    assert older.profile.rows == 2000
 
 
 def test_profile_is_rebuilt_when_a_feature_binning_changes(data: Path, store: Store) -> None:

@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 from driftmon.config.sources import FileSourceConfig
 from driftmon.core.bins import CategoricalBins
 from driftmon.core.drift import score
-from driftmon.core.profile import FeatureProfile, FeatureSpec, build_feature_profile
+from driftmon.core.profile import (
+    FeatureProfile,
+    FeatureSpec,
+    ReferenceValuesError,
+    build_feature_profile,
+)
 from driftmon.errors import ConfigError
 from driftmon.sources import FileSource
 from driftmon.sources.files import DEFAULT_NULL_VALUES
@@ -109,6 +114,25 @@ KINDS: dict[str, tuple[st.SearchStrategy[Any], pa.DataType, Callable[[Any], str]
 }
 
 
+def _is_missing(v: Any) -> bool:
+    """None and NaN are missing in both formats (a reference of only those has no values)."""
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def test_an_all_missing_float_column_is_refused_alike_as_csv_and_parquet(tmp_path: Path) -> None:
+    """NaN and a null marker leave no value to fit: both files refuse with the same error."""
+    as_csv, as_parquet = _write_both(
+        tmp_path, [math.nan, None], pa.float64(), _csv_float, [("NA", False)]
+    )
+    messages = []
+    for src in (as_csv, as_parquet):
+        with pytest.raises(ReferenceValuesError) as caught:
+            profile(src, "v", "numeric")
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "no finite value in its 2 rows (2 missing)" in messages[0]
+
+
 def _write_both(
     tmp_path: Path,
     values: Sequence[Any],
@@ -147,7 +171,7 @@ def test_csv_and_parquet_of_the_same_data_give_identical_profiles(
     strategy, arrow_type, spell, feature_kinds = KINDS[kind]
     values = data.draw(
         st.lists(st.one_of(st.none(), strategy), min_size=1, max_size=30).filter(
-            lambda vs: any(v is not None for v in vs)
+            lambda vs: any(not _is_missing(v) for v in vs)
         )
     )
     markers = data.draw(
@@ -164,7 +188,7 @@ def test_csv_and_parquet_of_the_same_data_give_identical_profiles(
         assert p_csv.live_histogram(column(as_csv, "v")) == p_parquet.live_histogram(
             column(as_parquet, "v")
         )
-        missing = sum(v is None or (isinstance(v, float) and math.isnan(v)) for v in values)
+        missing = sum(_is_missing(v) for v in values)
         assert p_csv.reference.to_list()[-1] == missing
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from driftmon.config import MonitorConfig, config_from_dict
+from driftmon.config import FileSourceConfig, MonitorConfig, SqlSourceConfig, config_from_dict
 from driftmon.sources import FileSource, SqlSource
 from driftmon.sources.factory import source_from_config
 
@@ -41,6 +41,7 @@ def test_file_sections(tmp_path: Path) -> None:
             "timezone": "Europe/Berlin",
         },
     )
+    assert isinstance(m.reference, FileSourceConfig)
     ref = source_from_config(m.reference, m)
     assert isinstance(ref, FileSource)
     assert (ref.pattern, ref.format, ref.batch_rows) == (
@@ -67,6 +68,7 @@ def test_sql_sections_get_the_monitor_timeout(tmp_path: Path) -> None:
         },
         source_timeout="30s",
     )
+    assert isinstance(m.reference, SqlSourceConfig)
     ref = source_from_config(m.reference, m)
     assert isinstance(ref, SqlSource)
     assert (ref.table, ref.schema, ref.query) == ("events", "analytics", None)

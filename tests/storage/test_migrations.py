@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -14,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 import driftmon
+from driftmon.core.profile import FeatureSpec, ReferenceProfile, build_feature_profile
 from driftmon.errors import StorageError
 from driftmon.storage import DURATION_BUCKETS, Store
 from driftmon.storage.migrate import (
@@ -25,7 +27,15 @@ from driftmon.storage.migrate import (
 from driftmon.storage.models import metadata
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
-TABLES = {"monitors", "reference_profiles", "runs", "feature_results", "monitor_stats"}
+CATEGORICAL = FeatureSpec(name="c", kind="categorical")
+TABLES = {
+    "monitors",
+    "reference_profiles",
+    "reference_profile_versions",
+    "runs",
+    "feature_results",
+    "monitor_stats",
+}
 
 
 def head_revision() -> str | None:
@@ -36,7 +46,7 @@ def head_revision() -> str | None:
 def test_upgrade_from_empty_database_reaches_head(empty_store: Store) -> None:
     assert empty_store.current_revision() is None
     assert empty_store.upgrade() == (None, head_revision())  # the revisions before and after
-    assert empty_store.current_revision() == head_revision() == "0004"
+    assert empty_store.current_revision() == head_revision() == "0005"
     assert TABLES | {"alembic_version"} <= set(inspect(empty_store.engine).get_table_names())
 
 
@@ -182,3 +192,58 @@ def test_upgrading_from_0001_keeps_the_counters_and_adds_partial_as_zero(
         "failure": 2,
         "insufficient_data": 1,
     }
+
+
+def test_upgrade_to_0005_makes_each_stored_profile_a_version_that_its_runs_point_at(
+    empty_store: Store,
+) -> None:
+    """Existing runs are drawn against the profile known when they were migrated; a monitor
+    without a profile keeps NULL; the profile still loads as the current one."""
+    ref = ReferenceProfile(
+        (build_feature_profile(np.array(["a", "b", "b"], dtype=object), CATEGORICAL),), rows=3
+    )
+    with empty_store.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0004")
+        for monitor_id, name in ((1, "m"), (2, "bare")):
+            conn.execute(
+                text("INSERT INTO monitors (id, name, created_at) VALUES (:i, :n, :t)"),
+                {"i": monitor_id, "n": name, "t": T},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO runs (monitor_id, window_end, started_at, finished_at, status, "
+                    "live_rows, reference_rows) VALUES (:i, :t, :t, :t, 'ok', 5, 7)"
+                ),
+                {"i": monitor_id, "t": T},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO reference_profiles (monitor_id, fingerprint, created_at, rows, "
+                "profile) VALUES (1, 'fp', :t, 3, :p)"
+            ),
+            {"t": T, "p": json.dumps(ref.to_dict())},
+        )
+    empty_store.upgrade()
+    assert empty_store.current_revision() == head_revision()
+    current = empty_store.load_profile("m")
+    assert current is not None
+    assert (current.fingerprint, current.created_at) == ("fp", T)
+    assert current.profile.to_dict() == ref.to_dict()
+    (run,) = empty_store.runs("m")
+    assert run.profile_version == current.version
+    (bare,) = empty_store.runs("bare")
+    assert bare.profile_version is None
+    assert empty_store.load_profile("bare") is None
+
+
+def test_downgrade_from_0005_keeps_the_current_profile(store: Store) -> None:
+    ref = ReferenceProfile(
+        (build_feature_profile(np.array(["a", "b"], dtype=object), CATEGORICAL),), rows=2
+    )
+    store.save_profile("m", "old", ReferenceProfile(ref.features, rows=1))
+    store.save_profile("m", "new", ref)
+    with store.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+        rows = conn.execute(text("SELECT fingerprint, rows FROM reference_profiles")).all()
+    assert [tuple(r) for r in rows] == [("new", 2)]
+    assert "reference_profile_versions" not in inspect(store.engine).get_table_names()

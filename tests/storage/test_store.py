@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
@@ -21,6 +22,7 @@ from driftmon.storage import Store
 from driftmon.storage.models import (
     feature_results_table,
     monitors_table,
+    profile_versions_table,
     reference_profiles_table,
     runs_table,
 )
@@ -142,6 +144,18 @@ def test_runs_lists_newest_window_first_up_to_limit(store: Store, make_run: Make
     got = store.runs("orders", limit=3)
     assert [r.window_end for r in got] == [T0 + timedelta(hours=i) for i in (4, 3, 2)]
     assert store.runs("nobody") == []
+
+
+def test_latest_window_ends_are_newest_first_aware_utc_and_per_monitor(
+    store: Store, make_run: MakeRun
+) -> None:
+    for i in (0, 3, 1, 2):
+        store.save_run(make_run(window_end=T0 + timedelta(hours=i), status=Status.ERROR))
+    store.save_run(make_run(monitor="other", window_end=T0 + timedelta(days=1)))
+    ends = store.latest_window_ends("orders", 3)
+    assert ends == [T0 + timedelta(hours=i) for i in (3, 2, 1)]
+    assert all(t.tzinfo is not None and t.utcoffset() == timedelta(0) for t in ends)
+    assert store.latest_window_ends("nobody", 3) == []
 
 
 def test_run_ending_reads_the_run_of_that_window_with_its_features(
@@ -296,6 +310,71 @@ def test_profile_round_trips_and_rebuild_replaces_it(store: Store) -> None:
     assert count(store, reference_profiles_table) == 1
 
 
+def test_a_rebuild_keeps_the_old_version_for_the_runs_scored_on_it(
+    store: Store, make_run: MakeRun
+) -> None:
+    """Each run records the version it was scored on; a rebuild adds one, rewriting none."""
+    p = profile()
+    first = store.save_profile("orders", "fp-1", p)
+    store.save_run(replace(make_run(window_end=T0), profile_version=first))
+    rebuilt = ReferenceProfile(p.features[:1], rows=499)
+    second = store.save_profile("orders", "fp-2", rebuilt)
+    store.save_run(replace(make_run(window_end=T0 + timedelta(hours=1)), profile_version=second))
+    assert second != first
+    new, old = store.runs("orders")
+    assert (new.profile_version, old.profile_version) == (second, first)
+    got_old = store.load_profile_version("orders", first)
+    assert got_old is not None
+    assert got_old.profile.to_dict() == p.to_dict()
+    assert got_old.fingerprint == "fp-1"
+    current = store.load_profile("orders")
+    assert current is not None
+    assert current.version == second
+    assert current.profile.rows == 499
+    assert store.load_profile_version("users", first) is None  # another monitor's id
+
+
+def test_a_metadata_change_updates_the_current_version_in_place(store: Store) -> None:
+    """Calibrations stored with the profile change no bins: no new version."""
+    p = profile()
+    first = store.save_profile("orders", "fp", p)
+    calibrated = ReferenceProfile(p.features, rows=p.rows, metadata={"calibrations": {"a": 1}})
+    assert store.save_profile("orders", "fp", calibrated) == first
+    assert count(store, profile_versions_table) == 1
+    got = store.load_profile("orders")
+    assert got is not None
+    assert got.profile.metadata == {"calibrations": {"a": 1}}
+
+
+def test_a_run_naming_a_version_that_is_gone_is_stored_without_one(
+    store: Store, make_run: MakeRun
+) -> None:
+    store.save_profile("orders", "fp", profile())
+    store.save_run(replace(make_run(window_end=T0), profile_version=987654))
+    (run,) = store.runs("orders")
+    assert run.profile_version is None
+
+
+def test_prune_deletes_versions_no_run_refers_to_but_keeps_the_current_one(
+    store: Store, make_run: MakeRun
+) -> None:
+    p = profile()
+    old = store.save_profile("orders", "fp-1", p)
+    store.save_run(replace(make_run(window_end=T0), profile_version=old))
+    unused = store.save_profile("orders", "fp-2", ReferenceProfile(p.features[:1], rows=9))
+    current = store.save_profile("orders", "fp-3", ReferenceProfile(p.features[:1], rows=8))
+    store.save_run(replace(make_run(window_end=T0 + timedelta(days=2)), profile_version=current))
+    assert count(store, profile_versions_table) == 3
+    store.prune(T0 - timedelta(days=1))  # no run is old enough: only the unused version goes
+    assert store.load_profile_version("orders", unused) is None
+    assert store.load_profile_version("orders", old) is not None
+    assert store.prune(T0 + timedelta(days=1)) == 1  # the run on ``old`` goes, then ``old``
+    assert store.load_profile_version("orders", old) is None
+    got = store.load_profile("orders")
+    assert got is not None
+    assert got.version == current
+
+
 def test_profile_with_numpy_metadata_is_stored(store: Store) -> None:
     p = ReferenceProfile(profile().features, rows=500, metadata={"n": np.int64(3)})
     store.save_profile("orders", "fp", p)
@@ -307,7 +386,7 @@ def test_profile_with_numpy_metadata_is_stored(store: Store) -> None:
 def test_unreadable_stored_profile_is_a_storage_error(store: Store) -> None:
     store.save_profile("orders", "fp", profile())
     with store.engine.begin() as conn:
-        conn.execute(update(reference_profiles_table).values(profile={"format": 999}))
+        conn.execute(update(profile_versions_table).values(profile={"format": 999}))
     with pytest.raises(StorageError, match="reference rebuild"):
         store.load_profile("orders")
 

@@ -1,0 +1,84 @@
+"""Windows missed while the daemon was down are scored when it starts again, oldest first,
+within each monitor's catch_up; a source without a window is not caught up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .conftest import (
+    DaemonProcess,
+    data_columns,
+    monitor,
+    query,
+    write_config,
+    write_parquet,
+)
+from .test_spool import assert_every_window_once, windowed_live
+
+
+def stored_ends(db: Path, name: str) -> list[datetime]:
+    rows = query(
+        f"sqlite:///{db}",
+        "SELECT r.window_end FROM runs r JOIN monitors m ON m.id = r.monitor_id "
+        "WHERE m.name = :name ORDER BY r.window_end",
+        {"name": name},
+    )
+    return [datetime.fromisoformat(str(r["window_end"])).replace(tzinfo=UTC) for r in rows]
+
+
+def catch_up_finished(name: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e.get("event") == "catch_up.finished" and e["monitor"] == name
+
+
+def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
+    tmp_path: Path, daemons: Callable[..., DaemonProcess]
+) -> None:
+    write_parquet(tmp_path / "reference.parquet", data_columns())
+    write_parquet(tmp_path / "batch.parquet", data_columns(300, seed=1))
+    live = windowed_live(tmp_path / "live.parquet")
+    config = write_config(
+        tmp_path / "driftmon.yaml",
+        "sqlite:///results.db",
+        [
+            monitor("all", live),  # catch_up: 24h, the default
+            monitor("two", live, catch_up={"windows": 2}),
+            monitor("batch", {"path": "batch.parquet"}),
+        ],
+    )
+    first = daemons(config, "first")
+    first.wait_log(lambda e: e.get("event") == "run.finished" and e["monitor"] == "two", 20, 2)
+    assert first.terminate() == 0
+    time.sleep(5)  # about five windows pass with no daemon
+    second = daemons(config, "second")
+    finished = {m: second.wait_log(catch_up_finished(m), 30) for m in ("all", "two")}
+    started = {e["monitor"]: e for e in second.logs("catch_up.started")}
+    assert set(started) == {"all", "two"}, "the batch monitor was caught up"
+    assert started["all"]["windows"] >= 4
+    assert started["all"]["bounded"] is False
+    assert (started["two"]["windows"], started["two"]["bounded"]) == (2, True)
+    assert started["two"]["catch_up"] == "2 windows"
+    assert finished["all"]["windows"] >= started["all"]["windows"]
+    restarted = datetime.now(UTC)
+    second.wait_log(
+        lambda e: (
+            e.get("event") == "run.finished"
+            and e["monitor"] == "all"
+            and datetime.fromisoformat(e["window_end"]) > restarted
+        ),
+        15,
+    )
+    assert second.terminate() == 0
+
+    db = tmp_path / "results.db"
+    everything = stored_ends(db, "all")
+    assert_every_window_once(everything, everything[0], everything[-1])
+    bounded = stored_ends(db, "two")
+    gap = [t for t in everything if t not in bounded]
+    assert gap, "the bound of two windows left none out"
+    caught = [datetime.fromisoformat(t) for t in (started["two"]["first"], started["two"]["last"])]
+    assert caught[1] - caught[0] == timedelta(seconds=1)
+    assert set(caught) <= set(bounded)
