@@ -11,7 +11,11 @@ Cases:
 * ``live``      with the profile built: live histograms + divergences of the 25 columns;
 * ``kernels``   one column at a time: numeric quantile/uniform bins, categorical columns;
 * ``streaming`` a Parquet file of ``--stream-rows`` rows read in record batches by a
-  subprocess, whose peak RSS is the figure reported.
+  subprocess, whose peak RSS is the figure reported;
+* ``threads``   profile and live cases with each of ``--threads`` counting threads
+  (``driftmon.core.parallel.ColumnPool``), interleaved run by run so that every thread
+  count sees the same neighbours; median and best wall time, median CPU time of the
+  process (all threads), and the load average.
 
 Times are the best of ``--repeat`` runs (the machine is shared; the best run is the one
 least disturbed). Peak memory is measured in a separate, untimed run: the peak of
@@ -43,14 +47,12 @@ import pyarrow.parquet as pq
 
 from driftmon.core import fastbin
 from driftmon.core.bins import CategoricalBins, NumericBins
+from driftmon.core.columns import profile_columns, score_columns
 from driftmon.core.drift import DriftScores, score
 from driftmon.core.fastbin import count_into_edges
 from driftmon.core.histogram import Histogram, categorical_histogram, histogram
-from driftmon.core.profile import (
-    FeatureSpec,
-    ReferenceProfile,
-    build_feature_profile,
-)
+from driftmon.core.parallel import ColumnPool
+from driftmon.core.profile import FeatureSpec, ReferenceProfile
 
 SEED = 20240611
 DATA_DIR = Path(__file__).parent / "data"
@@ -147,13 +149,16 @@ def feature_specs() -> list[FeatureSpec]:
 # --- driftmon and the baseline --------------------------------------------------------------
 
 
+# Threads counting columns (--threads); one pool for the whole run, as the daemon keeps one.
+POOL = ColumnPool(1)
+
+
 def driftmon_profile(df: pd.DataFrame, specs: list[FeatureSpec]) -> ReferenceProfile:
-    features = tuple(build_feature_profile(df[s.name], s) for s in specs)
-    return ReferenceProfile(features, rows=len(df))
+    return profile_columns(df, specs, POOL)
 
 
 def driftmon_live(df: pd.DataFrame, profile: ReferenceProfile) -> list[DriftScores | None]:
-    return [score(f.live_histogram(df[f.name]), f.reference) for f in profile.features]
+    return score_columns(df, profile, POOL)
 
 
 @dataclass
@@ -400,6 +405,47 @@ def run_kernels(
             }
 
 
+# --- threads: A/B of thread counts, interleaved -------------------------------------------------
+
+
+def run_threads(n: int, threads: list[int], repeat: int) -> Iterator[Row]:
+    specs = feature_specs()
+    ref = make_frame(n, SEED, live=False)
+    live = make_frame(n, SEED, live=True)
+    profile = profile_columns(ref, specs)
+    pools = {t: ColumnPool(t) for t in threads}
+    cases: dict[str, Callable[[ColumnPool], object]] = {
+        "profile build, 25 cols": lambda pool: profile_columns(ref, specs, pool),
+        "live hist + divergence, 25 cols": lambda pool: score_columns(live, profile, pool),
+    }
+    times: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    loads: list[float] = []
+    for i in range(repeat + 1):  # the first round warms up and is dropped
+        for case, fn in cases.items():
+            for t, pool in pools.items():
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn(pool)
+                w, c = time.perf_counter() - w0, time.process_time() - c0
+                if i:
+                    times.setdefault((case, t), []).append((w, c))
+        loads.append(os.getloadavg()[0])
+    for pool in pools.values():
+        pool.close()
+    load = f"load {min(loads):.1f}-{max(loads):.1f}"
+    for (case, t), runs in times.items():
+        walls = sorted(w for w, _ in runs)
+        cpu = sorted(c for _, c in runs)[len(runs) // 2]
+        median = walls[len(walls) // 2]
+        yield {
+            "case": f"{case}, {t} thread{'s' if t > 1 else ''}",
+            "rows": f"{n:,}",
+            "who": "driftmon",
+            "wall": f"{median:.4f} s median, {walls[0]:.4f} best",
+            "throughput": rate(n * len(specs), median),
+            "note": f"CPU {cpu:.4f} s median; {len(runs)} runs; {load}",
+        }
+
+
 # --- streaming --------------------------------------------------------------------------------
 
 
@@ -560,7 +606,14 @@ def main(argv: list[str] | None = None) -> None:
         "--cases",
         nargs="+",
         default=["profile", "live", "kernels", "streaming"],
-        choices=["profile", "live", "kernels", "streaming"],
+        choices=["profile", "live", "kernels", "streaming", "threads"],
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="thread counts compared by the threads case",
     )
     parser.add_argument(
         "--repeat", type=int, default=5, help="timed runs per measurement (best is kept)"
@@ -583,6 +636,9 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[Row] = []
     cases = set(args.cases)
     for n in args.rows:
+        if "threads" in cases:
+            print(f"{n:,} rows, threads {args.threads} ...", file=sys.stderr)
+            rows.extend(run_threads(n, args.threads, args.repeat))
         if cases & {"profile", "live", "kernels"}:
             print(f"{n:,} rows ...", file=sys.stderr)
             rows.extend(

@@ -26,7 +26,7 @@ from typing import Any
 import load_data
 import yaml
 from load_pg import results_databases
-from load_proc import CpuShare, listen_overflows, mib, proc_status
+from load_proc import CpuShare, listen_overflows, mib, tree_rss_kb
 from load_report import fmt, say, table
 from load_scrape import percentiles, scrape
 
@@ -97,7 +97,7 @@ class DaemonProcess:
 
 
 class RssSampler:
-    """Samples a process's VmRSS once a second in a background thread."""
+    """Samples the VmRSS of a process and its scoring processes (summed) once a second."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -107,7 +107,7 @@ class RssSampler:
 
     def _loop(self) -> None:
         while not self._stop.wait(1.0):
-            rss = proc_status(self.pid).get("VmRSS")
+            rss = tree_rss_kb(self.pid)
             if rss is not None:
                 self.samples.append((time.time(), rss))
 

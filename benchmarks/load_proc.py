@@ -41,18 +41,44 @@ def proc_cpu_s(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def with_children(pid: int) -> list[int]:
+    """``pid`` and its descendants (the daemon's scoring processes), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and of its live descendants."""
+    return sum(proc_cpu_s(p) for p in with_children(pid))
+
+
+def tree_rss_kb(pid: int) -> int | None:
+    """VmRSS of a process plus its live descendants', in kB (None once it is gone)."""
+    rss = [proc_status(p).get("VmRSS") for p in with_children(pid)]
+    return sum(r for r in rss if r is not None) if rss and rss[0] is not None else None
+
+
 class CpuShare:
-    """CPU seconds used by the daemon, by this process and by everything else over a span."""
+    """CPU seconds used by the daemon (with its scoring processes), by this process and by
+    everything else over a span."""
 
     def __init__(self, daemon_pid: int) -> None:
         self.pid = daemon_pid
-        self.start = (cpu_busy_s(), proc_cpu_s(daemon_pid), proc_cpu_s())
+        self.start = (cpu_busy_s(), tree_cpu_s(daemon_pid), proc_cpu_s())
 
     def result(self, wall_s: float) -> dict[str, float]:
         total, daemon, me = (
             b - a
             for a, b in zip(
-                self.start, (cpu_busy_s(), proc_cpu_s(self.pid), proc_cpu_s()), strict=True
+                self.start, (cpu_busy_s(), tree_cpu_s(self.pid), proc_cpu_s()), strict=True
             )
         )
         return {

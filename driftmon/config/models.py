@@ -454,6 +454,24 @@ class LogConfig(ConfigModel):
         return value.upper() if isinstance(value, str) else value
 
 
+class EngineConfig(ConfigModel):
+    """How many cores scoring may use: caps for hosts shared with other work."""
+
+    threads: Int | None = Field(
+        default=None,
+        ge=1,
+        description="Most threads counting one window's columns at a time, in all scoring "
+        "processes together; null: every core the process may run on.",
+    )
+    processes: Int | None = Field(
+        default=None,
+        ge=0,
+        description="Processes `driftmon run` scores monitors in, apart from the one serving "
+        "HTTP; 0 scores in the daemon's own process; null: one per core (at most threads), "
+        "at most one per enabled monitor.",
+    )
+
+
 class Config(ConfigModel):
     """A whole configuration file, validated; ``path`` and ``base_dir`` come from the loader."""
 
@@ -465,6 +483,9 @@ class Config(ConfigModel):
         default_factory=RetentionConfig, description="Pruning of old runs."
     )
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    engine: EngineConfig = Field(
+        default_factory=EngineConfig, description="Threads and processes used for scoring."
+    )
     monitors: tuple[MonitorConfig, ...] = Field(
         description="The monitors, at least one, unique names."
     )
@@ -484,7 +505,7 @@ class Config(ConfigModel):
     @classmethod
     def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         # Absent sections are validated from {} so they see the context (base_dir) too.
-        for section in ("database", "server", "retention", "log"):
+        for section in ("database", "server", "retention", "log", "engine"):
             data.setdefault(section, {})
         ctx = info.context
         if isinstance(ctx, Mapping):

@@ -25,6 +25,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from driftmon.core.selection import inverted_cdf_ranks
+
 NumericStrategy = Literal["quantile", "uniform"]
 
 OTHER_LABEL = "__other__"
@@ -134,18 +136,27 @@ def fit_numeric_bins(
     if n_bins < 1:
         raise BinningError(f"bins must be at least 1, got {n_bins}")
     x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
+    x = x[np.isfinite(x)]  # a copy, which the quantile strategy sorts in place
     if x.size == 0:
         return NumericBins(())
-    lo, hi = float(x.min()), float(x.max())
+    if strategy == "quantile":
+        # One sort gives the quantiles (np.sort(x)[rank] is what np.quantile's inverted_cdf
+        # returns), the minimum, the maximum and the smallest value above the minimum.
+        # NumPy's sort is vectorised (AVX2/AVX-512) and unhurt by ties; the multi-index
+        # partition np.quantile uses is neither: 22 ms against 6 ms for 1M normal values,
+        # 11 against 3 for zero-inflated ones (benchmarks/README.md).
+        x.sort()
+        lo, hi = float(x[0]), float(x[-1])
+    else:
+        lo, hi = float(x.min()), float(x.max())
     if lo == hi:
         return constant_bins(lo)
     if strategy == "uniform":
         return uniform_bins(lo, hi, n_bins)
     if strategy == "quantile":
         probs = quantile_probabilities(n_bins)
-        edges = np.quantile(x, probs, method="inverted_cdf") if probs.size else np.array([])
-        return quantile_bins(edges, lo, float(x[x > lo].min()))
+        edges = x[inverted_cdf_ranks(x.size, probs)] + 0.0  # -0.0 reads as 0.0, as selected
+        return quantile_bins(edges, lo, float(x[np.searchsorted(x, lo, side="right")]))
     raise BinningError(f"unknown numeric strategy {strategy!r}")
 
 

@@ -40,6 +40,7 @@ from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
 from driftmon.service.pages import Pages
 from driftmon.service.pending import MAX_PENDING_RUNS, PENDING_DEGRADED_SECONDS, PendingRuns
+from driftmon.service.processes import ScoringProcesses, scoring_processes
 from driftmon.service.runner import MonitorRunner, RunAbandoned
 from driftmon.service.spool_metrics import SpoolCollector
 from driftmon.service.triggers import make_trigger
@@ -104,6 +105,8 @@ class Daemon:
         self.store = store
         self.upgrade = upgrade
         self.runner = MonitorRunner(config, store)
+        # Runs are scored in worker processes (engine.processes) once started, else here.
+        self.scoring: ScoringProcesses | None = None
         self.cache = SnapshotCache(store)
         # Scheduled runs execute here; stop() waits for this pool (running and queued runs).
         self._workers = ThreadPoolExecutor(
@@ -163,6 +166,9 @@ class Daemon:
         )
         self.http = HttpServer(server.host, server.port, app)
         self.http.start()
+        processes = scoring_processes(self.config, self.store)
+        if processes:
+            self.scoring = ScoringProcesses(self.config, self.store, processes)
         now = utcnow()
         for monitor in self.config.monitors:
             if not monitor.enabled:
@@ -196,6 +202,7 @@ class Daemon:
                 "monitors": len(self.config.monitors),
                 "database": mask_url(self.config.database.url),
                 "listen": f"http://{server.host}:{self.http.port}",
+                "scoring_processes": processes,
             },
         )
 
@@ -216,8 +223,13 @@ class Daemon:
         if not done.wait(grace):
             log.warning("daemon.abandoning_runs", extra={"grace_s": grace})
             self.runner.abandon.set()
+            if self.scoring is not None:
+                self.scoring.abandon()
             if not done.wait(5.0):
                 log.warning("daemon.stop_timeout", extra={"waited_s": grace + 5.0})
+        if self.scoring is not None:
+            self.scoring.close(terminate=not done.is_set())
+        self.runner.columns.close()
         state = self.pending.state()
         if state.in_memory_only:
             log.error("daemon.pending_runs_lost", extra={"runs": state.in_memory_only})
@@ -391,7 +403,10 @@ class Daemon:
             return None
         started = utcnow()
         try:
-            result = self.runner.score(monitor, end)
+            if self.scoring is not None:
+                result = self.scoring.score(monitor, end)
+            else:
+                result = self.runner.score(monitor, end)
         except RunAbandoned:
             log.warning(
                 "run.abandoned", extra={"monitor": monitor.name, "window_end": end.isoformat()}

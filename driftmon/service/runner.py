@@ -17,13 +17,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, FeatureConfig, MonitorConfig
 from driftmon.config.models import ScoringScope
 from driftmon.config.profile_reference import ProfileReferenceConfig
 from driftmon.core.histogram import ColumnTypeError, Histogram
+from driftmon.core.parallel import ColumnPool
 from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, ReferenceProfile
 from driftmon.core.reference_fit import FeatureFit
 from driftmon.core.status import Status
@@ -44,6 +46,7 @@ from driftmon.service.scoring import (
     LiveTally,
     batch_column,
     calibrations_metadata,
+    column_cost,
     column_not_found,
     evaluate,
     noted,
@@ -55,6 +58,9 @@ from driftmon.sources.factory import source_from_config
 from driftmon.sources.pushdown import PushedCounts, PushedFeature
 from driftmon.storage import Store
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 Progress = Callable[[str, int], None]
 """Called as ``progress(stage, rows_so_far)`` while a source is read; stage is a short label."""
 
@@ -63,6 +69,17 @@ SourceFactory = Callable[[Any, MonitorConfig], Source]
 
 def _no_progress(stage: str, rows: int) -> None:
     return None
+
+
+class StopFlag(Protocol):
+    """Set at shutdown (a ``threading.Event``, or a ``multiprocessing`` one in a scoring
+    process); runs check it at every batch."""
+
+    def is_set(self) -> bool: ...
+
+    def set(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 def default_source_factory(source_cfg: Any, monitor: MonitorConfig) -> Source:
@@ -86,11 +103,22 @@ class MonitorRunner:
     """The stored version id of that profile (None: not stored), recorded on the runs."""
     _rolling: ProfileCache = field(default_factory=ProfileCache)
     """Profiles of recent reference windows of monitors with a rolling reference."""
-    abandon: threading.Event = field(default_factory=threading.Event)
+    abandon: StopFlag = field(default_factory=threading.Event)
     """Set at shutdown: runs in progress stop at their next batch, storing nothing."""
     pin_profiles: bool = False
     """Use a fixed reference's profile once loaded without fingerprinting the reference
     again (a backfill: one short process, where a SQL table's count per window would add up)."""
+    pool: ColumnPool | None = None
+    """Threads counting a batch's columns; None: ``engine.threads`` of the configuration."""
+
+    def __post_init__(self) -> None:
+        if self.pool is None:
+            self.pool = ColumnPool(self.config.engine.threads)
+
+    @property
+    def columns(self) -> ColumnPool:
+        assert self.pool is not None  # set by __post_init__
+        return self.pool
 
     # -- reference -------------------------------------------------------------------------
 
@@ -126,7 +154,9 @@ class MonitorRunner:
             return self._cached_profile(
                 monitor,
                 fingerprint,
-                lambda: build_reference_profile(monitor, source, self.progress, self.abandon),
+                lambda: build_reference_profile(
+                    monitor, source, self.progress, self.abandon, self.columns
+                ),
                 rebuild,
             )
 
@@ -192,7 +222,7 @@ class MonitorRunner:
         if profile is None:
             with _opened(self.source_factory, monitor.live, monitor) as source:
                 built = build_reference_profile(
-                    monitor, source, self.progress, self.abandon, window=window
+                    monitor, source, self.progress, self.abandon, self.columns, window=window
                 )
             profile = with_window(built, window)
             if not profile.rows:
@@ -272,7 +302,9 @@ class MonitorRunner:
         t0: float,
     ) -> RunResult:
         with _opened(self.source_factory, monitor.live, monitor) as source:
-            tally = LiveTally(monitor, profile, list(source.columns()), source.describe())
+            tally = LiveTally(
+                monitor, profile, list(source.columns()), source.describe(), self.columns
+            )
             deadline = _deadline(monitor)
             pushed = _pushed_histograms(source, tally.counting, window)
             if pushed is not None:
@@ -345,7 +377,8 @@ def build_reference_profile(
     monitor: ScoringScope,
     source: Source,
     progress: Progress = _no_progress,
-    abandon: threading.Event | None = None,
+    abandon: StopFlag | None = None,
+    pool: ColumnPool | None = None,
     *,
     window: Window | None = None,
 ) -> ReferenceProfile:
@@ -355,7 +388,9 @@ def build_reference_profile(
     Memory is bounded by the batch and the bin layouts, never a whole column
     (``driftmon.core.reference_fit``): categorical features and explicit edges take one
     pass, uniform edges two, quantile edges usually four or five (``driftmon.core.selection``).
+    A batch's columns are fed to their fits on ``pool``'s threads when that pays.
     """
+    pool = pool or ColumnPool(1)
     available = list(source.columns())
     present = set(available)
     errors: dict[str, str] = {}
@@ -395,12 +430,16 @@ def build_reference_profile(
         for batch in source.batches(columns, window):
             _check_deadline(deadline, monitor, source, abandon)
             seen += batch.num_rows
-            for name, (feature, fit) in list(fits.items()):
-                try:
-                    fit.feed(batch_column(batch, feature))
-                except (ColumnTypeError, ValueError) as exc:
-                    errors[name] = _reference_error(feature, exc)
-                    del fits[name]
+            names = list(fits)
+            failures = pool.map(
+                partial(_feed, batch),
+                [fits[name] for name in names],
+                batch.num_rows,
+                [column_cost(fit.spec) for _, fit in (fits[name] for name in names)],
+            )
+            for name, exc in zip(names, failures, strict=True):
+                if exc is not None:
+                    errors[name] = _reference_error(fits.pop(name)[0], exc)
             progress(stage, seen)
         if rows is not None and seen != rows:
             raise SourceError(
@@ -423,6 +462,16 @@ def build_reference_profile(
         rows=rows or 0,
         metadata={"feature_errors": errors, "source": source.describe()},
     )
+
+
+def _feed(batch: pa.RecordBatch, fitting: tuple[FeatureConfig, FeatureFit]) -> Exception | None:
+    """One feature's column of a reference batch fed to its fit; the error, if any."""
+    feature, fit = fitting
+    try:
+        fit.feed(batch_column(batch, feature))
+    except (ColumnTypeError, ValueError) as exc:
+        return exc
+    return None
 
 
 def _reference_error(feature: FeatureConfig, exc: Exception) -> str:
@@ -480,7 +529,7 @@ def _check_deadline(
     deadline: float | None,
     monitor: ScoringScope,
     source: Source,
-    abandon: threading.Event | None = None,
+    abandon: StopFlag | None = None,
 ) -> None:
     if abandon is not None and abandon.is_set():
         raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown")

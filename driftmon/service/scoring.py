@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
 
 from driftmon.config.models import FeatureConfig, ScoringScope
+from driftmon.core.bins import Bins, NumericBins
 from driftmon.core.drift import score
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.kinds import ColumnKind, kind_of
-from driftmon.core.profile import FeatureProfile, ReferenceProfile
+from driftmon.core.parallel import ColumnPool
+from driftmon.core.profile import FeatureProfile, FeatureSpec, ReferenceProfile
 from driftmon.core.status import Status, worst
 from driftmon.core.thresholds import (
     CalibratedPolicy,
@@ -67,7 +70,10 @@ class LiveTally:
         profile: ReferenceProfile,
         available: Sequence[str],
         described: str,
+        pool: ColumnPool | None = None,
     ) -> None:
+        self.pool = pool or ColumnPool(1)
+        """Threads counting a batch's columns (``driftmon.core.parallel``), where they pay."""
         self.errors: dict[str, str] = dict(profile.metadata.get("feature_errors", {}))
         present = set(available)
         by_feature = {f.name: f for f in profile.features}
@@ -94,18 +100,23 @@ class LiveTally:
         return sorted({f.source_column for f, _ in self.counting.values()})
 
     def add(self, batch: pa.RecordBatch) -> None:
-        """Count one batch of the live window."""
+        """Count one batch of the live window (its columns on the pool's threads)."""
         self.rows += batch.num_rows
-        for name in list(self.counting):
-            feature, fp = self.counting[name]
-            column = batch_column(batch, feature)
-            if (kind := kind_of(column)) is not None:
+        names = list(self.counting)
+        counted = self.pool.map(
+            partial(_count_live, batch),
+            [self.counting[name] for name in names],
+            batch.num_rows,
+            [column_cost(fp.bins) for _, fp in (self.counting[name] for name in names)],
+        )
+        for name, (kind, hist, exc) in zip(names, counted, strict=True):
+            if kind is not None:
                 self.kinds[name].add(kind)
-            try:
-                self.histograms[name] = self.histograms[name] + fp.live_histogram(column)
-            except (ColumnTypeError, ValueError) as exc:  # as for the reference
+            if exc is not None:  # as for the reference
+                feature = self.counting.pop(name)[0]
                 self.errors[name] = f"column {feature.source_column!r} in live data: {exc}"
-                del self.counting[name]
+            elif hist is not None:
+                self.histograms[name] = self.histograms[name] + hist
 
     def notes(self) -> dict[str, str]:
         """For scored features whose live kind differs from the reference's: what changed."""
@@ -114,6 +125,30 @@ class LiveTally:
             for name, (_, fp) in self.counting.items()
             if (note := fp.kind_note(self.kinds[name])) is not None
         }
+
+
+def _count_live(
+    batch: pa.RecordBatch, counting: tuple[FeatureConfig, FeatureProfile]
+) -> tuple[ColumnKind | None, Histogram | None, Exception | None]:
+    """One feature's column of a live batch: its kind, its histogram or why not (run on a
+    counting thread; a missing column raises, as it stops the run)."""
+    feature, fp = counting
+    column = batch_column(batch, feature)
+    kind = kind_of(column)
+    try:
+        return kind, fp.live_histogram(column), None
+    except (ColumnTypeError, ValueError) as exc:
+        return kind, None, exc
+
+
+def column_cost(layout: Bins | FeatureSpec) -> float:
+    """Relative cost of a column per row, so that the dearest start first on a
+    ``ColumnPool``: text categories cost several times a numeric column (hashing strings)."""
+    if isinstance(layout, FeatureSpec):
+        categorical = layout.kind == "categorical"
+    else:
+        categorical = not isinstance(layout, NumericBins)
+    return 5.0 if categorical else 1.0
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,11 @@ class Store:
         statement_timeout: float | None = STATEMENT_TIMEOUT_SECONDS,
     ) -> None:
         self._url = url
+        self._options: dict[str, Any] = {
+            "echo": echo,
+            "connect_timeout": connect_timeout,
+            "statement_timeout": statement_timeout,
+        }
         self.display_url = mask_url(url)
         """The URL with its password masked: safe for logs and messages."""
         try:
@@ -103,6 +108,18 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.display_url!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled, a store is its URL and options: unpickled (in a scoring process) it opens
+        its own engine on the same database. Connections are never shared."""
+        return (_reopened, (self._url, dict(self._options)))
+
+    @property
+    def shareable(self) -> bool:
+        """Whether another process opening the same URL reaches the same database (not so
+        for an in-memory SQLite database)."""
+        url = self._engine.url
+        return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -745,3 +762,7 @@ def _monitor_snapshot(m: Any, runs: dict[int, RunResult]) -> MonitorSnapshot:
         runs_insufficient_data=int(m.runs_insufficient_data or 0),
         duration=duration,
     )
+
+
+def _reopened(url: str, options: dict[str, Any]) -> Store:
+    return Store(url, **options)

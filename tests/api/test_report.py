@@ -40,10 +40,12 @@ def test_to_pandas_of_an_unscored_feature_has_nan_scores(same: Frames) -> None:
 def test_to_dict_is_one_run_of_check_json(drifted: Frames) -> None:
     ref, live = drifted
     data = driftmon.compare(ref, live, name="gate").to_dict()
+    # profile_version is the results database's id of a stored profile: not in check --json.
     assert set(data) == set(RunResult.__dataclass_fields__) - {
         "started_at",
         "finished_at",
         "features",
+        "profile_version",
     } | {"duration_seconds", "features"}
     assert data["monitor"] == "gate"
     assert (data["live_rows"], data["reference_rows"]) == (1500, 4000)

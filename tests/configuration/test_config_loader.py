@@ -213,7 +213,7 @@ def test_yaml_mapping_error_reports_its_position(load_error: ErrorLoader) -> Non
 def test_unknown_top_level_key_lists_allowed_keys(load_error: ErrorLoader) -> None:
     message = load_error(minimal_config(monitor=[]))
     assert "top level: unknown key 'monitor'" in message
-    assert "allowed keys: database, server, retention, log, monitors" in message
+    assert "allowed keys: database, server, retention, log, engine, monitors" in message
     assert "did you mean 'monitors'?" in message
 
 
@@ -342,7 +342,14 @@ def test_overlong_time_zone_is_a_config_error(load_error: ErrorLoader) -> None:
 
 def test_json_schema_describes_only_what_users_write() -> None:
     schema = Config.model_json_schema()
-    assert set(schema["properties"]) == {"database", "server", "retention", "log", "monitors"}
+    assert set(schema["properties"]) == {
+        "database",
+        "server",
+        "retention",
+        "log",
+        "engine",
+        "monitors",
+    }
     assert schema["required"] == ["monitors"]
 
 

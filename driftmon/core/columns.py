@@ -1,0 +1,101 @@
+"""Profiles and scores of columns held in memory, counted column by column on a pool.
+
+The runner streams batches and counts them itself; these are for a window or a reference
+that is already a set of whole columns (a DataFrame's, an Arrow table's): ``driftmon
+check`` on files, the benchmarks, library code. Each column is counted whole by one
+thread (``driftmon.core.parallel``), so the results are the same for any number of
+threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from driftmon.core.bins import NumericBins
+from driftmon.core.divergence import DEFAULT_SMOOTHING
+from driftmon.core.drift import DriftScores, score
+from driftmon.core.histogram import Histogram
+from driftmon.core.parallel import ColumnPool
+from driftmon.core.profile import (
+    FeatureProfile,
+    FeatureSpec,
+    ReferenceProfile,
+    build_feature_profile,
+)
+
+# Relative cost per row, to start the dearest columns first (measured at 1M rows:
+# text categories ~10 ms, quantile bins ~9 ms with their sort, other numeric ~2-4 ms).
+_TEXT_COST = 5.0
+_SORT_COST = 4.0
+_NUMERIC_COST = 1.0
+
+
+class Columns(Protocol):
+    """Whole columns by name: a DataFrame, an Arrow table, a dict of arrays."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def _rows(columns: Columns, names: Sequence[str]) -> int:
+    return max((len(columns[n]) for n in names), default=0)
+
+
+def profile_columns(
+    columns: Columns,
+    specs: Sequence[FeatureSpec],
+    pool: ColumnPool | None = None,
+) -> ReferenceProfile:
+    """The reference profile of ``specs``, each read from ``columns[spec.name]``."""
+    rows = _rows(columns, [s.name for s in specs])
+
+    def build(spec: FeatureSpec) -> FeatureProfile:
+        return build_feature_profile(columns[spec.name], spec)
+
+    costs = [
+        _TEXT_COST
+        if s.kind == "categorical"
+        else _SORT_COST
+        if s.strategy == "quantile" and s.edges is None
+        else _NUMERIC_COST
+        for s in specs
+    ]
+    pool = pool or ColumnPool(1)
+    return ReferenceProfile(tuple(pool.map(build, specs, rows, costs)), rows=rows)
+
+
+def live_histograms(
+    columns: Columns,
+    features: Sequence[FeatureProfile],
+    pool: ColumnPool | None = None,
+) -> list[Histogram]:
+    """Each feature's live histogram of ``columns[feature.name]``, in ``features`` order."""
+
+    def count(feature: FeatureProfile) -> Histogram:
+        return feature.live_histogram(columns[feature.name])
+
+    pool = pool or ColumnPool(1)
+    return pool.map(count, features, _rows(columns, [f.name for f in features]), _costs(features))
+
+
+def score_columns(
+    columns: Columns,
+    profile: ReferenceProfile,
+    pool: ColumnPool | None = None,
+    *,
+    smoothing: float = DEFAULT_SMOOTHING,
+    reference_is_sample: bool = True,
+) -> list[DriftScores | None]:
+    """Live histograms and scores of every feature of ``profile`` (``driftmon.core.drift``)."""
+
+    def run(feature: FeatureProfile) -> DriftScores | None:
+        live = feature.live_histogram(columns[feature.name])
+        return score(live, feature.reference, smoothing, reference_is_sample)
+
+    features = profile.features
+    pool = pool or ColumnPool(1)
+    return pool.map(run, features, _rows(columns, [f.name for f in features]), _costs(features))
+
+
+def _costs(features: Sequence[FeatureProfile]) -> list[float]:
+    return [_NUMERIC_COST if isinstance(f.bins, NumericBins) else _TEXT_COST for f in features]

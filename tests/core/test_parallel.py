@@ -1,0 +1,126 @@
+"""ColumnPool: threads over columns where they pay, and the same results with any number."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftmon.core.columns import live_histograms, profile_columns, score_columns
+from driftmon.core.parallel import MIN_ROWS_PER_COLUMN, ColumnPool, available_cores
+from driftmon.core.profile import FeatureSpec
+
+
+def mixed_frame(n: int, seed: int, shift: float) -> pd.DataFrame:
+    """Numeric columns of several shapes (NaN, ties, ints) and text categories with None."""
+    rng = np.random.default_rng(seed)
+    normal = rng.normal(shift, 1.0, n)
+    normal[rng.random(n) < 0.02] = np.nan
+    cats = np.array([f"c{i}" for i in range(40)], dtype=object)[rng.integers(0, 40, n)]
+    cats[rng.random(n) < 0.01] = None
+    return pd.DataFrame(
+        {
+            "normal": normal,
+            "zeros": np.where(rng.random(n) < 0.6, 0.0, rng.lognormal(1 + shift, 1, n)),
+            "counts": rng.poisson(3 + shift, n),
+            "uniform": rng.uniform(-1, 1 + shift, n),
+            "wide": rng.standard_t(3, n),
+            "city": pd.Series(cats, dtype="str"),
+            "plan": pd.Series(cats, dtype=object),
+        }
+    )
+
+
+SPECS = [
+    FeatureSpec("normal"),
+    FeatureSpec("zeros", bins=20),
+    FeatureSpec("counts"),
+    FeatureSpec("uniform", strategy="uniform", bins=30),
+    FeatureSpec("wide", bins=60),
+    FeatureSpec("city", "categorical", max_categories=25),
+    FeatureSpec("plan", "categorical", max_categories=10),
+]
+
+
+def test_results_are_identical_with_one_thread_and_many() -> None:
+    """Profiles, live histograms and scores, bit for bit, whatever the number of threads."""
+    n = 3 * MIN_ROWS_PER_COLUMN
+    ref, live = mixed_frame(n, 1, 0.0), mixed_frame(n, 2, 0.3)
+    one = ColumnPool(1)
+    with ColumnPool(4) as many:
+        assert many.pays(len(SPECS), n)
+        assert not one.pays(len(SPECS), n)
+        profiles = [profile_columns(ref, SPECS, pool) for pool in (one, many)]
+        assert profiles[0].to_dict() == profiles[1].to_dict()
+        profile = profiles[0]
+        hists = [live_histograms(live, profile.features, pool) for pool in (one, many)]
+        assert [h.to_list() for h in hists[0]] == [h.to_list() for h in hists[1]]
+        scores = [score_columns(live, profile, pool) for pool in (one, many)]
+        assert scores[0] == scores[1]
+        assert all(s is not None for s in scores[0])
+
+
+def test_columns_run_on_the_pools_threads_when_it_pays() -> None:
+    pool = ColumnPool(3, min_rows=10)
+    seen: set[str] = set()
+    barrier = threading.Barrier(3, timeout=10)
+
+    def work(i: int) -> int:
+        seen.add(threading.current_thread().name)
+        barrier.wait()  # only passes if three columns are counted at the same time
+        return i * i
+
+    with pool:
+        assert pool.map(work, [0, 1, 2], rows=10) == [0, 1, 4]
+    assert len(seen) == 3
+    assert all(name.startswith("driftmon-count") for name in seen)
+
+
+def test_small_columns_one_column_or_one_thread_stay_in_the_caller() -> None:
+    caller = threading.current_thread().name
+    for pool, items, rows in (
+        (ColumnPool(4, min_rows=1000), [1, 2, 3], 999),  # columns too short
+        (ColumnPool(4, min_rows=0), [1], 10**6),  # a single column
+        (ColumnPool(1, min_rows=0), [1, 2, 3], 10**6),  # one thread
+    ):
+        names = pool.map(lambda _: threading.current_thread().name, items, rows)
+        assert names == [caller] * len(items)
+        assert pool._executor is None  # no thread was started
+
+
+def test_results_come_back_in_input_order_whatever_the_costs() -> None:
+    with ColumnPool(2, min_rows=0) as pool:
+
+        def slow_first(i: int) -> int:
+            time.sleep(0.001 * (5 - i))
+            return i
+
+        assert pool.map(slow_first, [0, 1, 2, 3, 4], 1, costs=[1, 9, 3, 7, 5]) == [0, 1, 2, 3, 4]
+        with pytest.raises(ValueError, match="2 costs for 3 items"):
+            pool.map(slow_first, [0, 1, 2], 1, costs=[1, 2])
+
+
+def test_an_error_propagates_after_every_column_has_finished() -> None:
+    finished: list[int] = []
+
+    def work(i: int) -> int:
+        if i == 1:
+            raise KeyError("column 1")
+        time.sleep(0.05)
+        finished.append(i)
+        return i
+
+    with ColumnPool(2, min_rows=0) as pool, pytest.raises(KeyError, match="column 1"):
+        pool.map(work, [0, 1, 2, 3], 1)
+    assert sorted(finished) == [0, 2, 3]
+
+
+def test_thread_counts_are_checked_and_default_to_the_available_cores() -> None:
+    assert ColumnPool().threads == available_cores() >= 1
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        ColumnPool(0)
+    with pytest.raises(ValueError, match="min_rows must be at least 0, got -1"):
+        ColumnPool(2, min_rows=-1)

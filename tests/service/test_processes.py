@@ -1,0 +1,217 @@
+"""ScoringProcesses: runs scored in real worker processes, their deaths, and their number."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from driftmon.core.parallel import available_cores
+from driftmon.errors import DriftmonError
+from driftmon.results import RunResult
+from driftmon.service.processes import ScoringProcessError, ScoringProcesses, scoring_processes
+from driftmon.service.runner import MonitorRunner
+from driftmon.storage import Store
+
+from .conftest import END, live_columns, make_config, monitor_dict, reference_columns, write_parquet
+
+WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
+
+
+def _data(tmp_path: Path) -> None:
+    write_parquet(tmp_path / "reference.parquet", reference_columns())
+    write_parquet(tmp_path / "live.parquet", live_columns(shift=0.5))
+
+
+def _features(result: RunResult) -> list[dict[str, object]]:
+    return [dataclasses.asdict(f) for f in result.features]
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A dead child of ours stays a zombie until reaped: that counts as gone.
+        stat = Path(f"/proc/{pid}/stat")
+        if not stat.exists() or stat.read_text().split(") ")[-1].startswith("Z"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_run_scored_in_a_worker_process_equals_one_scored_in_the_daemon(
+    tmp_path: Path, db_url: str
+) -> None:
+    _data(tmp_path)
+    store = Store(db_url)
+    store.upgrade()
+    cfg = make_config(tmp_path, db_url, monitor_dict(live=WINDOWED))
+    pool = ScoringProcesses(cfg, store, 1)
+    try:
+        in_worker = pool.score(cfg.monitors[0], END)
+        assert pool.pids()
+        assert os.getpid() not in pool.pids()
+    finally:
+        pool.close()
+    here = MonitorRunner(cfg, store).score(cfg.monitors[0], END)
+    assert in_worker.error is None
+    assert in_worker.live_rows == here.live_rows == 200
+    assert _features(in_worker) == _features(here)
+    assert in_worker.status == here.status
+    store.dispose()
+
+
+# A live query that never returns a row in the test's lifetime: a run stuck mid-read.
+ENDLESS = (
+    "SELECT x, y, c FROM live WHERE (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+    "SELECT i + 1 FROM n WHERE i < 10000000000) SELECT count(*) FROM n) > 0"
+)
+
+
+def _sqlite_live(path: Path) -> str:
+    cols = reference_columns(50, seed=3)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE live (x REAL, y REAL, c TEXT)")
+        conn.executemany(
+            "INSERT INTO live VALUES (?, ?, ?)",
+            zip(cols["x"].tolist(), cols["y"].tolist(), cols["c"].tolist(), strict=True),
+        )
+    conn.close()
+    return f"sqlite:///{path}"
+
+
+def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
+    tmp_path: Path,
+) -> None:
+    _data(tmp_path)
+    endless = monitor_dict(
+        "endless", live={"url": _sqlite_live(tmp_path / "live.db"), "query": ENDLESS}
+    )
+    endless["source_timeout"] = None
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    store = Store(url)
+    store.upgrade()
+    cfg = make_config(tmp_path, url, endless, monitor_dict("quick", live=WINDOWED))
+    pool = ScoringProcesses(cfg, store, 1)
+    outcome: list[BaseException | RunResult] = []
+
+    def run() -> None:
+        try:
+            outcome.append(pool.score(cfg.monitor("endless"), END))
+        except DriftmonError as exc:
+            outcome.append(exc)
+
+    try:
+        t = threading.Thread(target=run)
+        t.start()
+        deadline = time.monotonic() + 60
+        while not pool.pids():
+            assert time.monotonic() < deadline, "no worker process started"
+            time.sleep(0.05)
+        (victim,) = pool.pids()
+        time.sleep(2.0)  # the worker imports, builds the profile, then runs the query
+        assert t.is_alive()
+        os.kill(victim, 9)
+        t.join(30)
+        assert not t.is_alive()
+        (error,) = outcome
+        assert isinstance(error, ScoringProcessError)
+        assert "'endless'" in str(error)
+        assert "died" in str(error)
+        result = pool.score(cfg.monitor("quick"), END)
+        assert result.error is None
+        assert result.live_rows == 200
+        assert victim not in pool.pids()
+    finally:
+        pool.close(terminate=True)
+        store.dispose()
+
+
+def test_a_worker_that_died_between_runs_is_replaced_without_failing_a_run(
+    tmp_path: Path,
+) -> None:
+    _data(tmp_path)
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    store = Store(url)
+    store.upgrade()
+    cfg = make_config(tmp_path, url, monitor_dict(live=WINDOWED))
+    pool = ScoringProcesses(cfg, store, 1)
+    try:
+        assert pool.score(cfg.monitors[0], END).error is None
+        (victim,) = pool.pids()
+        os.kill(victim, 9)
+        assert _gone(victim, 10)
+        time.sleep(0.5)  # the executor notices the death and marks itself broken
+        assert pool.score(cfg.monitors[0], END).error is None
+        assert victim not in pool.pids()
+    finally:
+        pool.close()
+        store.dispose()
+
+
+_ORPHAN = """
+import os, sys, time
+from datetime import datetime, UTC
+sys.path.insert(0, {tests!r})
+from driftmon.config import config_from_dict
+from driftmon.service.processes import ScoringProcesses
+from driftmon.storage import Store
+cfg = config_from_dict({config!r}, base_dir={base!r}, environ={{}})
+store = Store(cfg.database.url)
+store.upgrade()
+pool = ScoringProcesses(cfg, store, 1)
+pool.score(cfg.monitors[0], datetime.fromisoformat({end!r}))
+print(pool.pids()[0], flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_workers_exit_when_the_daemon_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the process that started them leaves no orphan scoring process."""
+    _data(tmp_path)
+    config = {
+        "database": {"url": f"sqlite:///{tmp_path / 'results.db'}"},
+        "monitors": [monitor_dict(live=WINDOWED)],
+    }
+    script = _ORPHAN.format(
+        tests=str(Path(__file__).parents[2]), config=config, base=str(tmp_path), end=END.isoformat()
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == -9, proc.stderr
+    worker = int(proc.stdout.split()[0])
+    assert _gone(worker, 10), f"scoring process {worker} outlived its daemon"
+
+
+def test_how_many_processes_score(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    two = [monitor_dict("a"), monitor_dict("b"), monitor_dict("off", enabled=False)]
+    store = Store(url)
+    assert scoring_processes(make_config(tmp_path, url, *two), store) == min(2, available_cores())
+    one = make_config(tmp_path, url, *two, engine={"threads": 1})
+    assert scoring_processes(one, store) == 1
+    pinned = make_config(tmp_path, url, *two, engine={"processes": 0})
+    assert scoring_processes(pinned, store) == 0
+    many = make_config(tmp_path, url, *two, engine={"processes": 5, "threads": 10})
+    assert scoring_processes(many, store) == 5
+    assert ScoringProcesses(many, store, 5).threads_each == 2
+    memory = Store("sqlite://")
+    assert scoring_processes(make_config(tmp_path, "sqlite://", *two), memory) == 0
+    with pytest.raises(ValueError, match="processes must be at least 1, got 0"):
+        ScoringProcesses(many, store, 0)
