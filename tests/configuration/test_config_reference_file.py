@@ -44,6 +44,7 @@ def test_reference_config_loads() -> None:
     assert isinstance(payments.thresholds, SignificanceThresholds)
     assert isinstance(payments.feature("amount").thresholds, StaticThresholds)
     assert isinstance(payments.feature("country").thresholds, CalibratedThresholds)
+    assert isinstance(orders.live, SqlSourceConfig)
     assert orders.live.url == "sqlite:///" + str(REFERENCE.parent / "data" / "warehouse.db")
 
 
