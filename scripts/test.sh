@@ -4,7 +4,9 @@
 #   - Debian packages: prometheus, prometheus-alertmanager (promtool, amtool, e2e test),
 #     docker-compose (validates docker-compose.yml; no Docker engine is needed),
 #     chromium and chromium-driver (tests/e2e/test_browser.py: the pages in a real browser),
-#     postgresql-client (psql runs config/postgres/initdb's script in the Grafana SQL tests)
+#     postgresql-client (psql runs config/postgres/initdb's script in the Grafana SQL tests),
+#     openjdk-17-jre-headless (Java for the Spark Connect server the Spark tests start from
+#     the pyspark package; tests/spark.py finds it through JAVA_HOME or the java on PATH)
 #   - PostgreSQL: used when reachable on 127.0.0.1:5432 (started if installed but down)
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -19,6 +21,7 @@ command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v psql >/dev/null || need_apt+=(postgresql-client)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}" >&2
   as_root apt-get update -qq

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a fresh PostgreSQL database per test module.
+"""Fixtures shared by every test folder: a fresh PostgreSQL database per test module, and
+one Spark Connect server for the whole run (``tests/spark.py``).
 
 Tests that need PostgreSQL read DRIFTMON_TEST_POSTGRES_URL (`scripts/test.sh` sets it):
 without it they are skipped, except under CI=true, where they fail (``tests/ci.py``). Each
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from tests.ci import postgres_server_url
+from tests.spark import SparkServer, spark_connect_server
 
 
 @pytest.fixture(scope="module")
@@ -32,3 +34,10 @@ def pg_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkServer]:
+    """The run's Spark Connect server on 127.0.0.1, started on first use, stopped at the end."""
+    with spark_connect_server(tmp_path_factory.mktemp("spark")) as server:
+        yield server

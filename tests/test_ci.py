@@ -1,4 +1,5 @@
-"""The CI rule for PostgreSQL tests: skipped where no server is configured, failing in CI."""
+"""The CI rule for PostgreSQL and Spark tests: skipped where the server or Java is missing,
+failing in CI."""
 
 from __future__ import annotations
 
@@ -64,3 +65,36 @@ def test_every_tool_a_test_requires_is_installed_by_the_test_script() -> None:
     }
     assert {"chromium", "chromium-driver", "prometheus"} <= required
     assert required <= installed, f"not installed by scripts/test.sh: {required - installed}"
+
+
+SPARK_TEST = "tests/sources/test_spark.py::test_spark_literals_read_back_as_the_same_values"
+
+
+def run_spark_test_without_java(ci: str | None) -> subprocess.CompletedProcess[str]:
+    """A Spark test where no Java can be found (no JAVA_HOME, no java on PATH)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "CI")}
+    env["PATH"] = str(ROOT / "no-such-folder")
+    if ci is not None:
+        env["CI"] = ci
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SPARK_TEST],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_spark_tests_skip_without_java_outside_ci() -> None:
+    done = run_spark_test_without_java(ci=None)
+    assert done.returncode == 0, done.stdout
+    assert "1 skipped" in done.stdout
+
+
+def test_spark_tests_fail_without_java_in_ci() -> None:
+    done = run_spark_test_without_java(ci="true")
+    assert done.returncode == 1, done.stdout
+    assert "CI must run the Spark tests" in done.stdout
+    assert "skipped" not in done.stdout

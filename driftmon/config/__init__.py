@@ -22,8 +22,11 @@ from driftmon.config.sources import (
     FileSourceConfig,
     LiveFileSourceConfig,
     LiveSourceConfig,
+    LiveSparkSourceConfig,
     LiveSqlSourceConfig,
     SourceConfig,
+    SparkInput,
+    SparkSourceConfig,
     SqlSourceConfig,
 )
 from driftmon.config.thresholds import (
@@ -47,6 +50,7 @@ __all__ = [
     "FromLiveReference",
     "LiveFileSourceConfig",
     "LiveSourceConfig",
+    "LiveSparkSourceConfig",
     "LiveSqlSourceConfig",
     "LogConfig",
     "MonitorConfig",
@@ -59,6 +63,8 @@ __all__ = [
     "ServerConfig",
     "SignificanceThresholds",
     "SourceConfig",
+    "SparkInput",
+    "SparkSourceConfig",
     "SqlSourceConfig",
     "StaticThresholds",
     "ThresholdPolicy",

@@ -1,8 +1,9 @@
-"""A monitor's reference: data (a file or SQL source), its live source's past, or a profile.
+"""A monitor's reference: data (a file, SQL or Spark source), its live source's past, or a
+profile.
 
 The kind is chosen by the keys present: ``path`` makes a file source, ``url`` a SQL source,
-``from_live`` a rolling reference (``driftmon.config.rolling``), ``profile`` a saved
-profile file (``driftmon.config.profile_reference``).
+``spark`` a Spark source, ``from_live`` a rolling reference (``driftmon.config.rolling``),
+``profile`` a saved profile file (``driftmon.config.profile_reference``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from driftmon.config.profile_reference import PROFILE_TAG, ProfileReferenceConfi
 from driftmon.config.rolling import FROM_LIVE_TAG, FromLiveReference
 from driftmon.config.sources import (
     FILE_TAG,
+    SPARK_TAG,
     SQL_TAG,
     FileSourceConfig,
+    SparkSourceConfig,
     SqlSourceConfig,
     _check_kind,
+    _kind_tag,
 )
 
 _ALONE = {
@@ -35,12 +39,12 @@ def _reference_tag(value: Any) -> str | None:
             return FROM_LIVE_TAG
         if "profile" in value:
             return PROFILE_TAG
-        return FILE_TAG if "path" in value else SQL_TAG
+        return _kind_tag(value)
     if isinstance(value, FromLiveReference):
         return FROM_LIVE_TAG
     if isinstance(value, ProfileReferenceConfig):
         return PROFILE_TAG
-    return FILE_TAG if isinstance(value, FileSourceConfig) else SQL_TAG
+    return _kind_tag(value)
 
 
 def _check_reference_kind(value: Any) -> Any:
@@ -53,12 +57,13 @@ def _check_reference_kind(value: Any) -> Any:
                 if others:
                     raise fail(f"{alone}; also got {', '.join(others)}")
                 return value
-        if "path" not in value and "url" not in value:
+        if "path" not in value and "url" not in value and "spark" not in value:
             keys = ", ".join(repr(str(k)) for k in value) or "none"
             raise fail(
                 "expected 'path' (a CSV/Parquet file or glob), 'url' (an SQLAlchemy URL, with "
-                "'query' or 'table'), 'from_live' (a past window of the live source) or "
-                f"'profile' (a profile file saved by driftmon.Profile); got keys: {keys}"
+                "'query' or 'table'), 'spark' (a Spark Connect server and its table, query or "
+                "path), 'from_live' (a past window of the live source) or 'profile' (a profile "
+                f"file saved by driftmon.Profile); got keys: {keys}"
             )
     return _check_kind(value)
 
@@ -66,10 +71,11 @@ def _check_reference_kind(value: Any) -> Any:
 ReferenceConfig = Annotated[
     Annotated[FileSourceConfig, Tag(FILE_TAG)]
     | Annotated[SqlSourceConfig, Tag(SQL_TAG)]
+    | Annotated[SparkSourceConfig, Tag(SPARK_TAG)]
     | Annotated[FromLiveReference, Tag(FROM_LIVE_TAG)]
     | Annotated[ProfileReferenceConfig, Tag(PROFILE_TAG)],
     Discriminator(_reference_tag),
     BeforeValidator(_check_reference_kind),
 ]
-"""A monitor's reference: a file source, a SQL source, a window of its live source, or a
+"""A monitor's reference: a file, SQL or Spark source, a window of its live source, or a
 saved profile."""

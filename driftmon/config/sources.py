@@ -1,6 +1,8 @@
-"""Where a monitor reads rows: a file source (path or glob) or a SQL source (query or table).
+"""Where a monitor reads rows: a file source (path or glob), a SQL source (query or table)
+or a Spark source (a table, query or files read by a Spark cluster through Spark Connect).
 
-The kind is chosen by the keys present: ``path`` makes a file source, ``url`` a SQL source.
+The kind is chosen by the keys present: ``path`` makes a file source, ``url`` a SQL source,
+``spark`` a Spark source.
 Relative file paths and relative SQLite database files are resolved against the config
 file's folder when the loader passes ``base_dir`` in the validation context.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,7 +31,7 @@ from sqlalchemy.exc import ArgumentError
 from driftmon.config._base import ConfigModel, Int, NonEmptyStr, describe_value, fail
 from driftmon.config.durations import Duration
 from driftmon.drivers import missing_driver
-from driftmon.secrets import mask_url
+from driftmon.secrets import mask_url, scrub
 
 FileFormat = Literal["csv", "parquet"]
 # Same values as driftmon.sources.timestamps.EpochUnit; mypy checks them where they meet.
@@ -41,7 +44,11 @@ MAX_BATCH_ROWS = 10_000_000  # one batch is held in memory whole
 # Union tags; the loader drops them from key paths.
 FILE_TAG = "file source"
 SQL_TAG = "sql source"
-TAGS = frozenset({FILE_TAG, SQL_TAG})
+SPARK_TAG = "spark source"
+TAGS = frozenset({FILE_TAG, SQL_TAG, SPARK_TAG})
+_KIND_KEYS = {"path": FILE_TAG, "url": SQL_TAG, "spark": SPARK_TAG}
+_KIND_NAMES = {"path": "file source", "url": "SQL source", "spark": "Spark source"}
+SPARK_CONNECT_SCHEME = "sc://"
 
 
 def base_dir_from(info: ValidationInfo) -> Path | None:
@@ -85,6 +92,15 @@ def check_sqlalchemy_url(url: str, base_dir: Path | None) -> str:
         parsed = parsed.set(database=os.path.normpath(base_dir / Path(database).expanduser()))
         return parsed.render_as_string(hide_password=False)
     return url
+
+
+def check_refresh(fingerprint: str, refresh: timedelta | None) -> None:
+    """``refresh`` spaces out reads of the data fingerprint; with ``definition`` there are none."""
+    if refresh is not None and fingerprint != "data":
+        raise fail(
+            f"'refresh' applies to fingerprint: data (the data is never read with "
+            f"fingerprint: {fingerprint}); remove one of them"
+        )
 
 
 class FileSourceConfig(ConfigModel):
@@ -177,6 +193,11 @@ class SqlSourceConfig(ConfigModel):
         "latest timestamp, a count per run) or definition (URL and table only; rebuild "
         "with `driftmon reference rebuild`).",
     )
+    refresh: Duration | None = Field(
+        default=None,
+        description="With fingerprint: data, read the data fingerprint at most this often "
+        "in a running daemon (and once at its start); null: every run.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -185,6 +206,7 @@ class SqlSourceConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _query_or_table(self) -> SqlSourceConfig:
+        check_refresh(self.fingerprint, self.refresh)
         if (self.query is None) == (self.table is None):
             given = "both" if self.query is not None else "neither"
             raise fail(f"expected exactly one of 'query' or 'table', got {given}")
@@ -196,6 +218,110 @@ class SqlSourceConfig(ConfigModel):
     def masked_url(self) -> str:
         """The URL with its password hidden, safe to log."""
         return mask_url(self.url)
+
+
+class SparkInput(ConfigModel):
+    """What a Spark source reads, and the Spark Connect server that reads it."""
+
+    remote: str = Field(
+        repr=False,
+        description="Spark Connect URL, sc://host:port[/;param=value...] (Databricks: "
+        "sc://<workspace>:443/;use_ssl=true;token=${TOKEN};x-databricks-cluster-id=<id>); "
+        "use ${VAR} for the token.",
+    )
+    table: NonEmptyStr | None = Field(
+        default=None, description="Table or view in the Spark catalog, e.g. sales.events."
+    )
+    query: NonEmptyStr | None = Field(
+        default=None, description="Spark SQL query returning the rows (no :start/:end)."
+    )
+    path: NonEmptyStr | None = Field(
+        default=None,
+        description="Files as the Spark cluster sees them (s3a://, abfss://, hdfs://, or an "
+        "absolute path on the cluster), read with format.",
+    )
+    format: NonEmptyStr | None = Field(
+        default=None, description="Spark data source of path: parquet, csv, json, orc, delta, ..."
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Reader options of path (csv: header and inferSchema default to true).",
+    )
+    read_schema: NonEmptyStr | None = Field(
+        default=None,
+        alias="schema",
+        description="DDL schema of path, e.g. 'ts TIMESTAMP, amount DOUBLE' (null: Spark infers).",
+    )
+
+    @field_validator("remote")
+    @classmethod
+    def _check_remote(cls, value: str) -> str:
+        if not value.startswith(SPARK_CONNECT_SCHEME) or len(value) == len(SPARK_CONNECT_SCHEME):
+            raise fail(
+                "expected a Spark Connect URL such as sc://spark.example.com:15002, got "
+                f"{scrub(value)!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_input(self) -> SparkInput:
+        given = [k for k in ("table", "query", "path") if getattr(self, k) is not None]
+        if len(given) != 1:
+            what = ", ".join(repr(k) for k in given) if given else "none"
+            raise fail(f"expected exactly one of 'table', 'query' or 'path', got {what}")
+        if self.path is None:
+            extra = [
+                key
+                for key, value in (
+                    ("format", self.format),
+                    ("options", self.options or None),
+                    ("schema", self.read_schema),
+                )
+                if value is not None
+            ]
+            if extra:
+                raise fail(f"{', '.join(repr(k) for k in extra)} apply only with 'path'")
+        elif self.format is None:
+            raise fail(f"'path' {self.path!r} needs 'format' (parquet, csv, json, orc, ...)")
+        return self
+
+    @property
+    def masked_remote(self) -> str:
+        """The URL with its token hidden, safe to log."""
+        return scrub(self.remote)
+
+
+class SparkSourceConfig(ConfigModel):
+    """Rows a Spark cluster reads; histograms are counted there (Spark Connect)."""
+
+    kind: ClassVar[Literal["spark"]] = "spark"
+
+    spark: SparkInput = Field(description="The Spark Connect server and what it reads.")
+    batch_rows: Int = Field(
+        default=DEFAULT_BATCH_ROWS,
+        ge=1,
+        le=MAX_BATCH_ROWS,
+        description="Most rows per record batch when rows must be pulled from Spark.",
+    )
+    pushdown: bool = Field(
+        default=True,
+        description="Count histograms and fit the reference in Spark; false pulls rows.",
+    )
+    fingerprint: Literal["data", "definition"] = Field(
+        default="data",
+        description="What tells a table or path reference has changed: data (its row count "
+        "and latest timestamp, a Spark job per run) or definition (the settings only).",
+    )
+    refresh: Duration | None = Field(
+        default=None,
+        description="With fingerprint: data, run that job at most this often in a running "
+        "daemon (and once at its start); null: every run.",
+    )
+
+    @model_validator(mode="after")
+    def _refresh_needs_data(self) -> SparkSourceConfig:
+        check_refresh(self.fingerprint, self.refresh)
+        return self
 
 
 class LiveOptions(ConfigModel):
@@ -254,41 +380,59 @@ class LiveSqlSourceConfig(LiveOptions, SqlSourceConfig):
     """A SQL source read as live data."""
 
 
+class LiveSparkSourceConfig(LiveOptions, SparkSourceConfig):
+    """A Spark source read as live data."""
+
+
+_CONFIGS = (FileSourceConfig, SqlSourceConfig, SparkSourceConfig)
+
+
 def _kind_tag(value: Any) -> str | None:
     if isinstance(value, Mapping):
-        return FILE_TAG if "path" in value else SQL_TAG
-    return FILE_TAG if isinstance(value, FileSourceConfig) else SQL_TAG
+        return next((tag for key, tag in _KIND_KEYS.items() if key in value), SQL_TAG)
+    if isinstance(value, FileSourceConfig):
+        return FILE_TAG
+    return SPARK_TAG if isinstance(value, SparkSourceConfig) else SQL_TAG
 
 
 def _check_kind(value: Any) -> Any:
-    if isinstance(value, FileSourceConfig | SqlSourceConfig):
+    if isinstance(value, _CONFIGS):
         return value
     if not isinstance(value, Mapping):
         raise fail(
-            "expected a mapping with 'path' (file source) or 'url' (SQL source), "
-            f"got {describe_value(value)}"
+            "expected a mapping with 'path' (file source), 'url' (SQL source) or 'spark' "
+            f"(Spark source), got {describe_value(value)}"
         )
-    if "path" in value and "url" in value:
-        raise fail("has both 'path' (file source) and 'url' (SQL source); expected exactly one")
-    if "path" not in value and "url" not in value:
+    present = [key for key in _KIND_KEYS if key in value]
+    if len(present) > 1:
+        named = [f"{k!r} ({_KIND_NAMES[k]})" for k in present]
+        listed = ", ".join(named[:-1]) + f" and {named[-1]}"
+        raise fail(f"has {'both ' if len(named) == 2 else ''}{listed}; expected exactly one")
+    if not present:
         keys = ", ".join(repr(str(k)) for k in value) or "none"
         raise fail(
-            "expected 'path' (a CSV/Parquet file or glob) or 'url' (an SQLAlchemy URL, "
-            f"with 'query' or 'table'); got keys: {keys}"
+            "expected 'path' (a CSV/Parquet file or glob), 'url' (an SQLAlchemy URL, "
+            "with 'query' or 'table') or 'spark' (a Spark Connect server and its table, "
+            f"query or path); got keys: {keys}"
         )
     return value
 
 
 SourceConfig = Annotated[
-    Annotated[FileSourceConfig, Tag(FILE_TAG)] | Annotated[SqlSourceConfig, Tag(SQL_TAG)],
+    Annotated[FileSourceConfig, Tag(FILE_TAG)]
+    | Annotated[SqlSourceConfig, Tag(SQL_TAG)]
+    | Annotated[SparkSourceConfig, Tag(SPARK_TAG)],
     Discriminator(_kind_tag),
     BeforeValidator(_check_kind),
 ]
-"""A reference source: ``FileSourceConfig`` or ``SqlSourceConfig``."""
+"""A reference source: ``FileSourceConfig``, ``SqlSourceConfig`` or ``SparkSourceConfig``."""
 
 LiveSourceConfig = Annotated[
-    Annotated[LiveFileSourceConfig, Tag(FILE_TAG)] | Annotated[LiveSqlSourceConfig, Tag(SQL_TAG)],
+    Annotated[LiveFileSourceConfig, Tag(FILE_TAG)]
+    | Annotated[LiveSqlSourceConfig, Tag(SQL_TAG)]
+    | Annotated[LiveSparkSourceConfig, Tag(SPARK_TAG)],
     Discriminator(_kind_tag),
     BeforeValidator(_check_kind),
 ]
-"""A live source: ``LiveFileSourceConfig`` or ``LiveSqlSourceConfig``."""
+"""A live source: ``LiveFileSourceConfig``, ``LiveSqlSourceConfig`` or
+``LiveSparkSourceConfig``."""

@@ -96,6 +96,9 @@ class MonitorRunner:
     progress: Progress = _no_progress
     _profiles: dict[str, tuple[str, ReferenceProfile]] = field(default_factory=dict)
     """The profile each monitor's latest run used, with its fingerprint."""
+    _checked: dict[str, tuple[str, float]] = field(default_factory=dict)
+    """Per monitor: its reference settings and when (``time.monotonic``) the reference's
+    fingerprint was last read, for ``refresh``."""
     _profile_versions: dict[str, int | None] = field(default_factory=dict)
     """The stored version id of that profile (None: not stored), recorded on the runs."""
     _rolling: ProfileCache = field(default_factory=ProfileCache)
@@ -131,7 +134,9 @@ class MonitorRunner:
         reference is read from its file (``driftmon.service.profile_reference``).
 
         A rolling reference's profile is that of the reference window of the live window
-        ending at ``window_end`` (default: now).
+        ending at ``window_end`` (default: now). A SQL or Spark reference with ``refresh``
+        reuses the profile in memory without reading its fingerprint (a count over the
+        table) until ``refresh`` has passed since it was last read.
         """
         if monitor.rolling is not None:
             return self._rolling_profile(monitor, window_end or utcnow(), rebuild)
@@ -140,8 +145,12 @@ class MonitorRunner:
         if isinstance(monitor.reference, ProfileReferenceConfig):
             saved = ProfileReference(monitor, monitor.reference)
             return self._cached_profile(monitor, saved.fingerprint(), saved.profile, rebuild)
+        settings = _profile_fingerprint(repr(monitor.reference), monitor)
+        if not rebuild and self._fresh(monitor, settings):
+            return self._profiles[monitor.name][1]
         with _opened(self.source_factory, monitor.reference, monitor) as source:
             fingerprint = _profile_fingerprint(source.fingerprint(), monitor)
+            self._checked[monitor.name] = (settings, time.monotonic())
             return self._cached_profile(
                 monitor,
                 fingerprint,
@@ -150,6 +159,20 @@ class MonitorRunner:
                 ),
                 rebuild,
             )
+
+    def _fresh(self, monitor: MonitorConfig, settings: str) -> bool:
+        """Whether the profile held for ``monitor`` may be used without reading the
+        reference's fingerprint: its ``refresh`` has not passed since the last read, under
+        the same reference settings."""
+        refresh = getattr(monitor.reference, "refresh", None)
+        checked = self._checked.get(monitor.name)
+        return (
+            refresh is not None
+            and monitor.name in self._profiles
+            and checked is not None
+            and checked[0] == settings
+            and time.monotonic() - checked[1] < refresh.total_seconds()
+        )
 
     def _cached_profile(
         self,

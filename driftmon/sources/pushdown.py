@@ -2,15 +2,16 @@
 engine's counts exactly, so only bin counts cross the wire.
 
 The expressions are dialect-agnostic Core (``select``, ``func``, ``case``, ``FILTER``),
-compiled per dialect; the few dialect differences (how a column's SQL type is read, the
-percentile function, the binary collation) sit in small tables below. A value that SQL
+compiled per dialect (Spark SQL by ``driftmon.sources.spark_sql``); the few dialect
+differences (how a column's SQL type is read, the percentile function, the binary
+collation) sit in small tables below. A value that SQL
 cannot place exactly as the in-process engine does (decimals, float categories, mixed
 SQLite storage classes, a kind mapping that needs a lossless-cast check) raises
 ``NotPushable`` with the reason, and the caller pulls rows instead.
 
 Numeric feature on inner edges ``e_0 < ... < e_{m-1}`` over ``x`` read as double: one
-pass counts ``count(x)`` (NaN included), ``count(*) FILTER (x > +inf)`` (NaN: PostgreSQL
-and DuckDB sort NaN above +Infinity; SQLite has none) and ``count(*) FILTER (x >= e_i)``;
+pass counts ``count(x)`` (NaN included), ``count(*) FILTER (x > +inf)`` (NaN: PostgreSQL,
+DuckDB and Spark sort NaN above +Infinity; SQLite has none) and ``count(*) FILTER (x >= e_i)``;
 bin counts are their differences. Categorical: ``count(*) FILTER (x = c_i)`` per kept
 category and ``count(x)``; "other" is the rest.
 """
@@ -62,6 +63,20 @@ _DUCKDB_TYPES: Mapping[str, str] = {
     "TIMESTAMP": "timestamp",
     "TIMESTAMP WITH TIME ZONE": "timestamptz",
 }
+# Spark SQL types (``DataType.simpleString()``); a string with a collation other than
+# UTF8_BINARY ("string collate UTF8_LCASE") compares otherwise than Python and is not pushed.
+_SPARK_TYPES: Mapping[str, str] = {
+    "boolean": "bool",
+    "tinyint": "integer",
+    "smallint": "integer",
+    "int": "integer",
+    "bigint": "integer",
+    "float": "float",
+    "double": "float",
+    "string": "text",
+    "timestamp": "timestamptz",
+    "timestamp_ntz": "timestamp",
+}
 # SQLite storage classes (typeof) as column kinds; blobs and mixed classes are not pushed.
 _SQLITE_CLASSES: Mapping[str, ColumnKind] = {"integer": "integer", "real": "float", "text": "text"}
 # Byte-order comparison of text, as Python compares str (code points, via UTF-8).
@@ -108,6 +123,11 @@ def sql_types(description: Sequence[Sequence[Any]], dialect: str) -> list[str | 
         else:
             out.append(None)
     return out
+
+
+def spark_sql_type(simple_string: str) -> str | None:
+    """A Spark column type (``simpleString``) as ``sql_types`` names it; None: not counted."""
+    return _SPARK_TYPES.get(simple_string)
 
 
 def collated(col: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
@@ -167,6 +187,18 @@ def live_kind(sql_type: str | None, classes: Mapping[str, int]) -> ColumnKind | 
     if len(present) > 1 or not present <= set(_SQLITE_CLASSES):
         raise NotPushable(f"SQLite storage classes {', '.join(sorted(present))} in one column")
     return _SQLITE_CLASSES[present.pop()]
+
+
+def observed_kind(
+    sql_type: str | None, classes: Mapping[str, int], nonnull: int, total: int, dialect: str
+) -> ColumnKind | None:
+    """The kind the in-process engine sees in a column of ``total`` rows, ``nonnull`` of
+    them not NULL. Spark hands over typed Arrow columns, whose kind is their type's even when
+    every value is NULL; rows fetched from the SQL dialects carry no type for a column of
+    NULLs (Arrow's null type)."""
+    if dialect == "spark":
+        return live_kind(sql_type, classes) if total else None
+    return live_kind(sql_type, classes) if nonnull else None
 
 
 def check_mapping(
@@ -269,7 +301,7 @@ def decode_feature(
         classes = dict(zip(("integer", "real", "text", "blob"), vals[:4], strict=True))
         vals = vals[4:]
     nonnull = vals[0]
-    kind = live_kind(sql_type, classes) if nonnull else None
+    kind = observed_kind(sql_type, classes, nonnull, total, dialect)
     check_mapping(name, feature, sql_type, kind)
     bins = feature.bins
     if isinstance(bins, NumericBins):

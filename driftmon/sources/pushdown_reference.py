@@ -3,15 +3,20 @@
 
 Quantile edges: the positions NumPy's ``inverted_cdf`` picks (``quantile_positions``) are
 read with the database's exact discrete percentile (PostgreSQL ``percentile_disc``, DuckDB
-``quantile_disc``, one sort per feature); SQLite has no percentile function, so each edge
-is one ``ORDER BY x LIMIT 1 OFFSET k`` query (exact; a sort per edge, fine for the
-SQLite sizes driftmon meets). Categories: ``GROUP BY`` the spelled value ``ORDER BY count
-DESC, value LIMIT k`` in byte (code point) order, the in-process tie rule.
+``quantile_disc``: one sort per feature, all features in one query); SQLite has no
+percentile function, so each edge is one ``ORDER BY x LIMIT 1 OFFSET k`` query (exact; a
+sort per edge, fine for the SQLite sizes driftmon meets). Spark has only an approximate
+percentile: ``percentile_approx`` at ``SPARK_PERCENTILE_ACCURACY`` reads each edge within
+``n / SPARK_PERCENTILE_ACCURACY`` ranks of the exact one (Spark's Greenwald-Khanna
+summaries; exact while no summary had to be compressed, which is below about
+``accuracy / 2`` rows per partition). The edges only need to be fixed by the reference: the
+counts on them are exact all the same. Categories: ``GROUP BY`` the spelled value
+``ORDER BY count DESC, value LIMIT k`` in byte (code point) order, the in-process tie rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,13 +42,25 @@ from driftmon.sources.pushdown import (
     decode_row,
     histogram_select,
     is_finite,
-    live_kind,
+    observed_kind,
     percentile_fraction,
     quantile_positions,
     sqlite_classes,
 )
 
-Execute = Any  # a SQLAlchemy Connection's ``execute``
+SPARK_PERCENTILE_ACCURACY = 10_000
+"""Spark ``percentile_approx``'s ``accuracy`` (its default): relative rank error 1/10,000."""
+
+Run = Callable[[sa.Select[Any]], Sequence[Sequence[Any]]]
+"""Runs one statement where the data lives and returns its rows (a SQL connection, Spark)."""
+
+
+def _one(run: Run, stmt: sa.Select[Any]) -> Sequence[Any]:
+    """The single row of an aggregate statement."""
+    rows = run(stmt)
+    if len(rows) != 1:
+        raise ValueError(f"an aggregate query returned {len(rows)} rows, not one")
+    return rows[0]
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,7 @@ class _Stats:
 
 
 def build_reference(
-    conn: sa.Connection,
+    run: Run,
     source: sa.FromClause,
     specs: Sequence[tuple[str, FeatureSpec]],
     sql_types: Mapping[str, str | None],
@@ -75,10 +92,11 @@ def build_reference(
 ) -> BuiltReference:
     """Fit and count every ``(column, spec)`` in the database; NotPushable if any column
     holds values the database cannot fit exactly as the in-process engine does."""
-    total, stats = _column_stats(conn, source, specs, sql_types, dialect)
+    total, stats = _column_stats(run, source, specs, sql_types, dialect)
     errors: dict[str, str] = {}
     fitted: dict[str, tuple[str, FeatureSpec, NumericBins | CategoricalBins]] = {}
     cat_counts: dict[str, list[int]] = {}
+    quantiles: dict[str, tuple[str, FeatureSpec, _Quantiles]] = {}
     for column, spec in specs:
         st = stats[spec.name]
         x = as_double(source.c[column], sql_types.get(column))
@@ -86,14 +104,21 @@ def build_reference(
             if total and not st.nonnull:
                 errors[spec.name] = f"all {total} rows are missing"
                 continue
-            cats, kept = _top_categories(conn, source, column, spec, sql_types, dialect)
+            cats, kept = _top_categories(run, source, column, spec, sql_types, dialect)
             fitted[spec.name] = (column, spec, cats)
             cat_counts[spec.name] = [*kept, st.nonnull - sum(kept), total - st.nonnull]
             continue
         if total and not st.finite:
             errors[spec.name] = _no_finite_value(total, st)
             continue
-        fitted[spec.name] = (column, spec, _numeric_bins(conn, source, x, spec, st, dialect))
+        fit = _numeric_bins(x, spec, st)
+        if isinstance(fit, _Quantiles):
+            quantiles[spec.name] = (column, spec, fit)
+        else:
+            fitted[spec.name] = (column, spec, fit)
+    edges = _quantile_edges(run, source, {n: q for n, (_, _, q) in quantiles.items()}, dialect)
+    for name, (column, spec, _) in quantiles.items():
+        fitted[name] = (column, spec, edges[name])
     numeric = {
         name: PushedFeature(column, bins, stats[name].kind)
         for name, (column, _, bins) in fitted.items()
@@ -102,7 +127,7 @@ def build_reference(
     counted: dict[str, Histogram] = {}
     if numeric:
         stmt, slices = histogram_select(source, numeric, sql_types, dialect, None)
-        row = conn.execute(stmt).one()
+        row = _one(run, stmt)
         counted = decode_row(row, numeric, slices, sql_types, dialect).histograms
     profiles = []
     for _, spec in specs:
@@ -119,7 +144,7 @@ def build_reference(
 
 
 def _column_stats(
-    conn: sa.Connection,
+    run: Run,
     source: sa.FromClause,
     specs: Sequence[tuple[str, FeatureSpec]],
     sql_types: Mapping[str, str | None],
@@ -152,9 +177,8 @@ def _column_stats(
             parts.append(sa.func.count(col))
         slices.append((column, spec.name, len(columns), len(columns) + len(parts)))
         columns += parts
-    row = conn.execute(
-        sa.select(*(c.label(f"c{i}") for i, c in enumerate(columns))).select_from(source)
-    ).one()
+    labelled = [c.label(f"c{i}") for i, c in enumerate(columns)]
+    row = _one(run, sa.select(*labelled).select_from(source))
     total = int(row[0])
     stats: dict[str, _Stats] = {}
     for column, name, lo, hi in slices:
@@ -163,7 +187,7 @@ def _column_stats(
         if dialect == "sqlite":
             classes = dict(zip(("integer", "real", "text", "blob"), values[:4], strict=True))
             values = values[4:]
-        kind = live_kind(sql_types.get(column), classes) if values[0] else None
+        kind = observed_kind(sql_types.get(column), classes, values[0], total, dialect)
         spec = next(s for c, s in specs if s.name == name)
         if spec.kind == "numeric" and kind not in (None, "integer", "float", "bool"):
             raise NotPushable(f"feature {name!r}: {kind} values in a numeric feature")
@@ -196,16 +220,22 @@ def _no_finite_value(total: int, st: _Stats) -> str:
     return f"no finite value in its {total} rows ({', '.join(parts)}) to compare live data with"
 
 
+@dataclass(frozen=True)
+class _Quantiles:
+    """Quantile edges still to read: the order statistics at ``positions`` of the ``n``
+    finite values of ``x``, whose minimum is ``lo``."""
+
+    x: sa.ColumnElement[Any]
+    positions: list[int]
+    n: int
+    lo: float
+
+
 def _numeric_bins(
-    conn: sa.Connection,
-    source: sa.FromClause,
-    x: sa.ColumnElement[Any],
-    spec: FeatureSpec,
-    st: _Stats,
-    dialect: str,
-) -> NumericBins:
-    """``fit_numeric_bins`` of the column's finite values, reading only the order
-    statistics it needs."""
+    x: sa.ColumnElement[Any], spec: FeatureSpec, st: _Stats
+) -> NumericBins | _Quantiles:
+    """``fit_numeric_bins`` of the column's finite values where the statistics decide it,
+    else the order statistics quantile edges need (``_quantile_edges``)."""
     if spec.edges is not None:
         return explicit_numeric_bins(spec.edges)
     if st.lo is None or st.hi is None:
@@ -214,50 +244,72 @@ def _numeric_bins(
     if lo == hi or spec.strategy != "quantile":
         # Uniform edges and the constant layout depend on the minimum and maximum only.
         return fit_numeric_bins(np.array([lo, hi]), spec.bins, spec.strategy)
-    positions = quantile_positions(st.finite, spec.bins)
-    values = _order_statistics(conn, source, x, positions, st.finite, dialect)
-    above = _next_above(conn, source, x, lo)
-    edges = np.asarray(values, dtype=np.float64)
-    edges = np.where(edges == lo, above, edges)
-    edges = np.unique(edges)
-    edges = edges[edges > lo]
-    return NumericBins(tuple(float(e) for e in edges))
+    return _Quantiles(x, quantile_positions(st.finite, spec.bins), st.finite, lo)
 
 
-def _order_statistics(
-    conn: sa.Connection,
-    source: sa.FromClause,
-    x: sa.ColumnElement[Any],
-    positions: Sequence[int],
-    n: int,
-    dialect: str,
-) -> list[float]:
-    """The finite values of ``x`` at 0-based ``positions`` in ascending order."""
-    if not positions:
-        return []
-    fractions = [percentile_fraction(p, n) for p in positions]
-    finite = is_finite(x)
-    if dialect == "postgresql":
-        arr: sa.ColumnElement[Any] = sa.literal(fractions, postgresql.ARRAY(sa.Double()))
-        agg = sa.func.percentile_disc(arr).within_group(x).filter(finite)
-        return [float(v) for v in conn.execute(sa.select(agg).select_from(source)).scalar_one()]
-    if dialect == "duckdb":  # the list form: one sort for all fractions
-        listed: sa.ColumnElement[Any] = sa.literal(fractions, sa.ARRAY(sa.Double()))
-        agg = sa.func.quantile_disc(x, listed).filter(finite)
-        return [float(v) for v in conn.execute(sa.select(agg).select_from(source)).scalar_one()]
-    out = []
-    for p in positions:
-        stmt = sa.select(x).select_from(source).where(finite).order_by(x).limit(1).offset(p)
-        out.append(float(conn.execute(stmt).scalar_one()))
+def _quantile_edges(
+    run: Run, source: sa.FromClause, pending: Mapping[str, _Quantiles], dialect: str
+) -> dict[str, NumericBins]:
+    """The quantile edges of every pending feature: their order statistics in one query
+    (SQLite: one per edge), the smallest value above each minimum in another; an edge at
+    the minimum moves up to that value, as ``fit_numeric_bins`` does."""
+    if not pending:
+        return {}
+    values = _order_statistics(run, source, pending, dialect)
+    aboves = [
+        sa.func.min(sa.case((sa.and_(is_finite(q.x), q.x > q.lo), q.x))) for q in pending.values()
+    ]
+    row = _one(
+        run, sa.select(*(a.label(f"c{i}") for i, a in enumerate(aboves))).select_from(source)
+    )
+    out = {}
+    for (name, q), above in zip(pending.items(), row, strict=True):
+        edges = np.asarray(values[name], dtype=np.float64)
+        edges = np.where(edges == q.lo, float(above), edges)
+        edges = np.unique(edges)
+        edges = edges[edges > q.lo]
+        out[name] = NumericBins(tuple(float(e) for e in edges))
     return out
 
 
-def _next_above(
-    conn: sa.Connection, source: sa.FromClause, x: sa.ColumnElement[Any], lo: float
-) -> float:
-    """The smallest finite value above ``lo`` (there is one: the maximum is above it)."""
-    stmt = sa.select(sa.func.min(x)).select_from(source).where(is_finite(x), x > lo)
-    return float(conn.execute(stmt).scalar_one())
+def _order_statistics(
+    run: Run, source: sa.FromClause, pending: Mapping[str, _Quantiles], dialect: str
+) -> dict[str, list[float]]:
+    """Each feature's finite values at its 0-based ``positions`` in ascending order."""
+    out: dict[str, list[float]] = {name: [] for name in pending}
+    aggregates: dict[str, sa.ColumnElement[Any]] = {}
+    for name, q in pending.items():
+        if not q.positions:
+            continue
+        fractions = [percentile_fraction(p, q.n) for p in q.positions]
+        finite = is_finite(q.x)
+        if dialect == "postgresql":
+            arr: sa.ColumnElement[Any] = sa.literal(fractions, postgresql.ARRAY(sa.Double()))
+            aggregates[name] = sa.func.percentile_disc(arr).within_group(q.x).filter(finite)
+        elif dialect == "duckdb":  # the list form: one sort for all fractions
+            listed: sa.ColumnElement[Any] = sa.literal(fractions, sa.ARRAY(sa.Double()))
+            aggregates[name] = sa.func.quantile_disc(q.x, listed).filter(finite)
+        elif dialect == "spark":
+            spark_list = sa.func.array(*(sa.literal(f, sa.Double()) for f in fractions))
+            accuracy = sa.literal(SPARK_PERCENTILE_ACCURACY, sa.Integer())
+            aggregates[name] = sa.func.percentile_approx(q.x, spark_list, accuracy).filter(finite)
+        else:  # SQLite: no percentile function; one exact query per edge
+            for p in q.positions:
+                stmt = (
+                    sa.select(q.x)
+                    .select_from(source)
+                    .where(finite)
+                    .order_by(q.x)
+                    .limit(1)
+                    .offset(p)
+                )
+                out[name].append(float(_one(run, stmt)[0]))
+    if aggregates:
+        labelled = [a.label(f"c{i}") for i, a in enumerate(aggregates.values())]
+        row = _one(run, sa.select(*labelled).select_from(source))
+        for name, listed_values in zip(aggregates, row, strict=True):
+            out[name] = [float(v) for v in listed_values]
+    return out
 
 
 def _spelled(
@@ -272,7 +324,7 @@ def _spelled(
 
 
 def _top_categories(
-    conn: sa.Connection,
+    run: Run,
     source: sa.FromClause,
     column: str,
     spec: FeatureSpec,
@@ -291,5 +343,5 @@ def _top_categories(
         .order_by(n.desc(), spelled)
         .limit(spec.max_categories)
     )
-    rows = conn.execute(stmt).all()
+    rows = run(stmt)
     return CategoricalBins(tuple(str(v) for v, _ in rows)), [int(c) for _, c in rows]

@@ -82,7 +82,9 @@ def reference(
                 source._require_columns(conn, needed)
                 types = _types(source, conn, needed)
                 clause = _reference_rows(source, needed, types, window, by_column)
-                return build_reference(conn, clause, specs, types, source.dialect)
+                return build_reference(
+                    lambda stmt: conn.execute(stmt).all(), clause, specs, types, source.dialect
+                )
         except NotPushable as exc:
             reason = str(exc)
     log.info(

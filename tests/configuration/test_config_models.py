@@ -13,8 +13,10 @@ from pydantic import BaseModel
 from driftmon.config import (
     FileSourceConfig,
     LiveFileSourceConfig,
+    LiveSparkSourceConfig,
     LiveSqlSourceConfig,
     ScheduleConfig,
+    SparkSourceConfig,
     SqlSourceConfig,
     StaticThresholds,
 )
@@ -118,6 +120,36 @@ def test_unknown_extension_names_the_path(load_error: ErrorLoader, path: str) ->
     assert "set format: csv or format: parquet" in message
 
 
+def test_spark_sources_with_table_or_path(load: Loader) -> None:
+    remote = "sc://spark.example.com:443/;use_ssl=true;token=s3cr3t"
+    cfg = load(
+        with_monitor(
+            reference={"spark": {"remote": remote, "path": "s3a://b/ref/", "format": "csv",
+                                 "options": {"sep": ";"}, "schema": "x DOUBLE"},
+                       "pushdown": False, "fingerprint": "definition"},
+            live={"spark": {"remote": remote, "table": "sales.events"},
+                  "timestamp_column": "ts", "window": "1h"},
+        )
+    )  # fmt: skip
+    ref, live = cfg.monitors[0].reference, cfg.monitors[0].live
+    assert isinstance(ref, SparkSourceConfig)
+    assert ref.kind == "spark"
+    assert (ref.spark.path, ref.spark.format, ref.spark.options) == (
+        "s3a://b/ref/",
+        "csv",
+        {"sep": ";"},
+    )
+    assert (ref.spark.read_schema, ref.pushdown, ref.fingerprint) == (
+        "x DOUBLE",
+        False,
+        "definition",
+    )
+    assert ref.spark.masked_remote == "sc://spark.example.com:443/;use_ssl=true;token=***"
+    assert "s3cr3t" not in repr(ref)
+    assert isinstance(live, LiveSparkSourceConfig)
+    assert (live.spark.table, live.timestamp_column, live.pushdown) == ("sales.events", "ts", True)
+
+
 def test_sql_sources_with_query_or_table(load: Loader) -> None:
     cfg = load(
         with_monitor(
@@ -170,8 +202,15 @@ def test_live_source_without_window_reads_everything(load: Loader) -> None:
         ({"profile": "p.json", "path": "a.csv"}, "'profile' is the whole reference"),
         ({"profile": "  "}, "expected a non-empty string"),
         ({"profile": 3}, "expected a string"),
+        ({"spark": {"remote": "sc://h:1", "table": "t"}, "url": "sqlite://"}, "'spark' (Spark"),
+        ({"spark": {"remote": "http://h:1", "table": "t"}}, "expected a Spark Connect URL"),
+        ({"spark": {"remote": "sc://h/;token=abc", "table": "t", "query": "q"}}, "got 'table'"),
+        ({"spark": {"remote": "sc://h:1"}}, "exactly one of 'table', 'query' or 'path', got none"),
+        ({"spark": {"remote": "sc://h:1", "path": "/d"}}, "'path' '/d' needs 'format'"),
+        ({"spark": {"remote": "sc://h:1", "table": "t", "format": "csv"}}, "'format' apply only"),
+        ({"spark": {"remote": "sc://h:1", "table": "t"}, "window": "1h"}, "unknown key 'window'"),
         ({}, "got keys: none"),
-        ("data/ref.csv", "expected a mapping with 'path' (file source) or 'url'"),
+        ("data/ref.csv", "expected a mapping with 'path' (file source), 'url'"),
         ({"url": "sqlite://"}, "expected exactly one of 'query' or 'table', got neither"),
         ({"url": "sqlite://", "query": "SELECT 1", "table": "t"}, "got both"),
         ({"url": "sqlite://", "query": "SELECT 1", "schema": "s"}, "'schema' applies only with"),

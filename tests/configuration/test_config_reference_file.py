@@ -13,6 +13,7 @@ from driftmon.config import (
     FileSourceConfig,
     FromLiveReference,
     SignificanceThresholds,
+    SparkSourceConfig,
     SqlSourceConfig,
     StaticThresholds,
     load_config,
@@ -23,22 +24,28 @@ from driftmon.config.profile_reference import ProfileReferenceConfig
 from .conftest import ALL_MODELS
 
 REFERENCE = Path(__file__).resolve().parents[2] / "config" / "reference.yaml"
-ENV = {"DRIFTMON_WAREHOUSE_PASSWORD": "not-a-real-password"}
+ENV = {
+    "DRIFTMON_WAREHOUSE_PASSWORD": "not-a-real-password",
+    "DRIFTMON_SPARK_TOKEN": "not-a-real-token",
+}
 
 
 def test_reference_config_loads() -> None:
     cfg = load_config(REFERENCE, environ=ENV)
-    assert len(cfg.monitors) == 4
-    payments, orders, checkout, churn = cfg.monitors
+    assert len(cfg.monitors) == 5
+    payments, orders, checkout, churn, events = cfg.monitors
     assert isinstance(payments.reference, FileSourceConfig)
     assert isinstance(orders.reference, SqlSourceConfig)
     assert isinstance(checkout.reference, FromLiveReference)
     assert isinstance(churn.reference, ProfileReferenceConfig)
     assert churn.reference.profile == str(REFERENCE.parent / "model" / "reference-profile.json")
+    assert isinstance(events.reference, SparkSourceConfig)
+    assert events.reference.spark.path == "s3a://events/reference/"
     assert isinstance(payments.thresholds, SignificanceThresholds)
     assert isinstance(payments.feature("amount").thresholds, StaticThresholds)
     assert isinstance(payments.feature("country").thresholds, CalibratedThresholds)
-    assert orders.live.url == "sqlite:///" + str(REFERENCE.parent / "data" / "warehouse.db")  # type: ignore[union-attr]
+    assert isinstance(orders.live, SqlSourceConfig)
+    assert orders.live.url == "sqlite:///" + str(REFERENCE.parent / "data" / "warehouse.db")
 
 
 def test_reference_config_shows_the_defaults() -> None:

@@ -63,7 +63,7 @@ def test_the_default_host_is_loopback_and_the_shipped_configs_keep_it() -> None:
         ]
     }
     assert config_from_dict(minimal, environ={}).server.host == "127.0.0.1"
-    env = {"DRIFTMON_WAREHOUSE_PASSWORD": "unused"}
+    env = {"DRIFTMON_WAREHOUSE_PASSWORD": "unused", "DRIFTMON_SPARK_TOKEN": "unused"}
     for name in ("example.yaml", "reference.yaml"):
         assert load_config(REPO / "config" / name, environ=env).server.host == "127.0.0.1", name
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from driftmon.config import Config, MonitorConfig
 from driftmon.core.profile import PROFILE_FORMAT, ReferenceProfile
 from driftmon.core.status import Status
-from driftmon.errors import SourceError
+from driftmon.errors import ConfigError, SourceError
 from driftmon.results import RunResult
 from driftmon.service.runner import MonitorRunner, default_source_factory
 from driftmon.sources.base import Source, Window
@@ -782,3 +783,71 @@ def test_a_profile_stored_without_column_kinds_is_rebuilt(data: Path, store: Sto
     assert rebuilt is not None
     assert rebuilt.profile.format == PROFILE_FORMAT
     assert rebuilt.profile.feature("flag").column_kind == "bool"
+
+
+class _FingerprintCounting:
+    """A source factory counting how often the reference's fingerprint is read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self, cfg: Any, monitor: MonitorConfig) -> Source:
+        source = default_source_factory(cfg, monitor)
+        if cfg is monitor.reference:
+            inner = source.fingerprint
+
+            def fingerprint() -> str:
+                self.reads += 1
+                return inner()
+
+            source.fingerprint = fingerprint  # type: ignore[method-assign]
+        return source
+
+
+@pytest.mark.parametrize("refresh", [None, "1h", "1s"])
+def test_refresh_reads_a_table_reference_fingerprint_at_most_that_often(
+    data: Path, store: Store, refresh: str | None
+) -> None:
+    """``refresh: 1h``: three runs read the table's fingerprint (a count) once, and rows added
+    in between do not rebuild the profile; past ``refresh`` (1s) and without it (every run)
+    they do."""
+    db = data / "warehouse.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    ref = pa.table(reference_columns()).to_pylist()
+    table = sa.Table(
+        "ref", sa.MetaData(), sa.Column("x", sa.Double), sa.Column("y", sa.Double),
+        sa.Column("c", sa.Text),
+    )  # fmt: skip
+    with engine.begin() as conn:
+        table.create(conn)
+        conn.execute(table.insert(), ref)
+    reference = {"url": f"sqlite:///{db}", "table": "ref", "refresh": refresh}
+    cfg = make_config(data, url_of(store), {**monitor_dict(live=WINDOWED), "reference": reference})
+    sources = _FingerprintCounting()
+    runner = runner_for(cfg, store)
+    runner.source_factory = sources
+    first = runner.run(cfg.monitors[0], END - timedelta(hours=1))
+    with engine.begin() as conn:
+        conn.execute(table.insert(), ref[:500])
+    if refresh == "1s":
+        time.sleep(1.2)
+    runner.run(cfg.monitors[0], END)
+    last = runner.run(cfg.monitors[0], END)
+    engine.dispose()
+    if refresh == "1h":
+        assert sources.reads == 1
+        assert last.reference_rows == first.reference_rows == 2000
+    else:
+        assert sources.reads == (2 if refresh == "1s" else 3)
+        assert last.reference_rows == 2500
+
+
+def test_refresh_with_a_definition_fingerprint_is_refused(data: Path, store: Store) -> None:
+    reference = {
+        "url": "sqlite:///w.db",
+        "table": "ref",
+        "refresh": "1h",
+        "fingerprint": "definition",
+    }
+    with pytest.raises(ConfigError, match="'refresh' applies to fingerprint: data"):
+        make_config(data, url_of(store), {**monitor_dict(), "reference": reference})

@@ -23,7 +23,7 @@ from driftmon.core.histogram import Histogram
 from driftmon.core.kinds import ColumnKind, kind_of
 from driftmon.core.profile import FeatureProfile, FeatureSpec, build_feature_profile
 from driftmon.sources import sql_pushdown
-from driftmon.sources.base import Window
+from driftmon.sources.base import Source, Window
 from driftmon.sources.pushdown import PushedCounts, PushedFeature, quantile_positions
 from driftmon.sources.sql import SqlSource
 
@@ -105,7 +105,7 @@ def _features() -> dict[str, PushedFeature]:
 
 
 def _in_process(
-    source: SqlSource, features: Mapping[str, PushedFeature], window: Window | None
+    source: Source, features: Mapping[str, PushedFeature], window: Window | None
 ) -> PushedCounts:
     """The oracle: the runner's in-process counting of the same rows."""
     hists = {n: Histogram.empty(f.bins.n_bins) for n, f in features.items()}
