@@ -125,9 +125,9 @@ class ScoringProcesses:
         try:
             return future.result()
         except BrokenProcessPool as exc:
-            self._replace(executor)
-            if self._abandon.is_set():  # killed at shutdown, after the grace
+            if self._abandon.is_set():  # killed at shutdown, after the grace: no new pool
                 raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown") from exc
+            self._replace(executor)
             log.error("scoring.process_died", extra={"monitor": monitor.name})
             raise ScoringProcessError(
                 f"monitor {monitor.name!r}: the process scoring the window ending "

@@ -18,7 +18,7 @@ from driftmon.core.parallel import available_cores
 from driftmon.errors import DriftmonError
 from driftmon.results import RunResult
 from driftmon.service.processes import ScoringProcessError, ScoringProcesses, scoring_processes
-from driftmon.service.runner import MonitorRunner
+from driftmon.service.runner import MonitorRunner, RunAbandoned
 from driftmon.storage import Store
 
 from .conftest import END, live_columns, make_config, monitor_dict, reference_columns, write_parquet
@@ -153,9 +153,15 @@ def test_a_busy_worker_is_not_waited_for_so_a_stuck_monitor_starves_no_other(
     store.upgrade()
     cfg = make_config(tmp_path, url, endless, monitor_dict("quick", live=WINDOWED))
     pool = ScoringProcesses(cfg, store, 1)
-    stuck = threading.Thread(
-        target=lambda: pool.score_if_idle(cfg.monitor("endless"), END), daemon=True
-    )
+    ended: list[BaseException] = []
+
+    def endless_run() -> None:
+        try:
+            pool.score_if_idle(cfg.monitor("endless"), END)
+        except RunAbandoned as exc:
+            ended.append(exc)
+
+    stuck = threading.Thread(target=endless_run, daemon=True)
     try:
         idle = pool.score_if_idle(cfg.monitor("quick"), END)
         assert idle is not None  # the worker was idle: it scored
@@ -170,9 +176,12 @@ def test_a_busy_worker_is_not_waited_for_so_a_stuck_monitor_starves_no_other(
         assert time.monotonic() - t0 < 1.0
         assert stuck.is_alive()
     finally:
+        pool.abandon()  # as the daemon does at shutdown: the killed worker's run is abandoned
         pool.close(terminate=True)
         stuck.join(30)
         store.dispose()
+    assert not stuck.is_alive()
+    assert len(ended) == 1
 
 
 def test_a_worker_that_died_between_runs_is_replaced_without_failing_a_run(
