@@ -20,7 +20,7 @@ from driftmon.service.empty_windows import latest_window_problem, window_problem
 from driftmon.service.profile_reference import profile_problems
 from driftmon.service.rolling import reference_window
 from driftmon.service.window_end import scheduled_window_end
-from driftmon.sources.base import column_list
+from driftmon.sources.base import closing_source, column_list
 from driftmon.sources.factory import SourceConfig, source_from_config
 
 
@@ -55,7 +55,8 @@ def _source_problems(config: Config, monitor: MonitorConfig) -> list[Problem]:
     for role, cfg in roles:
         try:
             source = source_from_config(cfg, monitor)
-            available = list(source.columns())
+            with closing_source(source):  # a pooled SQL connection is not kept open
+                available = list(source.columns())
         except ConfigError as exc:
             problems.append(
                 Problem(
