@@ -43,8 +43,11 @@ def _gone(pid: int, timeout: float) -> bool:
         except ProcessLookupError:
             return True
         # A dead child of ours stays a zombie until reaped: that counts as gone.
-        stat = Path(f"/proc/{pid}/stat")
-        if not stat.exists() or stat.read_text().split(") ")[-1].startswith("Z"):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1]
+        except FileNotFoundError:  # reaped between the kill(0) and the read
+            return True
+        if state.startswith("Z"):
             return True
         time.sleep(0.1)
     return False
