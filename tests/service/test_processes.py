@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from driftmon.config import Config
 from driftmon.core.parallel import available_cores
 from driftmon.errors import DriftmonError
 from driftmon.results import RunResult
@@ -94,9 +95,9 @@ def _sqlite_live(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
-    tmp_path: Path,
-) -> None:
+def _endless_and_quick(tmp_path: Path) -> tuple[Config, Store]:
+    """Monitor 'endless' (a live query that never returns, no timeout) and 'quick', with a
+    migrated SQLite results database."""
     _data(tmp_path)
     endless = monitor_dict(
         "endless", live={"url": _sqlite_live(tmp_path / "live.db"), "query": ENDLESS}
@@ -105,7 +106,13 @@ def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
     url = f"sqlite:///{tmp_path / 'results.db'}"
     store = Store(url)
     store.upgrade()
-    cfg = make_config(tmp_path, url, endless, monitor_dict("quick", live=WINDOWED))
+    return make_config(tmp_path, url, endless, monitor_dict("quick", live=WINDOWED)), store
+
+
+def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
+    tmp_path: Path,
+) -> None:
+    cfg, store = _endless_and_quick(tmp_path)
     pool = ScoringProcesses(cfg, store, 1)
     outcome: list[BaseException | RunResult] = []
 
@@ -146,15 +153,7 @@ def test_a_busy_worker_is_not_waited_for_so_a_stuck_monitor_starves_no_other(
 ) -> None:
     """One worker, held by a run that never ends: the next monitor's run is not queued
     behind it (score_if_idle says None at once, and the daemon scores it itself)."""
-    _data(tmp_path)
-    endless = monitor_dict(
-        "endless", live={"url": _sqlite_live(tmp_path / "live.db"), "query": ENDLESS}
-    )
-    endless["source_timeout"] = None
-    url = f"sqlite:///{tmp_path / 'results.db'}"
-    store = Store(url)
-    store.upgrade()
-    cfg = make_config(tmp_path, url, endless, monitor_dict("quick", live=WINDOWED))
+    cfg, store = _endless_and_quick(tmp_path)
     pool = ScoringProcesses(cfg, store, 1)
     ended: list[BaseException] = []
 
