@@ -454,8 +454,12 @@ class LogConfig(ConfigModel):
         return value.upper() if isinstance(value, str) else value
 
 
+DEFAULT_SHUTDOWN_GRACE = timedelta(seconds=20)
+
+
 class EngineConfig(ConfigModel):
-    """How many cores scoring may use: caps for hosts shared with other work."""
+    """How many cores scoring may use (caps for hosts shared with other work), and how long
+    runs may go on when the daemon is stopped."""
 
     threads: Int | None = Field(
         default=None,
@@ -469,6 +473,12 @@ class EngineConfig(ConfigModel):
         description="Processes `driftmon run` scores monitors in, apart from the one serving "
         "HTTP; 0 scores in the daemon's own process; null: one per core (at most threads), "
         "at most one per enabled monitor.",
+    )
+    shutdown_grace: Timeout = Field(
+        default=DEFAULT_SHUTDOWN_GRACE,
+        description="How long runs in progress may go on after SIGTERM or SIGINT before they "
+        "are abandoned (nothing of them is stored); `driftmon run` exits at most 5 s later. "
+        "Keep it 5 s under the supervisor's stop timeout (Kubernetes gives 30 s).",
     )
 
 

@@ -61,8 +61,8 @@ STORED_WINDOWS_LOOKED_AT = 50
 """Latest stored windows searched for one on the schedule, to catch up from."""
 MAX_CATCH_UP_ROUNDS = 10
 """How often a monitor's first run scores the windows that ended while it caught up."""
-SHUTDOWN_GRACE_SECONDS = 20.0
-"""How long a run in progress may go on after SIGTERM before it is abandoned."""
+STOP_TIMEOUT_SECONDS = 5.0
+"""How long ``stop`` waits, after the grace, for abandoned runs to end before it goes on."""
 
 
 class _PoolExecutor(BasePoolExecutor):  # type: ignore[misc]  # APScheduler 3 has no type hints
@@ -207,10 +207,13 @@ class Daemon:
             },
         )
 
-    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        """Stop scheduling; a run in progress may finish within ``grace`` seconds, after
-        which it is abandoned at its next batch (nothing of it is stored); close the server.
+    def stop(self, grace: float | None = None) -> None:
+        """Stop scheduling; a run in progress may finish within ``grace`` seconds (default:
+        ``engine.shutdown_grace``), after which it is abandoned at its next batch (nothing of
+        it is stored); close the server.
         """
+        if grace is None:
+            grace = self.config.engine.shutdown_grace.total_seconds()
         log.info("daemon.stopping")
         self._stopping.set()
         self.watch.shutdown()
@@ -226,8 +229,8 @@ class Daemon:
             self.runner.abandon.set()
             if self.scoring is not None:
                 self.scoring.abandon()
-            if not done.wait(5.0):
-                log.warning("daemon.stop_timeout", extra={"waited_s": grace + 5.0})
+            if not done.wait(STOP_TIMEOUT_SECONDS):
+                log.warning("daemon.stop_timeout", extra={"waited_s": grace + STOP_TIMEOUT_SECONDS})
         if self.scoring is not None:
             self.scoring.close(terminate=not done.is_set())
         self.runner.columns.close()

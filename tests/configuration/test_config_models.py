@@ -406,3 +406,24 @@ def test_database_timeouts_must_be_positive_durations(load_error: ErrorLoader, k
     message = load_error(minimal_config(database={key: "0s"}))
     assert f"database.{key}" in message
     assert "expected a duration > 0" in message
+
+
+# --- engine ------------------------------------------------------------------------------
+
+
+def test_shutdown_grace_defaults_to_20_s_and_parses(load: Loader) -> None:
+    assert load(minimal_config()).engine.shutdown_grace == timedelta(seconds=20)
+    cfg = load(minimal_config(engine={"shutdown_grace": "1m30s"}))
+    assert cfg.engine.shutdown_grace == timedelta(seconds=90)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0s", "expected a duration > 0"), ("8d", "expected a duration between 1s and 7d")],
+)
+def test_shutdown_grace_must_be_a_bounded_positive_duration(
+    load_error: ErrorLoader, value: str, expected: str
+) -> None:
+    message = load_error(minimal_config(engine={"shutdown_grace": value}))
+    assert "engine.shutdown_grace" in message
+    assert expected in message

@@ -111,6 +111,9 @@ def test_kill_9_while_a_run_is_written_leaves_no_partial_run_and_a_restart_carri
     assert len(ends) == len(set(ends))
 
 
+# engine.shutdown_grace of the SIGTERM test: the runs below outlast it many times over; the
+# default 20 s would only make the test wait longer for the same steps.
+GRACE_S = 3
 # One row about every 60 ms (a correlated count per row), read one row per batch: ~36 s.
 TRICKLE = (
     "SELECT x, y, c FROM live WHERE (WITH RECURSIVE n(i) AS (SELECT live.x * 0 + 1 "
@@ -126,7 +129,7 @@ ENDLESS = (
 def test_sigterm_mid_run_exits_0_within_the_grace_and_stores_nothing_partial(
     tmp_path: Path, daemons: Callable[..., DaemonProcess]
 ) -> None:
-    """Runs longer than the 20 s grace: abandoned (or left behind), exit 0 within ~30 s."""
+    """Runs longer than the grace: abandoned (or left behind), exit 0 about 5 s after it."""
     write_parquet(tmp_path / "reference.parquet", data_columns())
     write_parquet(tmp_path / "live.parquet", data_columns(300, seed=1))
     live_url = sqlite_table(tmp_path / "live.db", data_columns(600, seed=2))
@@ -140,7 +143,8 @@ def test_sigterm_mid_run_exits_0_within_the_grace_and_stores_nothing_partial(
     for m in monitors[1:]:
         m["source_timeout"] = None
     db = f"sqlite:///{tmp_path / 'results.db'}"
-    d = daemons(write_config(tmp_path / "driftmon.yaml", db, monitors))
+    engine = {"shutdown_grace": f"{GRACE_S}s"}
+    d = daemons(write_config(tmp_path / "driftmon.yaml", db, monitors, engine=engine))
     d.wait_log(lambda e: e.get("event") == "run.finished" and e["monitor"] == "quick", 10)
     time.sleep(1.0)
 
@@ -155,6 +159,9 @@ def test_sigterm_mid_run_exits_0_within_the_grace_and_stores_nothing_partial(
     assert took < 30, f"exit took {took:.1f} s"
     events = [e.get("event") for e in d.logs()]
     assert "daemon.stopped" in events
+    # The configured grace is the one waited for, and the stuck statement outlived it.
+    assert [e["grace_s"] for e in d.logs("daemon.abandoning_runs")] == [GRACE_S]
+    assert [e["waited_s"] for e in d.logs("daemon.stop_timeout")] == [GRACE_S + 5]
     abandoned = {e["monitor"] for e in d.logs("run.abandoned")}
     assert "trickle" in abandoned, d.text()
 
