@@ -124,14 +124,17 @@ def _count_thresholds(x: Floats, e: Floats) -> Counts:
     else:
         reached = np.zeros(m + 1, dtype=np.int64)
         ge = np.empty((m + 1, size), dtype=np.bool_)
-        tally = np.zeros((m + 1, size), dtype=np.uint8)
         ge_bytes = ge.view(np.uint8)
+        tally = np.zeros((m + 1, size), dtype=np.uint8)
+        part = tally  # the columns of the tally that this chunk adds to
         pending = 0
         for start in range(0, n, size):
             chunk = x[start : start + size]
-            k = chunk.size
-            np.greater_equal(chunk, rows, out=ge[:, :k])
-            np.add(tally[:, :k], ge_bytes[:, :k], out=tally[:, :k])
+            if chunk.size < size:  # the last chunk: no slicing in the loop for the others
+                k = chunk.size
+                ge, ge_bytes, part = ge[:, :k], ge_bytes[:, :k], tally[:, :k]
+            np.greater_equal(chunk, rows, ge)
+            np.add(part, ge_bytes, part)
             pending += 1
             if pending == _TALLY_MAX:
                 reached += _row_sums(tally, pending)
