@@ -4,17 +4,18 @@
 followed by ``np.bincount`` gives, with NaN moved to a separate last bin, but without a
 binary search per value. Three exact kernels, all pure NumPy over cache-sized chunks:
 
-* **Thresholds** (up to ~20 edges; the default 10 bins). The searchsorted index of ``x``
+* **Thresholds** (up to ~30 edges; the default 10 bins). The searchsorted index of ``x``
   is ``#{j : e_j <= x}``, so the bin counts are differences of the counts ``#{x >= e_j}``.
   Exact by definition: it is the comparison searchsorted makes (NaN compares false;
   ``-0.0 == 0.0``), and a first row against ``-inf`` counts the values that are not NaN.
-  A chunk costs two NumPy calls whatever the number of edges, both of which release the
-  GIL (so threads counting other columns are not held up): one broadcast comparison of the
-  chunk with every edge into a bool matrix, added as bytes into a tally of the same shape.
-  The tally's rows are summed every 255 chunks (before a byte could overflow) and at the
-  end. (``count_nonzero`` per edge, the obvious way, keeps the GIL while it counts; it is
-  used only for a column that fits in one chunk, where it is the cheapest, and which the
-  column pool counts in the calling thread anyway.)
+  A chunk costs two NumPy calls whatever the number of edges: one broadcast comparison of
+  the chunk with every edge into a bool matrix, added as bytes into a tally of the same
+  shape. Each call releases the GIL and re-takes it after; with one call per edge (and a
+  ``count_nonzero`` each) two threads counting numeric columns spent their time handing
+  the GIL over. The tally's rows are summed every 255 chunks (before a byte could
+  overflow) and at the end. A column that fits in one chunk is counted row by row with
+  ``count_nonzero``, the cheapest there (the column pool counts such short columns in the
+  calling thread anyway).
 
 The other two rest on one fact. ``T(x) = clip(x·s + b)``, computed in float64, is
 monotone non-decreasing whatever the rounding, because each IEEE step (multiply, add,
@@ -28,7 +29,7 @@ the rounding is needed: only values whose ``T`` ties or nearly ties an edge's ne
   ``δ`` of an integer: if ``T(x) ∈ (k + δ, k + 1 - δ)``, every edge with integer ``<= k``
   has ``T(e) <= k + δ < T(x)`` and every other edge has ``T(e) > T(x)``. Those few
   near-integer values are placed by searchsorted.
-* **Grid** (any other edges, more than ~20). ``T`` maps values to a few thousand cells
+* **Grid** (any other edges, more than ~35). ``T`` maps values to a few thousand cells
   over ``[e_0, e_last]``, chosen so that cells rarely hold two edges. Only the edges that
   ``T`` puts into ``x``'s own cell need a comparison, which is at most one::
 
@@ -60,10 +61,11 @@ _THRESHOLD_BYTES = 1 << 18
 _TALLY_MAX = 255
 # _row_sums stops folding rows this short (a fold would cost more than it saves).
 _FOLDED_WIDTH = 512
-# Up to this many edges one comparison pass per edge beats the grid's fixed ~10 passes,
-# and below _MIN_UNIFORM_EDGES it also beats the uniform kernel's ~8.
-_MAX_THRESHOLD_EDGES = 22
-_MIN_UNIFORM_EDGES = 19
+# Up to this many edges the thresholds kernel (one comparison per value and edge) beats
+# the grid's fixed ~10 passes, and below _MIN_UNIFORM_EDGES also the uniform kernel's ~8
+# (measured at 1M values, benchmarks/README.md, "Fewer GIL hand-overs").
+_MAX_THRESHOLD_EDGES = 36
+_MIN_UNIFORM_EDGES = 28
 # The uniform kernel takes edges that map to within this of their integer (rounding only).
 _MAX_UNIFORM_SLOP = 2.0**-20
 # Above this fraction of values needing searchsorted, the uniform kernel hands over to the grid.
