@@ -343,3 +343,24 @@ def test_thresholds_byte_tally_is_flushed_before_it_overflows(
     rng.shuffle(mixed)
     for x in (top, mixed, np.ascontiguousarray(mixed[::-1])):
         np.testing.assert_array_equal(_count_thresholds(x, e), reference(x, e))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    case=cases(),
+    chunk=st.integers(1, 40),
+    tally_max=st.integers(1, 255),
+    folded_width=st.integers(1, 16),
+)
+def test_thresholds_kernel_matches_searchsorted_for_any_chunking(
+    case: tuple[Floats, Floats], chunk: int, tally_max: int, folded_width: int
+) -> None:
+    """Chunk length, tally flushes and row folding change the arithmetic, never the counts:
+    on edge-hugging and special values (NaN, ±0, ±inf, values one ulp off an edge)."""
+    x, edges = case
+    x = np.concatenate([x, x, x])  # enough values for several chunks and folds
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastbin, "_CHUNK", chunk)
+        mp.setattr(fastbin, "_TALLY_MAX", tally_max)
+        mp.setattr(fastbin, "_FOLDED_WIDTH", folded_width)
+        np.testing.assert_array_equal(_count_thresholds(x, edges), reference(x, edges))
