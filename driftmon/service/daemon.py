@@ -152,13 +152,14 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Upgrade the schema, open the spool, serve HTTP and schedule the monitors.
+        """Open the spool, upgrade the schema, serve HTTP and schedule the monitors.
 
-        ``SpoolError`` when the spool folder cannot be used; ``OSError`` when the port is.
+        ``SpoolError`` when the spool folder cannot be created or written (before anything
+        else is touched); ``OSError`` when the port cannot be used.
         """
+        self.pending.open()
         if self.upgrade:
             self.store.upgrade()
-        self.pending.open()
         server = self.config.server
         pages = Pages(self.config, self.store, HEALTH_PING_TIMEOUT_SECONDS)
         app = make_app(
