@@ -220,19 +220,16 @@ def file_name(monitor: str, window_end: datetime) -> str:
 
 
 def _probe_write(directory: Path) -> None:
-    """Create, write and remove a temporary file in ``directory``: OSError if it cannot.
+    """Create and remove a temporary file in ``directory``: OSError if it cannot.
 
-    A real write rather than ``os.access``, which answers from permissions alone: this gets
-    the answer the spool's own writes will get (a read-only mount, a full inode table).
+    A real file rather than ``os.access``, which answers from permissions alone: this gets
+    the answer the spool's own writes will get (a read-only mount, no inode left). A disk
+    with no space left is only found when a run is written.
     """
     probe = directory / f"{TEMP_PREFIX}probe-{uuid.uuid4().hex}"
-    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, b"driftmon")
-    finally:
-        os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            probe.unlink()
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with contextlib.suppress(FileNotFoundError):
+        probe.unlink()
 
 
 def _not_writable(exc: OSError) -> str:
