@@ -37,21 +37,27 @@ def catch_up_finished(name: str) -> Callable[[dict[str, Any]], bool]:
     return lambda e: e.get("event") == "catch_up.finished" and e["monitor"] == name
 
 
-def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
-    tmp_path: Path, daemons: Callable[..., DaemonProcess]
-) -> None:
+def three_monitors(tmp_path: Path) -> Path:
+    """A config of three monitors every second: windowed with the default catch_up (24h),
+    windowed with {windows: 2}, and one whose source has no window."""
     write_parquet(tmp_path / "reference.parquet", data_columns())
     write_parquet(tmp_path / "batch.parquet", data_columns(300, seed=1))
     live = windowed_live(tmp_path / "live.parquet")
-    config = write_config(
+    return write_config(
         tmp_path / "driftmon.yaml",
         "sqlite:///results.db",
         [
-            monitor("all", live),  # catch_up: 24h, the default
+            monitor("all", live),
             monitor("two", live, catch_up={"windows": 2}),
             monitor("batch", {"path": "batch.parquet"}),
         ],
     )
+
+
+def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
+    tmp_path: Path, daemons: Callable[..., DaemonProcess]
+) -> None:
+    config = three_monitors(tmp_path)
     first = daemons(config, "first")
     first.wait_log(lambda e: e.get("event") == "run.finished" and e["monitor"] == "two", 20, 2)
     assert first.terminate() == 0
@@ -92,18 +98,7 @@ def test_a_stalled_daemon_scores_the_skipped_windows_within_the_bound(
 ) -> None:
     """SIGSTOP for 5 s on a 1 s schedule: APScheduler coalesces the missed fires into one
     late tick, whose run scores the skipped windows first (before: at most 3 of them)."""
-    write_parquet(tmp_path / "reference.parquet", data_columns())
-    write_parquet(tmp_path / "batch.parquet", data_columns(300, seed=1))
-    live = windowed_live(tmp_path / "live.parquet")
-    config = write_config(
-        tmp_path / "driftmon.yaml",
-        "sqlite:///results.db",
-        [
-            monitor("all", live),  # catch_up: 24h, the default
-            monitor("two", live, catch_up={"windows": 2}),
-            monitor("batch", {"path": "batch.parquet"}),
-        ],
-    )
+    config = three_monitors(tmp_path)
     d = daemons(config)
     d.wait_log(lambda e: e.get("event") == "run.finished" and e["monitor"] == "two", 20, 2)
     stopped = datetime.now(UTC)

@@ -123,20 +123,27 @@ def test_a_run_after_a_late_tick_scores_the_skipped_windows_then_the_current_one
     assert daemon._last_end[monitor.name] == END
 
 
+def stop_after(daemon: Daemon, monkeypatch: pytest.MonkeyPatch, n: int) -> list[datetime]:
+    """The window ends the daemon scores at END, the daemon stopping after ``n`` of them."""
+    scored: list[datetime] = []
+
+    def run_window(m: MonitorConfig, end: datetime) -> None:
+        scored.append(end)
+        if len(scored) == n:
+            daemon._stopping.set()
+
+    monkeypatch.setattr(daemon, "_run_window", run_window)
+    monkeypatch.setattr(daemon_module, "utcnow", lambda: END)
+    return scored
+
+
 def test_a_stopping_daemon_ends_the_late_windows_at_the_next_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The windows left lie after the last stored one: the next start catches them up."""
     daemon = daemon_for(tmp_path, WINDOWED)
     (monitor,) = daemon.config.monitors
-    scored: list[datetime] = []
-
-    def run_window(m: MonitorConfig, end: datetime) -> None:
-        scored.append(end)
-        daemon._stopping.set()
-
-    monkeypatch.setattr(daemon, "_run_window", run_window)
-    monkeypatch.setattr(daemon_module, "utcnow", lambda: END)
+    scored = stop_after(daemon, monkeypatch, 1)
     daemon._last_end[monitor.name] = END - 4 * HOUR
     assert daemon.run_monitor(monitor) is None
     assert scored == [END - 3 * HOUR]
@@ -286,15 +293,7 @@ def test_a_stopping_daemon_ends_its_catch_up_at_the_next_window(
     """The windows left are after the last stored one, so the next start catches them up."""
     daemon = daemon_for(tmp_path, WINDOWED)
     (monitor,) = daemon.config.monitors
-    scored: list[datetime] = []
-
-    def run_window(m: MonitorConfig, end: datetime) -> None:
-        scored.append(end)
-        if len(scored) == 2:
-            daemon._stopping.set()
-
-    monkeypatch.setattr(daemon, "_run_window", run_window)
-    monkeypatch.setattr(daemon_module, "utcnow", lambda: END)
+    scored = stop_after(daemon, monkeypatch, 2)
     missed = [END - timedelta(hours=h) for h in (4, 3, 2, 1)]
     daemon._catch_up(monitor, missed, END)
     assert scored == missed[:2]
