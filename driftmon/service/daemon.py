@@ -450,7 +450,7 @@ class Daemon:
         try:
             in_worker = None
             if self.scoring is not None:
-                in_worker = self.scoring.score_if_idle(monitor, end)
+                in_worker = self.scoring.score_in_worker(monitor, end)
             result = in_worker if in_worker is not None else self.runner.score(monitor, end)
         except RunAbandoned:
             log.warning(
