@@ -45,7 +45,7 @@ def count_fire_times(
 ) -> int:
     """How many fire times ``fire_times`` would give, at most ``limit``.
 
-    Exact and O(1) for an interval; a cron schedule is walked (~50 µs a fire time), so
+    Exact and O(1) for an interval; a cron schedule is walked fire time by fire time, so
     ``limit`` bounds the work on a long span.
     """
     start, stop = as_utc(start), as_utc(stop)

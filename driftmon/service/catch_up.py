@@ -19,7 +19,7 @@ from driftmon.schedule_times import TICK, count_fire_times, fire_times
 
 MAX_DROPPED_COUNTED = 100_000
 """Most windows left out by the bound that one catch-up counts: a cron schedule's are walked
-one by one (about 5 s for this many); an interval's are always counted exactly."""
+one by one, so a long downtime is not walked to its end; an interval's are counted exactly."""
 
 
 @dataclass(frozen=True)
