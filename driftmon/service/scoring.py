@@ -208,8 +208,8 @@ def evaluate(
             thresholds=unscored,
             live_rows=rows,
             missing_rows=int(hist.counts[fp.bins.missing_index]),
-            live_counts=tuple(int(c) for c in hist.counts),
-            bin_labels=tuple(fp.bins.labels()),
+            live_counts=tuple(hist.counts.tolist()),
+            bin_labels=fp.bins.label_tuple,
         )
         if not enough:
             results[feature.name] = replace(
