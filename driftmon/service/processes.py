@@ -125,6 +125,8 @@ class ScoringProcesses:
         if token is None:
             return None
         try:
+            if self._abandon.is_set():  # shutting down while this run waited for a worker
+                raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown")
             return self.score(monitor, window_end)
         finally:
             self._give_back(token)

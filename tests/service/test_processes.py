@@ -168,6 +168,29 @@ def test_a_run_waits_for_a_worker_whose_run_is_moving(tmp_path: Path) -> None:
         store.dispose()
 
 
+def test_a_run_still_waiting_for_a_worker_at_shutdown_is_abandoned_not_failed(
+    tmp_path: Path,
+) -> None:
+    """At shutdown (abandon) a run that waited for a busy worker raises RunAbandoned, which
+    the daemon logs and does not store, instead of an error run."""
+    cfg, store = _endless_and_quick(tmp_path)
+    pool = ScoringProcesses(cfg, store, 1)
+    try:
+        token = pool._take_worker(0.0)
+        assert token is not None
+
+        def shut_down() -> None:
+            pool.abandon()
+            pool._give_back(token)
+
+        threading.Timer(0.3, shut_down).start()
+        with pytest.raises(RunAbandoned, match="'quick'"):
+            pool.score_in_worker(cfg.monitor("quick"), END, wait=60.0)
+    finally:
+        pool.close(terminate=True)
+        store.dispose()
+
+
 def test_a_stuck_worker_is_waited_for_briefly_so_a_stuck_monitor_starves_no_other(
     tmp_path: Path,
 ) -> None:
