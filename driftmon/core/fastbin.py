@@ -14,8 +14,7 @@ binary search per value. Three exact kernels, all pure NumPy over cache-sized ch
   ``count_nonzero`` each) two threads counting numeric columns spent their time handing
   the GIL over. The tally's rows are summed every 255 chunks (before a byte could
   overflow) and at the end. A column that fits in one chunk is counted row by row with
-  ``count_nonzero``, the cheapest there (the column pool counts such short columns in the
-  calling thread anyway).
+  ``count_nonzero``, the cheapest there (one call per row, once per column).
 
 The other two rest on one fact. ``T(x) = clip(x·s + b)``, computed in float64, is
 monotone non-decreasing whatever the rounding, because each IEEE step (multiply, add,
@@ -63,7 +62,7 @@ _TALLY_MAX = 255
 _FOLDED_WIDTH = 512
 # Up to this many edges the thresholds kernel (one comparison per value and edge) beats
 # the grid's fixed ~10 passes, and below _MIN_UNIFORM_EDGES also the uniform kernel's ~8
-# (measured at 1M values, benchmarks/README.md, "Fewer GIL hand-overs").
+# (at 1M normal values the times crossed at 35-39 and 28-29 edges).
 _MAX_THRESHOLD_EDGES = 36
 _MIN_UNIFORM_EDGES = 28
 # The uniform kernel takes edges that map to within this of their integer (rounding only).
