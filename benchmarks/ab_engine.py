@@ -4,8 +4,8 @@ Each side is a clean export of one commit (``git archive <commit> driftmon bench
 pyproject.toml | tar -x -C DIR``); every (side, round) runs in a fresh subprocess with
 ``PYTHONPATH=DIR`` and the tree's own ``benchmarks/bench_engine.py`` data, so both sides
 count the same frames. Sides alternate within each round, so that each sees the same
-neighbours on a shared machine. Reported per case: median and best wall time, median CPU
-time of the process (all threads), and the load average::
+neighbours on a shared machine. Reported per case (``CASES``): median and best wall time,
+median CPU time of the process (all threads), and the load average::
 
     .venv/bin/python benchmarks/ab_engine.py --side before=/tmp/tree-before:1 \\
         --side "after, 1 thread=/tmp/tree-after:1" --side "after, 2 threads=/tmp/tree-after:2" \\
@@ -28,6 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+CASES = ("profile", "live", "numeric")
+"""Timed cases: the reference profile, live histograms + scores, and the live histograms of
+the 20 numeric columns alone (where the GIL hand-overs of the numeric kernels show)."""
+
 
 def worker(threads: int, rows: int, reps: int) -> None:
     """In the subprocess: time the profile and live cases ``reps`` times after a warm-up."""
@@ -35,6 +39,7 @@ def worker(threads: int, rows: int, reps: int) -> None:
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     import bench_engine as be
 
+    from driftmon.core.bins import NumericBins
     from driftmon.core.drift import score
     from driftmon.core.profile import ReferenceProfile, build_feature_profile
 
@@ -43,7 +48,7 @@ def worker(threads: int, rows: int, reps: int) -> None:
     live = be.make_frame(rows, be.SEED, live=True)
     cases: dict[str, Callable[[], object]]
     try:
-        from driftmon.core.columns import profile_columns, score_columns
+        from driftmon.core.columns import live_histograms, profile_columns, score_columns
         from driftmon.core.parallel import ColumnPool
     except ImportError:
         if threads != 1:
@@ -54,18 +59,22 @@ def worker(threads: int, rows: int, reps: int) -> None:
             return ReferenceProfile(features, rows=rows)
 
         profile = build()
+        numeric = [f for f in profile.features if isinstance(f.bins, NumericBins)]
         cases = {
             "profile": build,
             "live": lambda: [
                 score(f.live_histogram(live[f.name]), f.reference) for f in profile.features
             ],
+            "numeric": lambda: [f.live_histogram(live[f.name]) for f in numeric],
         }
     else:
         pool = ColumnPool(threads)
         profile = profile_columns(ref, specs, pool)
+        numeric = [f for f in profile.features if isinstance(f.bins, NumericBins)]
         cases = {
             "profile": lambda: profile_columns(ref, specs, pool),
             "live": lambda: score_columns(live, profile, pool),
+            "numeric": lambda: live_histograms(live, numeric, pool),
         }
     out: dict[str, Any] = {case: [] for case in cases}
     for i in range(reps + 1):
@@ -104,7 +113,7 @@ def main() -> None:
         tree, _, threads = rest.rpartition(":")
         sides.append((name, Path(tree), int(threads)))
     results: dict[str, dict[str, list[Any]]] = {
-        name: {"profile": [], "live": [], "load": []} for name, _, _ in sides
+        name: {case: [] for case in (*CASES, "load")} for name, _, _ in sides
     }
     for _ in range(args.rounds):
         for name, tree, threads in sides:
@@ -114,12 +123,12 @@ def main() -> None:
                 [*cmd, str(args.reps)], env=env, capture_output=True, text=True, check=True
             )
             out = json.loads(proc.stdout)
-            for case in ("profile", "live"):
+            for case in CASES:
                 results[name][case] += out[case]
             results[name]["load"].append(out["load"])
     print("| case | rows | variant | wall median | wall best | CPU median | runs | load |")
     print("|---|---|---|---|---|---|---|---|")
-    for case in ("profile", "live"):
+    for case in CASES:
         for name, data in results.items():
             walls = [w for w, _ in data[case]]
             cpus = [c for _, c in data[case]]

@@ -78,7 +78,8 @@ exit codes (2 before 3 before 0):
   0  the configuration is valid and every source has every configured column
   2  a configuration problem: an invalid file, or a configured column that a
      source does not have
-  3  a source could not be opened or read
+  3  a source could not be opened or read, or the spool folder (database.spool.path)
+     cannot be created or written
 """
 
 
@@ -639,7 +640,7 @@ def _validate(config: Config) -> int:
     return next(_PROBLEM_EXIT[k] for k in PROBLEM_KINDS if counts[k])
 
 
-_PROBLEM_EXIT = {"configuration": EXIT_USAGE, "source": EXIT_UNAVAILABLE}
+_PROBLEM_EXIT = {"configuration": EXIT_USAGE, "source": EXIT_UNAVAILABLE, "spool": EXIT_UNAVAILABLE}
 
 
 def _upgrade(config: Config) -> int:

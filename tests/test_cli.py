@@ -29,6 +29,8 @@ from driftmon.results import FeatureResult, RunResult
 from driftmon.storage import Store
 from driftmon.storage.migrate import SCHEMA_HEAD, alembic_config
 
+from .unprivileged import read_only_folder, run_unprivileged
+
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "s3cret"
 # issue 3: the keys of `check --json`, per run and per feature.
@@ -531,6 +533,42 @@ def test_validate_exits_2_when_it_finds_configuration_and_source_problems(
     assert out.splitlines()[-1].endswith(
         "configuration invalid; 2 monitor(s); 2 configuration problem(s); 1 source problem(s)"
     )
+
+
+def test_validate_reports_a_spool_folder_that_cannot_be_created_exit_3(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`driftmon run` would refuse to start: validate says so before a deploy does."""
+    (workdir / "taken").write_text("a file where the spool folder should be")
+    cfg = config_file(
+        workdir, database={"url": "sqlite:///results.db", "spool": {"path": "taken/spool"}}
+    )
+    code, out, _ = run_main(capsys, "validate", "-c", cfg)
+    assert code == 3
+    problem, summary = out.splitlines()
+    assert problem == (
+        f"spool problem: database.spool.path in {cfg}: the spool directory "
+        f"{workdir / 'taken' / 'spool'} cannot be used: {workdir / 'taken'} is not a folder; "
+        "`driftmon run` would refuse to start (it keeps runs there while the results database "
+        "is unavailable)"
+    )
+    assert summary == f"{cfg}: configuration valid; 1 monitor(s); 1 spool problem(s)"
+
+
+def test_validate_reports_a_read_only_spool_folder_exit_3(workdir: Path) -> None:
+    """A real process that permissions apply to, even under root (tests/unprivileged.py);
+    `driftmon run` refusing the same folder: tests/faults/test_spool.py."""
+    folder = read_only_folder(workdir / "spool")
+    database = {"url": "sqlite:///results.db", "spool": {"path": "spool"}}
+    cfg = config_file(workdir, database=database)
+    done = run_unprivileged(["-m", "driftmon.cli", "validate", "-c", cfg], workdir)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0] == (
+        f"spool problem: database.spool.path in {cfg}: the spool directory {folder} cannot be "
+        "used: a run cannot be written there (Permission denied); `driftmon run` would refuse "
+        "to start (it keeps runs there while the results database is unavailable)"
+    )
+    assert list(folder.iterdir()) == []
 
 
 def test_validate_reports_an_empty_latest_window_with_the_sources_range(

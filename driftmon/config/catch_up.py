@@ -1,4 +1,5 @@
-"""How far back a monitor scores the windows it missed while the daemon was down."""
+"""How far back a monitor scores the windows it missed: while the daemon was down, or
+skipped by a late tick while it ran (one rule, ``service/catch_up.py``)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ class CatchUpConfig(ConfigModel):
 
     within: Duration | None = Field(
         default=None,
-        description="Catch up the missed windows that ended within this long before the "
-        "current one.",
+        description="Catch up the missed windows (daemon down, or skipped by a late tick) that "
+        "ended within this long before the current one.",
     )
     windows: Int | None = Field(
         default=None,

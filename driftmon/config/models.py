@@ -286,9 +286,9 @@ class MonitorConfig(ConfigModel):
     )
     catch_up: CatchUpConfig | None = Field(
         default_factory=lambda: CatchUpConfig(within=DEFAULT_CATCH_UP),
-        description="On start, score the scheduled windows missed since the last stored one "
-        "(time-windowed live sources only), bounded by a duration (24h) or {windows: N}; "
-        "null: only the current window.",
+        description="Score late the scheduled windows missed since the last stored one on "
+        "start, and those a late tick skipped while running (time-windowed live sources "
+        "only), bounded by a duration (24h) or {windows: N}; null: only the current window.",
     )
 
     @field_validator("name")

@@ -23,8 +23,8 @@ class SpoolConfig(ConfigModel):
         default=DEFAULT_SPOOL_PATH,
         validate_default=True,  # so the default folder also lands next to the config
         description="Folder of the spool, created if missing; relative to the config file's "
-        "folder. null: keep such runs in memory only (at most 1,000, lost when the process "
-        "exits).",
+        "folder. It must be writable: `driftmon run` refuses to start otherwise. null: keep "
+        "such runs in memory only (at most 1,000, lost when the process exits).",
     )
     max_runs: Int = Field(
         default=DEFAULT_SPOOL_MAX_RUNS,

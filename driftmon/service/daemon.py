@@ -26,15 +26,17 @@ from driftmon.config import Config, MonitorConfig
 from driftmon.core.status import Status
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
+from driftmon.schedule_times import TICK, fire_times
 from driftmon.secrets import mask_url, scrub
 from driftmon.service.bounded import DatabaseUnavailableError, within
 from driftmon.service.catch_up import (
+    MissedWindows,
     catches_up,
     describe_bound,
     last_scheduled,
     missed_windows,
-    scheduled_between,
 )
+from driftmon.service.catch_up_metrics import CatchUpCollector
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
@@ -54,9 +56,6 @@ log = logging.getLogger("driftmon.daemon")
 HEALTH_PING_TIMEOUT_SECONDS = 3.0
 PENDING_RETRY_SECONDS = 5.0
 """How often runs waiting for the results database are retried."""
-MAX_CATCH_UP_WINDOWS = 3
-"""Windows skipped by a late tick that a monitor scores late, at most, before its current
-one (windows missed while the daemon was down are bounded by the monitor's ``catch_up``)."""
 STORED_WINDOWS_LOOKED_AT = 50
 """Latest stored windows searched for one on the schedule, to catch up from."""
 MAX_CATCH_UP_ROUNDS = 10
@@ -133,6 +132,9 @@ class Daemon:
         self._catch_up_due = {m.name for m in config.monitors if m.enabled and catches_up(m)}
         self._first_end: dict[str, datetime] = {}  # the first window end each monitor scored
         self._stopping = threading.Event()  # set by stop(): a catch-up ends at its next window
+        # Missed windows the catch_up bound left out, per monitor, since start (a metric).
+        self._dropped: dict[str, int] = {}
+        self._dropped_lock = threading.Lock()
         # Every run is stored through here; runs the database cannot take now wait in the
         # spool (in memory only without one).
         spool = config.database.spool
@@ -145,17 +147,19 @@ class Daemon:
         )
         # The spool's state changes on every scrape's watch: rendered fresh, like process_*.
         self.process_registry.register(SpoolCollector(self.pending.state))
+        self.process_registry.register(CatchUpCollector(self.dropped_windows))
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Upgrade the schema, open the spool, serve HTTP and schedule the monitors.
+        """Open the spool, upgrade the schema, serve HTTP and schedule the monitors.
 
-        ``SpoolError`` when the spool folder cannot be used; ``OSError`` when the port is.
+        ``SpoolError`` when the spool folder cannot be created or written (before anything
+        else is touched); ``OSError`` when the port cannot be used.
         """
+        self.pending.open()
         if self.upgrade:
             self.store.upgrade()
-        self.pending.open()
         server = self.config.server
         pages = Pages(self.config, self.store, HEALTH_PING_TIMEOUT_SECONDS)
         app = make_app(
@@ -259,16 +263,18 @@ class Daemon:
         A window already stored without error (by a restart, or by a second daemon on the
         same database) is not computed again. A run that cannot be stored is kept in the
         spool and stored once the database is back (see ``PendingRuns``). The first run
-        after start first scores the windows missed while the daemon was down.
+        after start first scores the windows missed while the daemon was down; a later one,
+        the windows a late tick skipped. Both within the monitor's ``catch_up``.
         """
         end = scheduled_window_end(monitor.schedule, utcnow())
         missed = self._missed_while_down(monitor, end)
         if missed:
             end = self._catch_up(monitor, missed, end)
-        result = None
-        for window_end in self._windows_due(monitor, end):
-            result = self._run_window(monitor, window_end)
-            self._last_end[monitor.name] = window_end
+        late = self._skipped_windows(monitor, end)
+        if late and self._score_windows(monitor, late) < len(late):
+            return None  # stopping: the windows left are caught up at the next start
+        result = self._run_window(monitor, end)
+        self._last_end[monitor.name] = end
         return result
 
     def _catch_up(self, monitor: MonitorConfig, missed: list[datetime], end: datetime) -> datetime:
@@ -283,7 +289,7 @@ class Daemon:
             last = missed[-1]
             for _ in range(MAX_CATCH_UP_ROUNDS):
                 end = scheduled_window_end(monitor.schedule, utcnow())
-                meanwhile = scheduled_between(monitor.schedule, last, end)
+                meanwhile = list(fire_times(monitor.schedule, last + TICK, end))
                 if not meanwhile or self._stopping.is_set():
                     break
                 done = self._score_windows(monitor, meanwhile)
@@ -340,7 +346,6 @@ class Daemon:
         last = max(known)
         missed = missed_windows(monitor, last, before)
         if missed.ends or missed.bounded:
-            bound = monitor.catch_up
             log.info(
                 "catch_up.started",
                 extra={
@@ -350,34 +355,73 @@ class Daemon:
                     "first": missed.ends[0].isoformat() if missed.ends else "",
                     "last": missed.ends[-1].isoformat() if missed.ends else "",
                     "bounded": missed.bounded,
-                    "catch_up": describe_bound(bound) if bound is not None else "",
+                    "dropped": missed.dropped,
+                    "catch_up": _bound(monitor),
                 },
             )
+        self._count_dropped(monitor, missed, last, before, "downtime")
         return missed.ends
 
-    def _windows_due(self, monitor: MonitorConfig, end: datetime) -> list[datetime]:
-        """The window ending at ``end``, preceded by windows this daemon's schedule skipped.
+    def _skipped_windows(self, monitor: MonitorConfig, end: datetime) -> list[datetime]:
+        """Windows a late tick skipped since this monitor's previous run, oldest first.
 
         A tick is skipped while the monitor's previous run is still going (e.g. the first
-        run building reference profiles); for time-windowed live sources those windows are
-        scored late, the most recent ``MAX_CATCH_UP_WINDOWS`` of them. Batch sources (no
-        window) read the same data whenever they run, so they only score the latest.
+        run building reference profiles) or the scheduler stalled; for time-windowed live
+        sources those windows are scored late, before ``end``, within the monitor's
+        ``catch_up``: the rule of windows missed while the daemon was down. Batch sources
+        (no window) read the same data whenever they run, so they only score the latest.
         """
         last = self._last_end.get(monitor.name)
-        if last is None or monitor.live.window is None or end <= last:
-            return [end]
-        missed = scheduled_between(monitor.schedule, last, end)
-        if len(missed) > MAX_CATCH_UP_WINDOWS:
-            log.warning(
-                "run.windows_dropped",
+        if last is None or not catches_up(monitor) or end <= last:
+            return []
+        missed = missed_windows(monitor, last, end)
+        if missed.ends:
+            log.info(
+                "run.late_windows",
                 extra={
                     "monitor": monitor.name,
-                    "windows": len(missed) - MAX_CATCH_UP_WINDOWS,
-                    "first": missed[0].isoformat(),
+                    "windows": len(missed.ends),
+                    "first": missed.ends[0].isoformat(),
+                    "last": missed.ends[-1].isoformat(),
+                    "catch_up": _bound(monitor),
                 },
             )
-            missed = missed[-MAX_CATCH_UP_WINDOWS:]
-        return [*missed, end]
+        self._count_dropped(monitor, missed, last, end, "late tick")
+        return missed.ends
+
+    def _count_dropped(
+        self,
+        monitor: MonitorConfig,
+        missed: MissedWindows,
+        last: datetime,
+        before: datetime,
+        cause: str,
+    ) -> None:
+        """Log and count the missed windows the ``catch_up`` bound left out, if any."""
+        if not missed.dropped:
+            return
+        with self._dropped_lock:
+            self._dropped[monitor.name] = self._dropped.get(monitor.name, 0) + missed.dropped
+        log.warning(
+            "catch_up.windows_dropped",
+            extra={
+                "monitor": monitor.name,
+                "windows": missed.dropped,
+                "cause": cause,
+                "after": last.isoformat(),
+                "before": (missed.ends[0] if missed.ends else before).isoformat(),
+                "catch_up": _bound(monitor),
+            },
+        )
+
+    def dropped_windows(self) -> dict[str, int]:
+        """Missed windows the ``catch_up`` bound left out since start, per monitor."""
+        with self._dropped_lock:
+            return {
+                m.name: self._dropped.get(m.name, 0)
+                for m in self.config.monitors
+                if m.enabled and catches_up(m)
+            }
 
     def _run_window(self, monitor: MonitorConfig, end: datetime) -> RunResult | None:
         """Score and store one window unless it is stored already (see ``run_monitor``)."""
@@ -409,7 +453,7 @@ class Daemon:
         try:
             in_worker = None
             if self.scoring is not None:
-                in_worker = self.scoring.score_if_idle(monitor, end)
+                in_worker = self.scoring.score_in_worker(monitor, end)
             result = in_worker if in_worker is not None else self.runner.score(monitor, end)
         except RunAbandoned:
             log.warning(
@@ -498,6 +542,11 @@ class Daemon:
             "scrape_errors": self.cache.errors_total,
             "started_at": self.started_at.isoformat(),
         }
+
+
+def _bound(monitor: MonitorConfig) -> str:
+    """The monitor's ``catch_up`` as the configuration spells it, for log lines."""
+    return describe_bound(monitor.catch_up) if monitor.catch_up is not None else ""
 
 
 def _ping_within(store: Store, timeout: float) -> str | None:

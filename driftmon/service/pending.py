@@ -129,7 +129,7 @@ class PendingRuns:
     def open(self) -> None:
         """Queue the runs an earlier process left in the spool (none without a spool).
 
-        ``SpoolError`` when the spool folder cannot be created or listed. Damaged files are
+        ``SpoolError`` when the spool folder cannot be created, written or listed. Damaged files are
         set aside and counted; the readable runs are kept.
         """
         if self._spool is None:

@@ -18,15 +18,20 @@ orphan. A worker that dies mid-run (killed, out of memory) fails that run with
 (``concurrent.futures`` stops a broken pool's other workers too); the pool is replaced for
 the next runs. A worker that died between runs is replaced without failing any.
 
-A run is handed to a worker only when one is idle (``score_if_idle``); otherwise the daemon
-scores it in its own process, as without workers. A pool queue would let a slow monitor
-(a stuck source, a huge window) hold every worker and starve the others, which the daemon
-promises never happens (tests/faults/test_process.py).
+Runs queue for the workers, but only behind runs that are moving (``score_in_worker``): a
+run waits for a worker while some worker's current run started less than
+``WORKER_WAIT_SECONDS`` ago (it is likely to finish soon); once every worker has been on
+its run for longer than that, the daemon scores the run in its own process instead. So a
+tick's many short runs go to the workers (which share no GIL with each other or with the
+HTTP server, and keep the daemon light), while a slow monitor (a stuck source, a huge
+window) holding every worker delays the others by at most ``WORKER_WAIT_SECONDS`` and
+starves none (tests/service/test_processes.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
@@ -50,6 +55,9 @@ log = logging.getLogger("driftmon.scoring")
 
 PARENT_CHECK_SECONDS = 1.0
 """How often a worker checks that the daemon that started it is still there."""
+
+WORKER_WAIT_SECONDS = 1.0
+"""A run waits for a busy worker only while some worker's run is younger than this."""
 
 
 class ScoringProcessError(DriftmonError):
@@ -82,7 +90,9 @@ class ScoringProcesses:
         self._context = multiprocessing.get_context("spawn")
         self._abandon = self._context.Event()
         self._lock = threading.Lock()
-        self._idle = threading.BoundedSemaphore(processes)
+        self._slots = threading.Condition()
+        self._busy_since: dict[int, float] = {}  # run token -> when its worker took it
+        self._tokens = itertools.count()
         self._executor: ProcessPoolExecutor | None = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -101,18 +111,42 @@ class ScoringProcesses:
 
     @property
     def idle(self) -> int:
-        """How many workers are free for ``score_if_idle`` now."""
-        return self._idle._value
+        """How many workers are free for ``score_in_worker`` now."""
+        with self._slots:
+            return self.processes - len(self._busy_since)
 
-    def score_if_idle(self, monitor: MonitorConfig, window_end: datetime) -> RunResult | None:
-        """``score`` in a worker if one is idle now, else None (the caller scores the run
-        itself, so no run waits behind another monitor's)."""
-        if not self._idle.acquire(blocking=False):
+    def score_in_worker(
+        self, monitor: MonitorConfig, window_end: datetime, *, wait: float = WORKER_WAIT_SECONDS
+    ) -> RunResult | None:
+        """``score`` in a worker, waiting for one while some worker's run is younger than
+        ``wait`` seconds; None when every worker has been on its run for longer (the caller
+        scores the run itself, so no run waits long behind a slow monitor's)."""
+        token = self._take_worker(wait)
+        if token is None:
             return None
         try:
+            if self._abandon.is_set():  # shutting down while this run waited for a worker
+                raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown")
             return self.score(monitor, window_end)
         finally:
-            self._idle.release()
+            self._give_back(token)
+
+    def _take_worker(self, wait: float) -> int | None:
+        with self._slots:
+            while len(self._busy_since) >= self.processes:
+                youngest = max(self._busy_since.values())
+                remaining = youngest + wait - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._slots.wait(remaining)
+            token = next(self._tokens)
+            self._busy_since[token] = time.monotonic()
+            return token
+
+    def _give_back(self, token: int) -> None:
+        with self._slots:
+            del self._busy_since[token]
+            self._slots.notify()
 
     def score(self, monitor: MonitorConfig, window_end: datetime) -> RunResult:
         """``MonitorRunner.score`` of one window in a worker (``RunAbandoned`` propagates);

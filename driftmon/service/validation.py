@@ -1,14 +1,17 @@
 """What ``driftmon validate`` checks beyond the configuration file itself.
 
-Each source of each monitor opens and has every column the configuration names, and the
-latest scheduled window of a windowed live source has rows. Problems lead with what is
-wrong; their kind decides the command's exit code.
+Each source of each monitor opens and has every column the configuration names, the
+latest scheduled window of a windowed live source has rows, and the spool folder can be
+created and written (``driftmon run`` refuses to start otherwise: it writes there only when
+the results database is away, too late to find out). Problems lead with what is wrong;
+their kind decides the command's exit code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from driftmon.clock import utcnow
 from driftmon.config import Config, MonitorConfig
@@ -22,6 +25,7 @@ from driftmon.service.rolling import reference_window
 from driftmon.service.window_end import scheduled_window_end
 from driftmon.sources.base import closing_source, column_list
 from driftmon.sources.factory import SourceConfig, source_from_config
+from driftmon.spool import Spool
 
 
 class ProblemKind(StrEnum):
@@ -31,6 +35,9 @@ class ProblemKind(StrEnum):
     """The configuration must change: an invalid value, a configured column a source lacks."""
     SOURCE = "source"
     """A source could not be opened or read; the configuration may be right."""
+    SPOOL = "spool"
+    """The spool folder cannot be created or written, so ``driftmon run`` would not start;
+    the configuration may be right (permissions, a read-only disk)."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +126,21 @@ PROBLEM_KINDS = tuple(ProblemKind)
 
 
 def find_problems(config: Config) -> list[Problem]:
-    """Every problem of every monitor's sources, in monitor order."""
+    """Every problem of every monitor's sources, in monitor order, then the spool's."""
     problems: list[Problem] = []
     for monitor in config.monitors:
         problems += _source_problems(config, monitor)
-    return problems
+    return problems + _spool_problems(config)
+
+
+def _spool_problems(config: Config) -> list[Problem]:
+    """The spool folder can be created and written, as ``driftmon run`` checks at start."""
+    path = config.database.spool.path
+    why = Spool(Path(path)).check() if path is not None else None
+    if why is None:
+        return []
+    message = (
+        f"database.spool.path in {config.path}: {why}; `driftmon run` would refuse to start "
+        "(it keeps runs there while the results database is unavailable)"
+    )
+    return [Problem(ProblemKind.SPOOL, message)]

@@ -22,19 +22,15 @@ import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
-
-if TYPE_CHECKING:  # imported where used: only time-windowed Parquet needs pyarrow.dataset
-    import pyarrow.dataset as ds
 
 from driftmon.errors import ColumnError, ConfigError, SourceError
 from driftmon.sources.base import Window, column_list
+from driftmon.sources.parquet_footer import Footer, footer, reader
 from driftmon.sources.timespan import TimeSpan, merge_spans, span_of
 from driftmon.sources.timestamps import (
     USABLE_TYPES,
@@ -59,7 +55,6 @@ _SUFFIXES: tuple[tuple[str, FileFormat], ...] = (
 )
 _CSV_BLOCK_BYTES = 1 << 20
 _PARQUET_BUFFER_BYTES = 1 << 20
-_LOCAL = pafs.LocalFileSystem()
 
 DEFAULT_NULL_VALUES: tuple[str, ...] = tuple(pacsv.ConvertOptions().null_values)
 """pyarrow.csv's default null markers, the empty field among them."""
@@ -223,8 +218,9 @@ class FileSource:
         checked = [(f, self._schema(f)) for f in files]
         ts = self.timestamp_column
         for f, schema in checked:
+            names = set(schema.names)  # a fresh list at every access: once per file
             for name in needed:
-                if name not in schema.names:
+                if name not in names:
                     raise ColumnError(
                         f"{f}: column {name!r} not found; it has {column_list(schema.names)}"
                     )
@@ -239,7 +235,7 @@ class FileSource:
     def _schema(self, f: Path) -> pa.Schema:
         try:
             if self.format == "parquet":
-                schema = pq.read_schema(f)
+                schema = footer(f).schema
             else:
                 with pacsv.open_csv(
                     f, read_options=_csv_read_options(), convert_options=self._csv_convert()
@@ -258,33 +254,28 @@ class FileSource:
     def _parquet_batches(
         self, f: Path, schema: pa.Schema, needed: list[str], window: Window | None
     ) -> Iterator[pa.RecordBatch]:
-        row_groups: list[int] | None = None
-        if window is not None and self.timestamp_column is not None:
-            row_groups = self._row_groups_in(f, schema.field(self.timestamp_column), window)
+        # No pre-buffering: it would hold whole row groups (easily 1M rows) in memory.
+        with reader(f, pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES) as (parsed, pf):
+            row_groups = self._row_groups_in(parsed, window) if window is not None else None
             if row_groups == []:
                 return
-        # No pre-buffering: it would hold whole row groups (easily 1M rows) in memory.
-        with pq.ParquetFile(f, pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES) as pf:
             yield from pf.iter_batches(
                 batch_size=self.batch_rows, columns=needed, row_groups=row_groups
             )
 
-    def _row_groups_in(self, f: Path, field: pa.Field, window: Window) -> list[int] | None:
-        """Row groups whose statistics allow rows in the window (None: statistics unusable)."""
-        import pyarrow.dataset as ds
-
-        expr = self._pushdown(field, window)
-        if expr is None:
+    def _row_groups_in(self, parsed: Footer, window: Window) -> list[int] | None:
+        """Row groups whose statistics allow rows in the window (None: all of them)."""
+        ts = self.timestamp_column
+        if ts is None or ts not in parsed.schema.names:
             return None
-        fragment = ds.ParquetFileFormat().make_fragment(os.fspath(f), filesystem=_LOCAL)
-        return [rg.id for piece in fragment.split_by_row_group(expr) for rg in piece.row_groups]
+        field = parsed.schema.field(ts)
+        bounds = self._pushdown(field, window)
+        return None if bounds is None else parsed.row_groups_between(field, *bounds)
 
-    def _pushdown(self, field: pa.Field, window: Window) -> ds.Expression | None:
-        """A filter that keeps at least the window's rows, on the column's own type."""
-        import pyarrow.dataset as ds
-
+    def _pushdown(self, field: pa.Field, window: Window) -> tuple[pa.Scalar, pa.Scalar] | None:
+        """Bounds ``[lo, hi)`` on the column's own type that hold at least the window's rows
+        (for choosing row groups by their statistics; the exact filter runs afterwards)."""
         t = field.type
-        col = ds.field(field.name)
         if pa.types.is_timestamp(t):
             if t.tz is None and self.naive_timezone != "UTC":
                 lo_naive, hi_naive = naive_superset(window, self.naive_timezone)
@@ -292,11 +283,11 @@ class FileSource:
                 hi = bound(hi_naive.replace(tzinfo=UTC), t.unit)
             else:
                 lo, hi = bound(window.start, t.unit), bound(window.end, t.unit)
-            return (col >= pa.scalar(lo, t)) & (col < pa.scalar(hi, t))
+            return pa.scalar(lo, t), pa.scalar(hi, t)
         if pa.types.is_integer(t):
             unit = self.timestamp_unit
             lo, hi = bound(window.start, unit), bound(window.end, unit)
-            return (col >= pa.scalar(lo, pa.int64())) & (col < pa.scalar(hi, pa.int64()))
+            return pa.scalar(lo, pa.int64()), pa.scalar(hi, pa.int64())
         return None
 
     def _csv_batches(
@@ -342,7 +333,7 @@ def _parquet_stats(f: Path, field: pa.Field) -> tuple[pa.Array, int] | None:
     if not (pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
         return None
     try:
-        meta = pq.read_metadata(f)
+        meta = footer(f).metadata
     except (pa.ArrowException, OSError) as exc:
         raise SourceError(f"cannot read parquet file {f}: {_reason(exc)}") from exc
     values: list[object] = []

@@ -73,14 +73,26 @@ class Spool:
         self.directory = directory
 
     def open(self) -> Opened:
-        """Create the directory if needed, clean up and list what it keeps.
+        """Create the directory if needed, make sure a run can be written, clean up and
+        list what it keeps.
 
+        The spool is written only when the results database is away: a folder found
+        unwritable then would lose those runs, so it is found out here, at start-up.
         Every file is read in full and its checksum checked (a damaged one is moved aside
         now, so it is reported at start-up rather than when its turn comes); the runs
         themselves are built only when they are replayed.
         """
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpoolError(f"the spool directory {self.directory} cannot be used: {exc}") from exc
+        try:
+            _probe_write(self.directory)
+        except OSError as exc:
+            raise SpoolError(
+                f"the spool directory {self.directory} cannot be used: {_not_writable(exc)}"
+            ) from exc
+        try:
             names = sorted(os.listdir(self.directory))
         except OSError as exc:
             raise SpoolError(f"the spool directory {self.directory} cannot be used: {exc}") from exc
@@ -106,6 +118,31 @@ class Spool:
             entries.append(SpoolEntry(header.monitor, header.window_end, header.spooled_at, path))
         entries.sort(key=lambda e: (e.window_end, e.monitor))
         return Opened(entries, damaged, incomplete)
+
+    def check(self) -> str | None:
+        """Why ``open`` would fail, without creating the folder: None when a run can be
+        written there (a missing folder, when its nearest existing parent takes one).
+
+        Probes by writing a temporary file (removed at once, and by ``open`` if left).
+        """
+        unusable = f"the spool directory {self.directory} cannot be used"
+        target = self.directory
+        while not target.exists() and target != target.parent:
+            target = target.parent
+        if not target.is_dir():
+            what = "it" if target == self.directory else str(target)
+            return f"{unusable}: {what} is not a folder"
+        try:
+            _probe_write(target)
+        except OSError as exc:
+            where = "" if target == self.directory else f"it cannot be created in {target}: "
+            return f"{unusable}: {where}{_not_writable(exc)}"
+        try:
+            if target == self.directory:
+                os.listdir(target)
+        except OSError as exc:
+            return f"{unusable}: {exc}"
+        return None
 
     def write(self, run: RunResult, spooled_at: datetime) -> SpoolEntry:
         """Write ``run`` durably; ``SpoolError`` when it cannot be (nothing is left behind)."""
@@ -180,6 +217,25 @@ def file_name(monitor: str, window_end: datetime) -> str:
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     digest = hashlib.sha256(monitor.encode()).hexdigest()[:16]
     return f"{micros:020d}-{digest}{SUFFIX}"
+
+
+def _probe_write(directory: Path) -> None:
+    """Create and remove a temporary file in ``directory``: OSError if it cannot.
+
+    A real file rather than ``os.access``, which answers from permissions alone: this gets
+    the answer the spool's own writes will get (a read-only mount, no inode left). A disk
+    with no space left is only found when a run is written.
+    """
+    probe = directory / f"{TEMP_PREFIX}probe-{uuid.uuid4().hex}"
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with contextlib.suppress(FileNotFoundError):
+        probe.unlink()
+
+
+def _not_writable(exc: OSError) -> str:
+    """``exc`` of a probe write, read as what it means for the spool."""
+    reason = exc.strerror or str(exc)
+    return f"a run cannot be written there ({reason})"
 
 
 def _fsync_directory(directory: Path) -> None:

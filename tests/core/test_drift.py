@@ -15,11 +15,24 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftmon.core.divergence import smoothed_reference
-from driftmon.core.drift import DriftScores, score
+from driftmon.core.divergence import (
+    cross_entropy,
+    entropy,
+    js_divergence,
+    kl_divergence,
+    probabilities,
+    psi,
+    smoothed_reference,
+)
+from driftmon.core.drift import DriftScores, score, score_all
 from driftmon.core.histogram import Histogram
 from driftmon.core.profile import FeatureSpec, ReferenceValuesError, build_feature_profile
-from driftmon.core.stats import g_test_one_sample
+from driftmon.core.stats import (
+    expected_null_kl,
+    g_test_one_sample,
+    g_test_two_sample,
+    kl_g_test,
+)
 
 
 def _h(*counts: int) -> Histogram:
@@ -232,3 +245,86 @@ def test_two_sample_p_value_rejects_about_five_percent_without_drift() -> None:
         p_values.append(s.p_value)
     rate = np.mean(np.array(p_values) < 0.05)
     assert 0.03 <= rate <= 0.07
+
+
+# --- many features at once ---------------------------------------------------------------
+
+
+def _one_at_a_time(
+    live: Histogram, ref: Histogram, smoothing: float, sample: bool
+) -> DriftScores | None:
+    """The scores from the one-feature definitions in divergence.py and stats.py."""
+    n, big_n = live.total, ref.total
+    if n == 0 or big_n == 0:
+        return None
+    p = probabilities(live.counts)
+    q = smoothed_reference(ref.counts, live.counts, smoothing)
+    q_raw = probabilities(ref.counts)
+    test = (
+        g_test_two_sample(live.counts, ref.counts) if sample else g_test_one_sample(live.counts, q)
+    )
+    kl = kl_divergence(p, q)
+    k = int(((live.counts + ref.counts) > 0).sum())
+    return DriftScores(
+        kl_divergence=kl,
+        entropy=entropy(p),
+        cross_entropy=cross_entropy(p, q),
+        js_divergence=js_divergence(p, q_raw),
+        psi=psi(p, q_raw),
+        g_statistic=test.statistic,
+        degrees_of_freedom=test.dof,
+        p_value=kl_g_test(kl, n, big_n, test.dof, sample).p_value,
+        expected_kl=expected_null_kl(n, k, big_n if sample else None),
+        live_rows=n,
+        reference_rows=big_n,
+    )
+
+
+_COUNTS = st.lists(st.integers(0, 50), min_size=1, max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pairs=st.lists(
+        _COUNTS.flatmap(
+            lambda live: st.tuples(
+                st.just(live),
+                st.lists(
+                    st.one_of(st.integers(0, 3), st.integers(0, 10**6)),
+                    min_size=len(live),
+                    max_size=len(live),
+                ),
+                st.sampled_from([0.5, 1.0, 5.0]),
+            )
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    sample=st.booleans(),
+)
+def test_score_all_is_each_feature_scored_by_the_one_feature_formulas(
+    pairs: list[tuple[list[int], list[int], float]], sample: bool
+) -> None:
+    """Batched over features of mixed bin counts: every number is the one-feature
+    definition's (to rounding), and a feature's scores do not depend on the others."""
+    features = [(Histogram(np.array(a)), Histogram(np.array(b)), s) for a, b, s in pairs]
+    batch = score_all(features, sample)
+    for (live, ref, smoothing), got in zip(features, batch, strict=True):
+        want = _one_at_a_time(live, ref, smoothing, sample)
+        assert got == score(live, ref, smoothing, sample)  # alone: the very same numbers
+        if want is None:
+            assert got is None
+            continue
+        assert got is not None
+        for name, value in dataclasses.asdict(want).items():
+            assert getattr(got, name) == pytest.approx(value, rel=1e-12, abs=1e-15), name
+        assert math.isfinite(got.kl_divergence)
+        assert got.kl_divergence >= 0.0
+
+
+def test_score_all_of_nothing_is_nothing_and_a_shape_mismatch_names_both() -> None:
+    assert score_all([]) == []
+    with pytest.raises(ValueError, match="live histogram has 3 bins, reference has 2"):
+        score_all([(_h(1, 2, 3), _h(1, 2), 0.5)])
+    with pytest.raises(ValueError, match="smoothing must be a positive number of rows"):
+        score_all([(_h(1, 2), _h(1, 2), 0.0)])

@@ -316,9 +316,51 @@ def test_large_random_columns_across_real_chunks(monkeypatch: pytest.MonkeyPatch
     for x in columns.values():
         x[::97] = np.nan
         finite_x = x[np.isfinite(x)]
-        for n_bins in (2, 10, 23, 24, 50, 300):
+        for n_bins in (2, 10, 28, 29, 37, 38, 50, 300):  # either side of each hand-over
             for e in (
                 np.unique(np.quantile(finite_x, np.arange(1, n_bins) / n_bins)),
                 np.linspace(finite_x.min(), finite_x.max(), n_bins + 1)[1:-1],
             ):
                 np.testing.assert_array_equal(count_into_edges(x, e), reference(x, e))
+
+
+@pytest.mark.parametrize(
+    ("chunk", "tally_max", "folded_width"),
+    [(16, 255, 512), (16, 100, 2), (50, 3, 4), (1 << 16, 255, 512), (1 << 16, 2, 1)],
+)
+def test_thresholds_byte_tally_is_flushed_before_it_overflows(
+    monkeypatch: pytest.MonkeyPatch, chunk: int, tally_max: int, folded_width: int
+) -> None:
+    """Values reaching every edge add 1 to every tally byte per chunk: hundreds of chunks
+    must be summed before a byte wraps, with rows folded to any width, odd ones included."""
+    monkeypatch.setattr(fastbin, "_CHUNK", chunk)
+    monkeypatch.setattr(fastbin, "_TALLY_MAX", tally_max)
+    monkeypatch.setattr(fastbin, "_FOLDED_WIDTH", folded_width)
+    e = np.array([-1.0, 0.0, 1.0])
+    rng = np.random.default_rng(6)
+    top = np.full(chunk * 600 + 5, np.inf)  # every value >= every edge and -inf
+    mixed = np.concatenate([top, around(e), SPECIALS, rng.normal(size=3 * chunk + 1)])
+    rng.shuffle(mixed)
+    for x in (top, mixed, np.ascontiguousarray(mixed[::-1])):
+        np.testing.assert_array_equal(_count_thresholds(x, e), reference(x, e))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    case=cases(),
+    chunk=st.integers(1, 40),
+    tally_max=st.integers(1, 255),
+    folded_width=st.integers(1, 16),
+)
+def test_thresholds_kernel_matches_searchsorted_for_any_chunking(
+    case: tuple[Floats, Floats], chunk: int, tally_max: int, folded_width: int
+) -> None:
+    """Chunk length, tally flushes and row folding change the arithmetic, never the counts:
+    on edge-hugging and special values (NaN, ±0, ±inf, values one ulp off an edge)."""
+    x, edges = case
+    x = np.concatenate([x, x, x])  # enough values for several chunks and folds
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastbin, "_CHUNK", chunk)
+        mp.setattr(fastbin, "_TALLY_MAX", tally_max)
+        mp.setattr(fastbin, "_FOLDED_WIDTH", folded_width)
+        np.testing.assert_array_equal(_count_thresholds(x, edges), reference(x, edges))

@@ -1,8 +1,11 @@
-"""Windows missed while the daemon was down are scored when it starts again, oldest first,
-within each monitor's catch_up; a source without a window is not caught up."""
+"""Windows missed while the daemon was down, or skipped while it was stalled, are scored
+late, oldest first, within each monitor's catch_up (one rule); those beyond it are logged
+and counted; a source without a window is not caught up."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -34,21 +37,27 @@ def catch_up_finished(name: str) -> Callable[[dict[str, Any]], bool]:
     return lambda e: e.get("event") == "catch_up.finished" and e["monitor"] == name
 
 
-def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
-    tmp_path: Path, daemons: Callable[..., DaemonProcess]
-) -> None:
+def three_monitors(tmp_path: Path) -> Path:
+    """A config of three monitors every second: windowed with the default catch_up (24h),
+    windowed with {windows: 2}, and one whose source has no window."""
     write_parquet(tmp_path / "reference.parquet", data_columns())
     write_parquet(tmp_path / "batch.parquet", data_columns(300, seed=1))
     live = windowed_live(tmp_path / "live.parquet")
-    config = write_config(
+    return write_config(
         tmp_path / "driftmon.yaml",
         "sqlite:///results.db",
         [
-            monitor("all", live),  # catch_up: 24h, the default
+            monitor("all", live),
             monitor("two", live, catch_up={"windows": 2}),
             monitor("batch", {"path": "batch.parquet"}),
         ],
     )
+
+
+def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
+    tmp_path: Path, daemons: Callable[..., DaemonProcess]
+) -> None:
+    config = three_monitors(tmp_path)
     first = daemons(config, "first")
     first.wait_log(lambda e: e.get("event") == "run.finished" and e["monitor"] == "two", 20, 2)
     assert first.terminate() == 0
@@ -82,3 +91,69 @@ def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
     caught = [datetime.fromisoformat(t) for t in (started["two"]["first"], started["two"]["last"])]
     assert caught[1] - caught[0] == timedelta(seconds=1)
     assert set(caught) <= set(bounded)
+
+
+def test_a_stalled_daemon_scores_the_skipped_windows_within_the_bound(
+    tmp_path: Path, daemons: Callable[..., DaemonProcess]
+) -> None:
+    """SIGSTOP for 5 s on a 1 s schedule: APScheduler coalesces the missed fires into one
+    late tick, whose run scores the skipped windows first (before: at most 3 of them)."""
+    config = three_monitors(tmp_path)
+    d = daemons(config)
+    d.wait_log(lambda e: e.get("event") == "run.finished" and e["monitor"] == "two", 20, 2)
+    stopped = datetime.now(UTC)
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(5)
+    finally:
+        os.kill(d.proc.pid, signal.SIGCONT)
+    resumed = datetime.now(UTC)
+
+    def after_the_stall(e: dict[str, Any], name: str) -> bool:
+        """The late windows of ``name`` the first run after the stall scored."""
+        return (
+            e.get("event") == "run.late_windows"
+            and e["monitor"] == name
+            and datetime.fromisoformat(e["last"]) >= resumed - timedelta(seconds=2)
+        )
+
+    late = d.wait_log(lambda e: after_the_stall(e, "all"), 15)
+    assert datetime.fromisoformat(late["first"]) <= stopped + timedelta(seconds=1), late
+    assert late["windows"] >= 4, late
+    assert d.wait_log(lambda e: after_the_stall(e, "two"), 15)["windows"] == 2
+    dropped = d.wait_log(
+        lambda e: (
+            e.get("event") == "catch_up.windows_dropped"
+            and e["monitor"] == "two"
+            and datetime.fromisoformat(e["before"]) >= resumed - timedelta(seconds=3)
+        ),
+        15,
+    )
+    assert (dropped["cause"], dropped["windows"] >= 2) == ("late tick", True), dropped
+    assert dropped["catch_up"] == "2 windows"
+    d.wait_log(
+        lambda e: (
+            e.get("event") == "run.finished"
+            and e["monitor"] == "all"
+            and datetime.fromisoformat(e["window_end"]) > resumed + timedelta(seconds=1)
+        ),
+        15,
+    )
+    logged = {
+        name: sum(e["windows"] for e in d.logs("catch_up.windows_dropped") if e["monitor"] == name)
+        for name in ("all", "two")
+    }
+    assert logged["all"] == 0, "the 24h bound dropped windows"
+    assert d.sample("driftmon_catch_up_dropped_windows_total", monitor="two") == logged["two"]
+    assert d.sample("driftmon_catch_up_dropped_windows_total", monitor="all") == 0
+    assert d.sample("driftmon_catch_up_dropped_windows_total", monitor="batch") is None
+    assert not [e for e in d.logs("run.late_windows") if e["monitor"] == "batch"]
+    assert d.terminate() == 0
+
+    db = tmp_path / "results.db"
+    everything = stored_ends(db, "all")
+    assert_every_window_once(everything, everything[0], everything[-1])
+    bounded = stored_ends(db, "two")
+    assert len(bounded) == len(set(bounded))
+    gap = [t for t in everything if t not in bounded]
+    assert len(gap) >= logged["two"] >= dropped["windows"], "the dropped windows were stored"

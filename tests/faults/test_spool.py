@@ -19,6 +19,7 @@ from driftmon.results import RunResult
 from driftmon.spool import Spool
 from driftmon.spool.directory import file_name
 
+from ..unprivileged import read_only_folder, run_unprivileged
 from .conftest import (
     DaemonProcess,
     FaultProxy,
@@ -301,3 +302,28 @@ def test_a_spool_folder_that_cannot_be_created_stops_start_up_with_exit_3(
     assert d.proc.wait(timeout=30) == 3
     assert "database.spool.path" in d.text()
     assert str(tmp_path / "taken" / "spool") in d.text()
+
+
+def test_a_read_only_spool_folder_stops_start_up_with_exit_3_before_the_database(
+    tmp_path: Path,
+) -> None:
+    """The spool is written only in an outage: finding it read-only then would lose the
+    outage's runs. The daemon runs as a process that permissions apply to, even under root
+    (tests/unprivileged.py)."""
+    write_parquet(tmp_path / "reference.parquet", data_columns())
+    write_parquet(tmp_path / "live.parquet", data_columns(300, seed=1))
+    folder = read_only_folder(tmp_path / "spool")
+    config = write_config(
+        tmp_path / "driftmon.yaml",
+        "sqlite:///results.db",
+        [monitor("m", {"path": "live.parquet"})],
+        database={"spool": {"path": "spool"}},
+    )
+    done = run_unprivileged(["-m", "driftmon.cli", "run", "-c", str(config)], tmp_path, 30)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert (
+        f"driftmon: database.spool.path: the spool directory {folder} cannot be used: "
+        "a run cannot be written there (Permission denied)"
+    ) in done.stderr
+    assert list(folder.iterdir()) == []
+    assert not (tmp_path / "results.db").exists(), "refused before touching the database"

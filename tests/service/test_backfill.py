@@ -13,6 +13,7 @@ from driftmon.config import MonitorConfig, ScheduleConfig
 from driftmon.core.status import Status
 from driftmon.errors import ConfigError
 from driftmon.results import RunResult
+from driftmon.schedule_times import TICK
 from driftmon.service.backfill import MAX_WINDOWS, plan, window_ends
 from driftmon.service.runner import MonitorRunner, default_source_factory
 from driftmon.sources.base import Source
@@ -47,9 +48,20 @@ def test_cron_window_ends_are_its_fire_times_in_utc() -> None:
     assert ends == [T0 + timedelta(days=d, hours=9) for d in range(1, 6)]
 
 
+def test_cron_fire_times_on_either_bound_are_included_and_nothing_beyond() -> None:
+    half_past = ScheduleConfig(cron="30 * * * *")
+    first, last = T0 + HOUR / 2, T0 + 3 * HOUR + HOUR / 2
+    assert window_ends(half_past, first, last) == [first + i * HOUR for i in range(4)]
+    assert window_ends(half_past, first + TICK, last - TICK) == [first + HOUR, first + 2 * HOUR]
+    assert window_ends(half_past, last, first) == []
+
+
 def test_a_range_with_too_many_windows_is_refused() -> None:
-    with pytest.raises(ValueError, match="more than 10 windows"):
+    with pytest.raises(ValueError, match=r"more than 10 windows \(every 1m\)"):
         window_ends(ScheduleConfig(every=timedelta(minutes=1)), T0, T0 + HOUR, limit=10)
+    with pytest.raises(ValueError, match=r"more than 10 windows \(cron '\* \* \* \* \*'\)"):
+        window_ends(ScheduleConfig(cron="* * * * *"), T0, T0 + HOUR, limit=10)
+    assert len(window_ends(ScheduleConfig(cron="* * * * *"), T0, T0 + 9 * HOUR / 60, 10)) == 10
 
 
 def _stored(store: Store, end: datetime, status: Status) -> None:

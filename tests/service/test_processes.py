@@ -148,24 +148,67 @@ def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
         store.dispose()
 
 
-def test_a_busy_worker_is_not_waited_for_so_a_stuck_monitor_starves_no_other(
+def test_a_run_waits_for_a_worker_whose_run_is_moving(tmp_path: Path) -> None:
+    """One worker, taken by a run that started just now: the next run queues for it
+    instead of being handed back to the daemon (score_in_worker returns a result)."""
+    cfg, store = _endless_and_quick(tmp_path)
+    pool = ScoringProcesses(cfg, store, 1)
+    try:
+        token = pool._take_worker(0.0)  # as a run in progress holds it
+        assert token is not None
+        assert pool.idle == 0
+        threading.Timer(0.5, pool._give_back, args=(token,)).start()
+        queued = pool.score_in_worker(cfg.monitor("quick"), END, wait=60.0)
+        assert queued is not None, "the run was handed back instead of waiting for the worker"
+        assert queued.error is None
+        assert queued.live_rows == 200
+        assert pool.idle == 1
+    finally:
+        pool.close(terminate=True)
+        store.dispose()
+
+
+def test_a_run_still_waiting_for_a_worker_at_shutdown_is_abandoned_not_failed(
     tmp_path: Path,
 ) -> None:
-    """One worker, held by a run that never ends: the next monitor's run is not queued
-    behind it (score_if_idle says None at once, and the daemon scores it itself)."""
+    """At shutdown (abandon) a run that waited for a busy worker raises RunAbandoned, which
+    the daemon logs and does not store, instead of an error run."""
+    cfg, store = _endless_and_quick(tmp_path)
+    pool = ScoringProcesses(cfg, store, 1)
+    try:
+        token = pool._take_worker(0.0)
+        assert token is not None
+
+        def shut_down() -> None:
+            pool.abandon()
+            pool._give_back(token)
+
+        threading.Timer(0.3, shut_down).start()
+        with pytest.raises(RunAbandoned, match="'quick'"):
+            pool.score_in_worker(cfg.monitor("quick"), END, wait=60.0)
+    finally:
+        pool.close(terminate=True)
+        store.dispose()
+
+
+def test_a_stuck_worker_is_waited_for_briefly_so_a_stuck_monitor_starves_no_other(
+    tmp_path: Path,
+) -> None:
+    """One worker, held by a run that never ends: the next monitor's run waits at most the
+    bound after that run started, then score_in_worker says None (the daemon scores it)."""
     cfg, store = _endless_and_quick(tmp_path)
     pool = ScoringProcesses(cfg, store, 1)
     ended: list[BaseException] = []
 
     def endless_run() -> None:
         try:
-            pool.score_if_idle(cfg.monitor("endless"), END)
+            pool.score_in_worker(cfg.monitor("endless"), END)
         except RunAbandoned as exc:
             ended.append(exc)
 
     stuck = threading.Thread(target=endless_run, daemon=True)
     try:
-        idle = pool.score_if_idle(cfg.monitor("quick"), END)
+        idle = pool.score_in_worker(cfg.monitor("quick"), END)
         assert idle is not None  # the worker was idle: it scored
         assert idle.error is None
         stuck.start()
@@ -174,8 +217,12 @@ def test_a_busy_worker_is_not_waited_for_so_a_stuck_monitor_starves_no_other(
             assert time.monotonic() < deadline, "the endless run never took the worker"
             time.sleep(0.05)
         t0 = time.monotonic()
-        assert pool.score_if_idle(cfg.monitor("quick"), END) is None
-        assert time.monotonic() - t0 < 1.0
+        assert pool.score_in_worker(cfg.monitor("quick"), END, wait=0.5) is None
+        assert time.monotonic() - t0 < 5.0
+        time.sleep(0.6)  # the stuck run is now older than the bound: no wait at all
+        t1 = time.monotonic()
+        assert pool.score_in_worker(cfg.monitor("quick"), END, wait=0.5) is None
+        assert time.monotonic() - t1 < 0.4
         assert stuck.is_alive()
     finally:
         pool.abandon()  # as the daemon does at shutdown: the killed worker's run is abandoned

@@ -1,4 +1,5 @@
-"""validate's source checks: each source it opens is closed again."""
+"""validate's checks beyond the file: each source it opens is closed again; a spool folder
+that cannot be used is reported."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from driftmon.service import validation
-from driftmon.service.validation import find_problems
+from driftmon.service.validation import ProblemKind, find_problems
 from driftmon.sources import FileSource
 from driftmon.sources.factory import source_from_config
 
@@ -37,3 +38,26 @@ def test_every_source_validate_opens_is_closed(
     assert find_problems(cfg) == []
     assert len(opened) == 2  # the reference and the live source
     assert sorted(closed) == sorted(opened)
+
+
+def test_a_spool_folder_that_cannot_be_created_is_a_spool_problem(tmp_path: Path) -> None:
+    """Found by validate, as `driftmon run` would refuse to start on it; null has none."""
+    write_parquet(tmp_path / "reference.parquet", reference_columns())
+    write_parquet(tmp_path / "live.parquet", live_columns())
+    (tmp_path / "taken").write_text("")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    taken = {"url": url, "spool": {"path": "taken/spool"}}
+    cfg = make_config(tmp_path, url, monitor_dict(), database=taken)
+    (problem,) = find_problems(cfg)
+    assert problem.kind == ProblemKind.SPOOL
+    assert problem.message.startswith(
+        f"database.spool.path in {cfg.path}: the spool directory "
+        f"{tmp_path / 'taken' / 'spool'} cannot be used: {tmp_path / 'taken'} is not a folder"
+    )
+    memory_only = {"url": url, "spool": {"path": None}}
+    assert find_problems(make_config(tmp_path, url, monitor_dict(), database=memory_only)) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "live.parquet",
+        "reference.parquet",
+        "taken",
+    ], "validate created the spool folder or the results database"

@@ -1,4 +1,5 @@
-"""The spool on disk: exact round trips, atomic files, damaged and unfinished files."""
+"""The spool on disk: exact round trips, atomic files, damaged and unfinished files, and a
+folder that cannot be written found out when the spool is opened (or checked), not later."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from driftmon.results import FeatureResult, RunResult
 from driftmon.spool import Spool, SpoolError, SpoolFormatError
 from driftmon.spool.codec import decode, encode
 from driftmon.spool.directory import file_name
+
+from ..unprivileged import read_only_folder, run_unprivileged
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SPOOLED = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
@@ -198,3 +201,67 @@ def test_a_spool_folder_that_cannot_be_created_is_an_error(tmp_path: Path) -> No
     (tmp_path / "file").write_text("")
     with pytest.raises(SpoolError, match="cannot be used"):
         Spool(tmp_path / "file" / "spool").open()
+
+
+# -- a folder that cannot be used -------------------------------------------------------------
+
+CHECK_THEN_OPEN = """
+import sys
+from pathlib import Path
+
+from driftmon.spool import Spool, SpoolError
+
+spool = Spool(Path(sys.argv[1]))
+print(spool.check())
+try:
+    spool.open()
+except SpoolError as exc:
+    print(exc)
+else:
+    print("opened")
+"""
+DENIED = "a run cannot be written there (Permission denied)"
+
+
+def test_a_read_only_spool_folder_is_refused_at_open_and_by_check(tmp_path: Path) -> None:
+    """The spool is written only in an outage: a folder that cannot take a run then would
+    lose it, so opening it at start-up refuses it, naming the folder and why."""
+    folder = read_only_folder(tmp_path / "spool")
+    done = run_unprivileged(["-c", CHECK_THEN_OPEN, str(folder)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    refusal = f"the spool directory {folder} cannot be used: {DENIED}"
+    assert done.stdout.splitlines() == [refusal, refusal]
+    assert list(folder.iterdir()) == []
+
+
+def test_a_spool_folder_to_create_in_a_read_only_folder_is_refused(tmp_path: Path) -> None:
+    parent = read_only_folder(tmp_path / "ro")
+    folder = parent / "a" / "spool"
+    done = run_unprivileged(["-c", CHECK_THEN_OPEN, str(folder)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    checked, opened = done.stdout.splitlines()
+    unusable = f"the spool directory {folder} cannot be used"
+    assert checked == f"{unusable}: it cannot be created in {parent}: {DENIED}"
+    assert opened.startswith(f"{unusable}: [Errno 13] Permission denied")
+
+
+def test_check_says_why_a_spool_folder_cannot_be_used_without_creating_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "file").write_text("")
+    under_a_file = tmp_path / "file" / "spool"
+    assert Spool(under_a_file).check() == (
+        f"the spool directory {under_a_file} cannot be used: {tmp_path / 'file'} is not a folder"
+    )
+    assert Spool(tmp_path / "file").check() == (
+        f"the spool directory {tmp_path / 'file'} cannot be used: it is not a folder"
+    )
+    assert Spool(tmp_path / "new" / "spool").check() is None
+    assert Spool(tmp_path).check() is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"], "check created or left files"
+
+
+def test_opening_probes_the_folder_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    opened = Spool(tmp_path / "spool").open()
+    assert (opened.entries, opened.incomplete) == ([], 0)
+    assert list((tmp_path / "spool").iterdir()) == []
