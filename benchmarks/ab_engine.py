@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CASES = ("profile", "live", "numeric")
+CASES = ("profile", "live", "live, from Parquet", "numeric")
 """Timed cases: the reference profile, live histograms + scores, and the live histograms of
 the 20 numeric columns alone (where the GIL hand-overs of the numeric kernels show)."""
 
@@ -46,6 +46,20 @@ def worker(threads: int, rows: int, reps: int) -> None:
     specs = be.feature_specs()
     ref = be.make_frame(rows, be.SEED, live=False)
     live = be.make_frame(rows, be.SEED, live=True)
+    # The live window as driftmon's FileSource reads it from a Parquet file (the tree's own
+    # FileSource: since issue 14 text columns come as Arrow dictionaries); reading is not
+    # timed, only the histograms and scores of the batch it yields.
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from driftmon.sources import FileSource
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "live.parquet"
+        pq.write_table(pa.Table.from_pandas(live, preserve_index=False), path)
+        (parquet_batch,) = FileSource(path, batch_rows=rows).batches(list(live.columns))
     cases: dict[str, Callable[[], object]]
     try:
         from driftmon.core.columns import live_histograms, profile_columns, score_columns
@@ -65,6 +79,10 @@ def worker(threads: int, rows: int, reps: int) -> None:
             "live": lambda: [
                 score(f.live_histogram(live[f.name]), f.reference) for f in profile.features
             ],
+            "live, from Parquet": lambda: [
+                score(f.live_histogram(parquet_batch[f.name]), f.reference)
+                for f in profile.features
+            ],
             "numeric": lambda: [f.live_histogram(live[f.name]) for f in numeric],
         }
     else:
@@ -74,6 +92,7 @@ def worker(threads: int, rows: int, reps: int) -> None:
         cases = {
             "profile": lambda: profile_columns(ref, specs, pool),
             "live": lambda: score_columns(live, profile, pool),
+            "live, from Parquet": lambda: score_columns(parquet_batch, profile, pool),
             "numeric": lambda: live_histograms(live, numeric, pool),
         }
     out: dict[str, Any] = {case: [] for case in cases}

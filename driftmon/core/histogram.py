@@ -91,7 +91,10 @@ def numeric_values(values: Any) -> npt.NDArray[np.float64]:
             or pa.types.is_null(values.type)
             or pa.types.is_decimal(values.type)
         ):
-            raise ColumnTypeError(f"expected numbers, got Arrow type {values.type}")
+            shown = values.type
+            if pa.types.is_dictionary(shown):  # e.g. text read from Parquet as a dictionary
+                shown = shown.value_type
+            raise ColumnTypeError(f"expected numbers, got Arrow type {shown}")
         # Unsafe: integers beyond ±2**53 round to the nearest float, which binning allows.
         arr = pc.cast(values, pa.float64(), safe=False)
         if isinstance(arr, pa.ChunkedArray):

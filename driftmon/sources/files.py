@@ -254,8 +254,17 @@ class FileSource:
     def _parquet_batches(
         self, f: Path, schema: pa.Schema, needed: list[str], window: Window | None
     ) -> Iterator[pa.RecordBatch]:
+        # Text as Arrow dictionaries, as Parquet mostly stores it: counting categories is
+        # then a count of small integer codes per batch, not a hash of every row's string.
         # No pre-buffering: it would hold whole row groups (easily 1M rows) in memory.
-        with reader(f, pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES) as (parsed, pf):
+        texts = [
+            name
+            for name in needed
+            if name != self.timestamp_column and _is_text(schema.field(name).type)
+        ]
+        with reader(
+            f, pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES, read_dictionary=texts
+        ) as (parsed, pf):
             row_groups = self._row_groups_in(parsed, window) if window is not None else None
             if row_groups == []:
                 return
@@ -393,6 +402,10 @@ def _guarded(f: Path, fmt: str, batches: Iterator[pa.RecordBatch]) -> Iterator[p
         except (pa.ArrowException, OSError) as exc:
             raise SourceError(f"cannot read {fmt} file {f}: {_reason(exc)}") from exc
         yield batch
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
 def _reason(exc: BaseException) -> str:

@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from driftmon.core.bins import CategoricalBins
+from driftmon.core.histogram import ColumnTypeError, categorical_histogram, numeric_values
 from driftmon.errors import ColumnError, ConfigError, SourceError
 from driftmon.sources import FileSource, Source, Window
 
@@ -470,3 +472,21 @@ def test_unreadable_file(tmp_path: Path) -> None:
     f.chmod(0)
     with pytest.raises(SourceError, match=r"d\.csv"):
         FileSource(f).columns()
+
+
+def test_parquet_text_is_read_as_a_dictionary_and_counts_as_the_same_text(tmp_path: Path) -> None:
+    """Text columns come as Arrow dictionaries (counting codes, not hashing strings): the
+    categorical counts are those of the plain text, and a numeric feature on a text column
+    still names the value type."""
+    values = ["a", "b", None, "a", "ü", "b", "a"]
+    f = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"c": pa.array(values), "x": pa.array(range(7))}), f)
+    (batch,) = FileSource(f).batches(["c", "x"])
+    column = batch.column("c")
+    assert pa.types.is_dictionary(column.type)
+    assert column.to_pylist() == values
+    bins = CategoricalBins(("a", "b"))
+    assert categorical_histogram(column, bins) == categorical_histogram(pa.array(values), bins)
+    assert categorical_histogram(column, bins).to_list() == [3, 2, 1, 1]  # a, b, other, missing
+    with pytest.raises(ColumnTypeError, match=r"expected numbers, got Arrow type string$"):
+        numeric_values(column)
