@@ -119,21 +119,31 @@ class MetricsEndpoint:
     between get the previous rendering. Otherwise, with many monitors whose runs end one
     after another, every scrape re-rendered and the renders took the process's GIL.
 
-    ``fresh`` (the process metrics) is cheap and changes on every scrape: it is rendered
-    for each scrape and appended to the cached rendering.
+    ``fresh`` (the process metrics) changes all the time: it is rendered at most
+    ``fresh_max_age`` seconds before a scrape and appended to the cached rendering, and the
+    completed body (gzip-compressed or not) is kept as long. Rendering it for every scrape
+    was most of the daemon's CPU under 10 scrapers (prometheus_client's ProcessCollector
+    reads /proc, and lists every open descriptor, on each collect), and took the GIL from
+    the runs being stored.
     """
 
     RENDER_SHARE = 0.25
+    FRESH_MAX_AGE = 1.0
+    """Default for how old the process metrics of a scrape may be, in seconds."""
 
     def __init__(
         self,
         registry: CollectorRegistry,
         version: Callable[[], object],
         fresh: CollectorRegistry | None = None,
+        fresh_max_age: float = FRESH_MAX_AGE,
     ) -> None:
         self._registry = registry
         self._version = version
         self._fresh = fresh
+        self._fresh_max_age = fresh_max_age
+        # By (OpenMetrics, gzip): the rendering it completed, when its tail was made, body.
+        self._completed: dict[tuple[bool, bool], tuple[_Rendering, float, bytes]] = {}
         self._state = threading.Lock()  # guards the two dicts; held only for moments
         self._render = threading.Lock()  # one render at a time
         self._renderings: dict[bool, _Rendering] = {}  # by "is OpenMetrics"
@@ -144,8 +154,15 @@ class MetricsEndpoint:
         """The exposition (gzip-compressed if ``gzip_ok``), OpenMetrics or text format."""
         key = self._version()
         rendering = self._rendering(key, openmetrics)
-        tail = self._fresh_tail(openmetrics)
-        return rendering.complete(tail, gzip_ok)
+        now = self._clock()
+        with self._state:
+            done = self._completed.get((openmetrics, gzip_ok))
+        if done is not None and done[0] is rendering and now - done[1] < self._fresh_max_age:
+            return done[2]
+        body = rendering.complete(self._fresh_tail(openmetrics), gzip_ok)
+        with self._state:
+            self._completed[(openmetrics, gzip_ok)] = (rendering, now, body)
+        return body
 
     def _rendering(self, key: object, om: bool) -> _Rendering:
         with self._state:

@@ -7,10 +7,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Table, delete, false, func, insert, select, update
+from sqlalchemy import Table, delete, event, false, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 import driftmon.storage.store as store_module
@@ -481,3 +482,32 @@ def test_second_daemon_committing_the_window_mid_save_wins(
     assert ours.snapshot()[0].runs_success == 2  # the loser's run is not counted
     ours.dispose()
     theirs.dispose()
+
+
+def test_a_runs_features_reach_sqlite_as_multi_row_inserts_and_round_trip(
+    tmp_path: Path, make_run: MakeRun, make_feature: MakeFeature
+) -> None:
+    """SQLite gets the feature rows as multi-row INSERT statements, not sqlite3's
+    executemany, which gives the GIL up and back at every row (with the HTTP server's
+    threads busy, 1.6 s for a run of 200 features); 2,000 features take more than one
+    statement (SQLite's parameter limit) and all come back, in order."""
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.upgrade()
+    inserts: list[tuple[str, bool]] = []
+
+    def seen(*args: object) -> None:
+        statement, executemany = str(args[2]), bool(args[5])
+        if statement.startswith("INSERT INTO feature_results"):
+            inserts.append((statement, executemany))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        features = tuple(make_feature(f"f{i:04d}", kl=i / 1000) for i in range(2000))
+        original = make_run(features=features)
+        store.save_run(original)
+        # A page of rows per statement (SQLite's parameter limit: 2 pages), not 2,000.
+        assert 1 < len(inserts) <= 4
+        assert all(stmt.count("), (") > 100 for stmt, _ in inserts)
+        assert store.runs("orders") == [original]
+    finally:
+        store.dispose()
