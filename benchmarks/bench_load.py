@@ -119,6 +119,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--quiet-seconds", type=float, default=30.0, help="schedule only, no scrapes")
     g.add_argument("--scrape-seconds", type=float, default=60.0)
     g.add_argument("--scrapers", type=int, default=10)
+    g.add_argument(
+        "--engine-processes", type=int, help="engine.processes (default: the daemon's own)"
+    )
     g.add_argument("--max-requests", type=int, default=100_000)
     g.add_argument("--memory-runs", type=int, default=1000)
     g.add_argument("--memory-warmup", type=int, default=100, help="runs before the baseline")

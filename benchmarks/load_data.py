@@ -125,11 +125,13 @@ def wide_config(
     every_s: int,
     log_path_format: str = "json",
     retention: str | None = None,
+    engine_processes: int | None = None,
 ) -> dict[str, Any]:
     """A driftmon configuration: ``n_monitors`` monitors on the same two files."""
     features = feature_configs(n_features)
     return {
         "database": {"url": database_url},
+        "engine": {"processes": engine_processes},
         "server": {"host": "127.0.0.1", "port": 0},
         "retention": {"max_age": retention},
         "log": {"level": "INFO", "format": log_path_format},

@@ -214,6 +214,7 @@ def fleet_one(
         live=live,
         every_s=every,
         retention="30d",
+        engine_processes=args.engine_processes,
     )
     cfg_path = workdir / f"fleet_{backend}.yaml"
     cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))
