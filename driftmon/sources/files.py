@@ -342,27 +342,20 @@ def _parquet_stats(f: Path, field: pa.Field) -> tuple[pa.Array, int] | None:
     if not (pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
         return None
     try:
-        meta = footer(f).metadata
+        stats = footer(f).stats(field)
     except (pa.ArrowException, OSError) as exc:
         raise SourceError(f"cannot read parquet file {f}: {_reason(exc)}") from exc
-    values: list[object] = []
-    rows = 0
-    for i in range(meta.num_row_groups):
-        group = meta.row_group(i)
-        for j in range(group.num_columns):
-            chunk = group.column(j)
-            if chunk.path_in_schema != field.name:
-                continue
-            stats = chunk.statistics
-            if stats is None or (stats.num_values > 0 and not stats.has_min_max):
-                return None
-            if stats.num_values > 0:
-                values += [stats.min, stats.max]
-                rows += stats.num_values
-    try:
-        return pa.array(values, type=t), rows
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return None  # statistics Arrow cannot hold as the column's type: read the column
+    if stats is None:
+        return None
+    groups = [i for i, v in enumerate(stats.values) if v != 0]
+    if any(
+        stats.values[i] is None or not (stats.mins[i].is_valid and stats.maxs[i].is_valid)
+        for i in groups
+    ):
+        return None
+    taken = pa.array(groups, pa.int64())
+    extremes = pa.concat_arrays([stats.mins.take(taken), stats.maxs.take(taken)])
+    return extremes, sum(stats.values[i] or 0 for i in groups)
 
 
 def csv_null_values(given: Sequence[str] | None) -> tuple[str, ...]:

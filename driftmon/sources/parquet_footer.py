@@ -16,6 +16,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,64 +30,71 @@ is tens to hundreds of KiB."""
 _Key = tuple[str, int, int, int]
 
 
+@dataclass(frozen=True)
+class ColumnStats:
+    """One column's row-group statistics, a group per position."""
+
+    mins: pa.Array
+    """Minimum of each group, as the column's type; null where the group has none."""
+    maxs: pa.Array
+    """Maximum of each group, likewise."""
+    values: list[int | None]
+    """Non-null values in each group; None where the group has no statistics."""
+
+
 class Footer:
     """One version of a Parquet file's footer: its metadata and Arrow schema."""
 
     def __init__(self, metadata: pq.FileMetaData) -> None:
         self.metadata = metadata
         self.schema: pa.Schema = metadata.schema.to_arrow_schema()
-        self._extremes: dict[str, tuple[pa.Array, pa.Array, list[bool]] | None] = {}
+        self._stats: dict[str, ColumnStats | None] = {}
         self._lock = threading.Lock()
 
-    def extremes(self, field: pa.Field) -> tuple[pa.Array, pa.Array, list[bool]] | None:
-        """Per row group: minimum and maximum of ``field`` (as arrays of its type; null
-        where the group has no statistics) and whether the group has a non-null value;
-        None when the statistics cannot be read as the column's type."""
+    def stats(self, field: pa.Field) -> ColumnStats | None:
+        """``field``'s row-group statistics, read once per footer; None when it is not a
+        column of the file or its statistics cannot be read as the column's type."""
         with self._lock:
-            if field.name not in self._extremes:
-                self._extremes[field.name] = _extremes(self.metadata, field)
-            return self._extremes[field.name]
+            if field.name not in self._stats:
+                self._stats[field.name] = _column_stats(self.metadata, field)
+            return self._stats[field.name]
 
     def row_groups_between(self, field: pa.Field, lo: pa.Scalar, hi: pa.Scalar) -> list[int]:
         """Row groups that may hold a value of ``field`` in ``[lo, hi)``: all but those
         whose statistics put every value outside, or that hold no value at all."""
-        extremes = self.extremes(field)
+        stats = self.stats(field)
         n = self.metadata.num_row_groups
-        if extremes is None:
+        if stats is None:
             return list(range(n))
-        mins, maxs, has_values = extremes
         try:  # null statistics (unknown) compare to null: such groups are kept
-            outside = pc.or_kleene(pc.less(maxs, lo), pc.greater_equal(mins, hi))
+            outside = pc.or_kleene(pc.less(stats.maxs, lo), pc.greater_equal(stats.mins, hi))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             return list(range(n))  # bounds not comparable with the statistics' type
         return [
             i
-            for i, (out, has) in enumerate(zip(outside.to_pylist(), has_values, strict=True))
-            if has and out is not True
+            for i, (out, values) in enumerate(zip(outside.to_pylist(), stats.values, strict=True))
+            if values != 0 and out is not True
         ]
 
 
-def _extremes(
-    meta: pq.FileMetaData, field: pa.Field
-) -> tuple[pa.Array, pa.Array, list[bool]] | None:
-    index = meta.schema.names.index(field.name) if field.name in meta.schema.names else None
-    if index is None:
+def _column_stats(meta: pq.FileMetaData, field: pa.Field) -> ColumnStats | None:
+    paths = [meta.schema.column(j).path for j in range(meta.num_columns)]
+    if field.name not in paths:
         return None
+    index = paths.index(field.name)
     mins: list[object] = []
     maxs: list[object] = []
-    has_values: list[bool] = []
+    values: list[int | None] = []
     for i in range(meta.num_row_groups):
-        group = meta.row_group(i)
-        stats = group.column(index).statistics
+        stats = meta.row_group(i).column(index).statistics
         known = stats is not None and stats.has_min_max
         mins.append(stats.min if known else None)
         maxs.append(stats.max if known else None)
-        # Without statistics a group may hold values; with them, num_values counts non-nulls.
-        has_values.append(stats is None or stats.num_values > 0 or group.num_rows == 0)
+        values.append(None if stats is None else stats.num_values)
     try:
-        return pa.array(mins, type=field.type), pa.array(maxs, type=field.type), has_values
+        return ColumnStats(pa.array(mins, type=field.type), pa.array(maxs, type=field.type), values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return None  # statistics Arrow cannot hold as the column's type: keep every group
+        return None  # statistics Arrow cannot hold as the column's type
 
 
 class _Footers:
