@@ -96,7 +96,8 @@ def _score_rows(
     big_n = ref.sum(axis=1)
     ok = (n > 0) & (big_n > 0)
     n_col, big_n_col = n[:, None], big_n[:, None]
-    has_live = live > 0
+    has_live, has_ref = live > 0, ref > 0
+    used = has_live | has_ref  # the bins that hold rows on either side
     p = np.divide(live, n_col, out=np.zeros_like(live), where=n_col > 0)
     q_raw = np.divide(ref, big_n_col, out=np.zeros_like(ref), where=big_n_col > 0)
     smoothed = ref + alpha[:, None] * ((ref == 0) & has_live)
@@ -110,22 +111,18 @@ def _score_rows(
     cross_entropy = -_sum_where(p * _log_where(q, has_live), has_live)  # q > 0 where p > 0
     kl = _kl_rows(p, q, has_live)
     m = 0.5 * (p + q_raw)
-    has_ref = q_raw > 0
     js = np.maximum(0.5 * _kl_rows(p, m, has_live) + 0.5 * _kl_rows(q_raw, m, has_ref), 0.0)
-    used = has_live | has_ref
     pp = np.maximum(p, PSI_EPSILON)
     qq = np.maximum(q_raw, PSI_EPSILON)
     ratio = np.divide(pp, qq, out=np.ones_like(pp), where=used)
     psi = np.maximum(_sum_where((pp - qq) * np.log(ratio), used), 0.0)
 
-    both = (live + ref) > 0
-    k = both.sum(axis=1)
+    k = used.sum(axis=1)
     if reference_is_sample:  # two-sample G-test of homogeneity on the 2 x k table
         col = live + ref
         total = np.where(n + big_n > 0, n + big_n, 1.0)[:, None]
-        has_ref_rows = ref > 0
         g = _g_terms(live, n_col * col / total, has_live)
-        g += _g_terms(ref, big_n_col * col / total, has_ref_rows)
+        g += _g_terms(ref, big_n_col * col / total, has_ref)
         dof = k - 1
     else:  # one-sample: goodness of fit to the smoothed reference
         g = _g_terms(live, n_col * q, has_live)

@@ -185,9 +185,7 @@ def evaluate(
     recalibrated = False
     results: dict[str, FeatureResult] = {}
     pending: list[tuple[FeatureConfig, FeatureResult, PolicyInput]] = []
-    scorable: list[
-        tuple[FeatureConfig, FeatureProfile, Histogram, ThresholdPolicy, FeatureResult]
-    ] = []
+    scorable: list[_Scorable] = []
     for feature in scope.features:
         fp, hist = by_feature.get(feature.name), hists.get(feature.name)
         policy = policy_for(scope, feature)
