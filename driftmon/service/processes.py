@@ -18,27 +18,30 @@ orphan. A worker that dies mid-run (killed, out of memory) fails that run with
 (``concurrent.futures`` stops a broken pool's other workers too); the pool is replaced for
 the next runs. A worker that died between runs is replaced without failing any.
 
-Runs queue for the workers, but only behind runs that are moving (``score_in_worker``): a
-run waits for a worker while some worker's current run started less than
+Runs queue for the workers as soon as they are due, so a worker that finishes a run finds
+the next one waiting (a tick's runs keep both cores busy instead of waiting at each
+hand-over for the daemon's threads). A queued run can be taken back (``run_claims``): it
+waits for a worker while some worker's current run started less than
 ``WORKER_WAIT_SECONDS`` ago (it is likely to finish soon); once every worker has been on
 its run for longer than that, the daemon scores the run in its own process instead. So a
 tick's many short runs go to the workers (which share no GIL with each other or with the
 HTTP server, and keep the daemon light), while a slow monitor (a stuck source, a huge
 window) holding every worker delays the others by at most ``WORKER_WAIT_SECONDS`` and
-starves none (tests/service/test_processes.py).
+starves none (tests/service/test_processes.py). A run that was still queued when a worker
+died is queued again on the new pool; only the runs the dead pool had started fail.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any
@@ -48,6 +51,7 @@ from driftmon.core.parallel import ColumnPool, available_cores
 from driftmon.errors import DriftmonError
 from driftmon.logs import configure
 from driftmon.results import RunResult
+from driftmon.service.run_claims import RunClaims
 from driftmon.service.runner import MonitorRunner, RunAbandoned, StopFlag
 from driftmon.storage import Store
 
@@ -58,6 +62,9 @@ PARENT_CHECK_SECONDS = 1.0
 
 WORKER_WAIT_SECONDS = 1.0
 """A run waits for a busy worker only while some worker's run is younger than this."""
+
+CLAIM_POLL_SECONDS = 0.1
+"""How often a queued run's thread looks whether to take the run back."""
 
 
 class ScoringProcessError(DriftmonError):
@@ -89,10 +96,8 @@ class ScoringProcesses:
         self._store = store
         self._context = multiprocessing.get_context("spawn")
         self._abandon = self._context.Event()
+        self._claims = RunClaims(self._context)
         self._lock = threading.Lock()
-        self._slots = threading.Condition()
-        self._busy_since: dict[int, float] = {}  # run token -> when its worker took it
-        self._tokens = itertools.count()
         self._executor: ProcessPoolExecutor | None = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -105,68 +110,94 @@ class ScoringProcesses:
                 self._store,
                 self.threads_each,
                 self._abandon,
+                self._claims,
                 os.getpid(),
             ),
         )
 
     @property
     def idle(self) -> int:
-        """How many workers are free for ``score_in_worker`` now."""
-        with self._slots:
-            return self.processes - len(self._busy_since)
+        """How many workers are not on a run now."""
+        return self.processes - len(self._claims.busy_since())
 
     def score_in_worker(
         self, monitor: MonitorConfig, window_end: datetime, *, wait: float = WORKER_WAIT_SECONDS
     ) -> RunResult | None:
-        """``score`` in a worker, waiting for one while some worker's run is younger than
-        ``wait`` seconds; None when every worker has been on its run for longer (the caller
-        scores the run itself, so no run waits long behind a slow monitor's)."""
-        token = self._take_worker(wait)
-        if token is None:
-            return None
-        try:
-            if self._abandon.is_set():  # shutting down while this run waited for a worker
-                raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown")
-            return self.score(monitor, window_end)
-        finally:
-            self._give_back(token)
-
-    def _take_worker(self, wait: float) -> int | None:
-        with self._slots:
-            while len(self._busy_since) >= self.processes:
-                youngest = max(self._busy_since.values())
-                remaining = youngest + wait - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._slots.wait(remaining)
-            token = next(self._tokens)
-            self._busy_since[token] = time.monotonic()
-            return token
-
-    def _give_back(self, token: int) -> None:
-        with self._slots:
-            del self._busy_since[token]
-            self._slots.notify()
+        """``score`` in a worker, queued while some worker's run is younger than ``wait``
+        seconds; None when every worker has been on its run for longer (the caller scores
+        the run itself, so no run waits long behind a slow monitor's)."""
+        return self._queue(monitor, window_end, wait)
 
     def score(self, monitor: MonitorConfig, window_end: datetime) -> RunResult:
         """``MonitorRunner.score`` of one window in a worker (``RunAbandoned`` propagates);
-        it waits for a worker when all are busy."""
-        executor = self._current()
+        it waits for a worker however long all are busy."""
+        result = self._queue(monitor, window_end, None)
+        assert result is not None  # only a bounded wait hands the run back
+        return result
+
+    def _queue(
+        self, monitor: MonitorConfig, window_end: datetime, wait: float | None
+    ) -> RunResult | None:
+        claim = self._claims.open()
+        if claim is None:
+            return None
+        slot, run_id = claim
         try:
-            future = executor.submit(_score, monitor.name, window_end)
-        except BrokenProcessPool:  # a worker died between runs: nothing was lost
-            future = self._replace(executor).submit(_score, monitor.name, window_end)
-        try:
-            return future.result()
-        except BrokenProcessPool as exc:
-            if self._abandon.is_set():  # killed at shutdown, after the grace: no new pool
+            while True:
+                executor = self._current()
+                try:
+                    future = executor.submit(_score, monitor.name, window_end, slot, run_id)
+                except BrokenProcessPool:  # a worker died between runs: nothing was lost
+                    self._replace(executor)
+                    continue
+                try:
+                    return self._await(future, slot, wait, monitor)
+                except BrokenProcessPool as exc:
+                    if self._abandon.is_set():  # killed at shutdown, after the grace
+                        raise RunAbandoned(
+                            f"monitor {monitor.name!r}: run abandoned at shutdown"
+                        ) from exc
+                    self._replace(executor)
+                    if not self._claims.started(slot):
+                        continue  # it was still queued: the new pool takes it
+                    log.error("scoring.process_died", extra={"monitor": monitor.name})
+                    raise ScoringProcessError(
+                        f"monitor {monitor.name!r}: the process scoring the window ending "
+                        f"{window_end.isoformat()} died ({exc}); the next run uses a new one"
+                    ) from exc
+        finally:
+            self._claims.release(slot)
+
+    def _await(
+        self,
+        future: Future[RunResult | None],
+        slot: int,
+        wait: float | None,
+        monitor: MonitorConfig,
+    ) -> RunResult | None:
+        """The run's result; None once the daemon took it back (see ``score_in_worker``)."""
+        while True:
+            try:
+                result = future.result(timeout=CLAIM_POLL_SECONDS)
+            except FuturesTimeout:
+                pass
+            except CancelledError as exc:  # the pool was shut down under it
                 raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown") from exc
-            self._replace(executor)
-            log.error("scoring.process_died", extra={"monitor": monitor.name})
-            raise ScoringProcessError(
-                f"monitor {monitor.name!r}: the process scoring the window ending "
-                f"{window_end.isoformat()} died ({exc}); the next run uses a new one"
-            ) from exc
+            else:
+                if result is None:  # only this thread takes the run back, and then stops here
+                    raise RuntimeError(f"monitor {monitor.name!r}: run taken back twice")
+                return result
+            if self._abandon.is_set() and self._claims.take(slot):
+                future.cancel()
+                raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown")
+            if wait is not None and self._workers_stuck(wait) and self._claims.take(slot):
+                future.cancel()
+                return None
+
+    def _workers_stuck(self, wait: float) -> bool:
+        """Every worker has been on its current run for more than ``wait`` seconds."""
+        busy = self._claims.busy_since()
+        return len(busy) >= self.processes and max(busy) + wait <= time.monotonic()
 
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -215,16 +246,23 @@ class ScoringProcesses:
 # -- in the worker processes ------------------------------------------------------------------
 
 _runner: MonitorRunner | None = None
+_claims: RunClaims | None = None
 
 
 def _start_worker(
-    config: Config, store: Store, threads: int, abandon: StopFlag, parent: int
+    config: Config,
+    store: Store,
+    threads: int,
+    abandon: StopFlag,
+    claims: RunClaims,
+    parent: int,
 ) -> None:
-    global _runner
+    global _runner, _claims
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure(config.log.level, config.log.format)
     _runner = MonitorRunner(config, store, abandon=abandon, pool=ColumnPool(threads))
+    _claims = claims
     threading.Thread(
         target=_exit_without_parent, args=(parent,), daemon=True, name="driftmon-orphan-check"
     ).start()
@@ -236,9 +274,18 @@ def _exit_without_parent(parent: int) -> None:
     os._exit(0)  # the daemon is gone: nobody will store or ask for results
 
 
-def _score(monitor: str, window_end: datetime) -> RunResult:
+def _score(monitor: str, window_end: datetime, slot: int, run_id: int) -> RunResult | None:
+    """Score the queued run unless the daemon took it back (then None, at once)."""
     runner = _require_runner()
-    return runner.score(runner.config.monitor(monitor), window_end)
+    assert _claims is not None  # set with the runner
+    if not _claims.start(slot, run_id):
+        return None
+    try:
+        if runner.abandon.is_set():  # shutting down while this run waited in the queue
+            raise RunAbandoned(f"monitor {monitor!r}: run abandoned at shutdown")
+        return runner.score(runner.config.monitor(monitor), window_end)
+    finally:
+        _claims.finish(slot, run_id)
 
 
 def _require_runner() -> MonitorRunner:

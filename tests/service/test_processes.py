@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,25 @@ def _endless_and_quick(tmp_path: Path) -> tuple[Config, Store]:
     return make_config(tmp_path, url, endless, monitor_dict("quick", live=WINDOWED)), store
 
 
+def _counting(limit: int) -> str:
+    """A live query that counts to ``limit`` before returning its rows (SQLite: ~5 M/s)."""
+    return (
+        "SELECT x, y, c FROM live WHERE (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+        f"SELECT i + 1 FROM n WHERE i < {limit}) SELECT count(*) FROM n) > 0"
+    )
+
+
+def _busy_worker(pool: ScoringProcesses, run: Callable[[], object]) -> threading.Thread:
+    """``run`` on a thread, returned once a worker has started it (``pool.idle`` drops)."""
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while pool.idle:
+        assert time.monotonic() < deadline, "the run never reached a worker"
+        time.sleep(0.02)
+    return thread
+
+
 def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
     tmp_path: Path,
 ) -> None:
@@ -123,14 +143,9 @@ def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
             outcome.append(exc)
 
     try:
-        t = threading.Thread(target=run)
-        t.start()
-        deadline = time.monotonic() + 60
-        while not pool.pids():
-            assert time.monotonic() < deadline, "no worker process started"
-            time.sleep(0.05)
+        t = _busy_worker(pool, run)
         (victim,) = pool.pids()
-        time.sleep(2.0)  # the worker imports, builds the profile, then runs the query
+        time.sleep(1.0)  # the worker builds the profile, then runs the query
         assert t.is_alive()
         os.kill(victim, 9)
         t.join(30)
@@ -148,21 +163,60 @@ def test_a_worker_killed_mid_run_fails_that_run_and_the_next_gets_a_new_process(
         store.dispose()
 
 
-def test_a_run_waits_for_a_worker_whose_run_is_moving(tmp_path: Path) -> None:
-    """One worker, taken by a run that started just now: the next run queues for it
-    instead of being handed back to the daemon (score_in_worker returns a result)."""
+def test_a_run_queues_behind_a_moving_run_and_is_not_handed_back(tmp_path: Path) -> None:
+    """One worker, on a run that started less than ``wait`` ago: the next run queues for it
+    instead of coming back to the daemon, and is scored after it."""
     cfg, store = _endless_and_quick(tmp_path)
+    slow = monitor_dict("slow", live={"url": f"sqlite:///{tmp_path / 'live.db'}"})
+    slow["live"]["query"] = _counting(5_000_000)
+    cfg = make_config(tmp_path, cfg.database.url, slow, monitor_dict("quick", live=WINDOWED))
     pool = ScoringProcesses(cfg, store, 1)
+    finished: list[str] = []
+
+    def slow_run() -> None:
+        pool.score(cfg.monitor("slow"), END)
+        finished.append("slow")
+
     try:
-        token = pool._take_worker(0.0)  # as a run in progress holds it
-        assert token is not None
-        assert pool.idle == 0
-        threading.Timer(0.5, pool._give_back, args=(token,)).start()
+        pool.score(cfg.monitor("quick"), END)  # the worker is up: the next run starts at once
+        busy = _busy_worker(pool, slow_run)
         queued = pool.score_in_worker(cfg.monitor("quick"), END, wait=60.0)
+        finished.append("quick")
         assert queued is not None, "the run was handed back instead of waiting for the worker"
         assert queued.error is None
         assert queued.live_rows == 200
+        busy.join(30)
+        assert finished == ["slow", "quick"]
         assert pool.idle == 1
+    finally:
+        pool.close(terminate=True)
+        store.dispose()
+
+
+def test_a_run_queued_when_its_worker_dies_is_scored_by_the_next_one(tmp_path: Path) -> None:
+    """Killing the worker fails the run it was on, not the run queued behind it."""
+    cfg, store = _endless_and_quick(tmp_path)
+    pool = ScoringProcesses(cfg, store, 1)
+    failed: list[BaseException] = []
+
+    def endless_run() -> None:
+        try:
+            pool.score(cfg.monitor("endless"), END)
+        except ScoringProcessError as exc:
+            failed.append(exc)
+
+    try:
+        stuck = _busy_worker(pool, endless_run)
+        (victim,) = pool.pids()
+        threading.Timer(1.0, os.kill, args=(victim, 9)).start()
+        queued = pool.score_in_worker(cfg.monitor("quick"), END, wait=60.0)
+        assert queued is not None
+        assert queued.error is None
+        assert queued.live_rows == 200
+        stuck.join(30)
+        (error,) = failed
+        assert "'endless'" in str(error)
+        assert victim not in pool.pids()
     finally:
         pool.close(terminate=True)
         store.dispose()
@@ -171,24 +225,30 @@ def test_a_run_waits_for_a_worker_whose_run_is_moving(tmp_path: Path) -> None:
 def test_a_run_still_waiting_for_a_worker_at_shutdown_is_abandoned_not_failed(
     tmp_path: Path,
 ) -> None:
-    """At shutdown (abandon) a run that waited for a busy worker raises RunAbandoned, which
-    the daemon logs and does not store, instead of an error run."""
+    """At shutdown (abandon) a run queued behind a busy worker raises RunAbandoned at once,
+    which the daemon logs and does not store, instead of an error run."""
     cfg, store = _endless_and_quick(tmp_path)
     pool = ScoringProcesses(cfg, store, 1)
+    ended: list[BaseException] = []
+
+    def endless_run() -> None:
+        try:
+            pool.score_in_worker(cfg.monitor("endless"), END)
+        except RunAbandoned as exc:  # its worker is killed at close, after the abandon
+            ended.append(exc)
+
     try:
-        token = pool._take_worker(0.0)
-        assert token is not None
-
-        def shut_down() -> None:
-            pool.abandon()
-            pool._give_back(token)
-
-        threading.Timer(0.3, shut_down).start()
+        stuck = _busy_worker(pool, endless_run)
+        threading.Timer(0.3, pool.abandon).start()
+        t0 = time.monotonic()
         with pytest.raises(RunAbandoned, match="'quick'"):
             pool.score_in_worker(cfg.monitor("quick"), END, wait=60.0)
+        assert time.monotonic() - t0 < 10.0, "the queued run waited for the stuck one"
     finally:
         pool.close(terminate=True)
         store.dispose()
+    stuck.join(30)
+    assert len(ended) == 1
 
 
 def test_a_stuck_worker_is_waited_for_briefly_so_a_stuck_monitor_starves_no_other(
