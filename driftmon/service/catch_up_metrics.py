@@ -38,14 +38,16 @@ class CatchUpState:
 class CatchUpTally:
     """Drops and lag per catch-up monitor, recorded by the scheduler's threads, read by scrapes.
 
-    Every monitor that catches up has a state from start (its counter at 0); the others none.
+    Every monitor that catches up has a state from ``start`` (its counter at 0); the others
+    none. A cron schedule's bound is taken at start and at each run, never by a scrape.
     """
 
-    def __init__(self, monitors: Iterable[MonitorConfig]) -> None:
+    def __init__(self, monitors: Iterable[MonitorConfig], start: datetime) -> None:
         self._monitors = {m.name: m for m in monitors if m.enabled and catches_up(m)}
         self._dropped = dict.fromkeys(self._monitors, 0)
         self._last_dropped_at: dict[str, float] = {}
         self._lag: dict[str, float] = {}
+        self._bound = {name: _bound(m, start) for name, m in self._monitors.items()}
         self._lock = threading.Lock()
 
     def dropped(self, monitor: str, windows: int, at: datetime) -> None:
@@ -58,27 +60,33 @@ class CatchUpTally:
     def scored(self, monitor: str, window_end: datetime, at: datetime) -> None:
         """``monitor``'s scheduled window ending ``window_end`` was scored by ``at``."""
         self._check(monitor)
+        bound = _bound(self._monitors[monitor], at)
         with self._lock:
             self._lag[monitor] = (at - window_end).total_seconds()
+            self._bound[monitor] = bound
 
-    def state(self, now: datetime) -> dict[str, CatchUpState]:
-        """Every catch-up monitor's figures, its bound taken at ``now``."""
+    def state(self) -> dict[str, CatchUpState]:
+        """Every catch-up monitor's figures, as last recorded."""
         with self._lock:
-            dropped = dict(self._dropped)
-            last_dropped_at = dict(self._last_dropped_at)
-            lag = dict(self._lag)
-        states = {}
-        for name, monitor in self._monitors.items():
-            bound = bound_seconds(monitor, now)
-            assert bound is not None  # only monitors that catch up are kept
-            states[name] = CatchUpState(
-                dropped[name], last_dropped_at.get(name), lag.get(name), bound
-            )
-        return states
+            return {
+                name: CatchUpState(
+                    dropped,
+                    self._last_dropped_at.get(name),
+                    self._lag.get(name),
+                    self._bound[name],
+                )
+                for name, dropped in self._dropped.items()
+            }
 
     def _check(self, monitor: str) -> None:
         if monitor not in self._monitors:
             raise ValueError(f"monitor {monitor!r} does not catch up: nothing to record")
+
+
+def _bound(monitor: MonitorConfig, at: datetime) -> float:
+    bound = bound_seconds(monitor, at)
+    assert bound is not None  # only monitors that catch up are kept
+    return bound
 
 
 class CatchUpCollector(Collector):

@@ -36,7 +36,7 @@ from driftmon.service.catch_up import (
     last_scheduled,
     missed_windows,
 )
-from driftmon.service.catch_up_metrics import CatchUpCollector, CatchUpState, CatchUpTally
+from driftmon.service.catch_up_metrics import CatchUpCollector, CatchUpTally
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
@@ -133,7 +133,7 @@ class Daemon:
         self._first_end: dict[str, datetime] = {}  # the first window end each monitor scored
         self._stopping = threading.Event()  # set by stop(): a catch-up ends at its next window
         # Missed windows the catch_up bound left out and each monitor's lag (metrics).
-        self.catch_up = CatchUpTally(config.monitors)
+        self.catch_up = CatchUpTally(config.monitors, self.started_at)
         # Every run is stored through here; runs the database cannot take now wait in the
         # spool (in memory only without one).
         spool = config.database.spool
@@ -146,7 +146,7 @@ class Daemon:
         )
         # The spool's state changes on every scrape's watch: rendered fresh, like process_*.
         self.process_registry.register(SpoolCollector(self.pending.state))
-        self.process_registry.register(CatchUpCollector(self.catch_up_state))
+        self.process_registry.register(CatchUpCollector(self.catch_up.state))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -413,10 +413,6 @@ class Daemon:
                 "catch_up": _bound(monitor),
             },
         )
-
-    def catch_up_state(self) -> dict[str, CatchUpState]:
-        """Per catch-up monitor: windows dropped since start, the latest drop, the lag."""
-        return self.catch_up.state(utcnow())
 
     def _run_window(self, monitor: MonitorConfig, end: datetime) -> RunResult | None:
         """Score and store one window unless it is stored already (see ``run_monitor``)."""

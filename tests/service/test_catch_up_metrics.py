@@ -27,9 +27,9 @@ def monitors(*dicts: dict[str, Any]) -> list[MonitorConfig]:
     return list(make_config(Path("/tmp"), "sqlite://", *dicts).monitors)
 
 
-def scraped(tally: CatchUpTally, now: datetime = END) -> CollectorRegistry:
+def scraped(tally: CatchUpTally) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(CatchUpCollector(lambda: tally.state(now)))
+    registry.register(CatchUpCollector(tally.state))
     return registry
 
 
@@ -47,7 +47,7 @@ FLEET = (
 
 def test_every_catch_up_monitor_has_its_counter_at_zero_and_its_bound_from_start() -> None:
     """The first increment is then an increase Prometheus can see."""
-    registry = scraped(CatchUpTally(monitors(*FLEET)))
+    registry = scraped(CatchUpTally(monitors(*FLEET), END))
     assert sample(registry, DROPPED) == 0
     assert sample(registry, BOUND) == 24 * 3600
     assert sample(registry, LAST_DROPPED) is None, "no drop yet: no time of one"
@@ -56,14 +56,14 @@ def test_every_catch_up_monitor_has_its_counter_at_zero_and_its_bound_from_start
 
 @pytest.mark.parametrize("name", ["batch", "never", "off"])
 def test_monitors_that_do_not_catch_up_have_no_series(name: str) -> None:
-    registry = scraped(CatchUpTally(monitors(*FLEET)))
+    registry = scraped(CatchUpTally(monitors(*FLEET), END))
     for metric in (DROPPED, BOUND):
         assert sample(registry, metric, name) is None
 
 
 def test_a_drop_adds_to_the_counter_and_says_when() -> None:
     """A drop before the first scrape still shows, as a recent time."""
-    tally = CatchUpTally(monitors(*FLEET))
+    tally = CatchUpTally(monitors(*FLEET), END)
     tally.dropped("m", 27, END)
     registry = scraped(tally)
     assert sample(registry, DROPPED) == 27
@@ -74,7 +74,7 @@ def test_a_drop_adds_to_the_counter_and_says_when() -> None:
 
 
 def test_the_lag_is_the_latest_scored_windows_delay_after_its_end() -> None:
-    tally = CatchUpTally(monitors(*FLEET))
+    tally = CatchUpTally(monitors(*FLEET), END)
     tally.scored("m", END, END + timedelta(seconds=90))
     registry = scraped(tally)
     assert sample(registry, LAG) == 90
@@ -84,11 +84,24 @@ def test_the_lag_is_the_latest_scored_windows_delay_after_its_end() -> None:
 
 @pytest.mark.parametrize("name", ["batch", "never", "nobody"])
 def test_recording_a_monitor_that_does_not_catch_up_is_refused(name: str) -> None:
-    tally = CatchUpTally(monitors(*FLEET))
+    tally = CatchUpTally(monitors(*FLEET), END)
     with pytest.raises(ValueError, match=f"monitor '{name}' does not catch up"):
         tally.dropped(name, 1, END)
     with pytest.raises(ValueError, match=f"monitor '{name}' does not catch up"):
         tally.scored(name, END, END)
+
+
+def test_a_cron_bound_is_taken_again_at_each_run() -> None:
+    """{windows: N} of a cron whose gaps differ: N times the gap after the latest run."""
+    (monitor,) = monitors(
+        monitor_dict(live=WINDOWED, schedule={"cron": "0 9,17 * * *"}, catch_up={"windows": 2})
+    )
+    morning = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    tally = CatchUpTally([monitor], morning)
+    registry = scraped(tally)
+    assert sample(registry, BOUND) == 2 * 8 * 3600, "from 9:00 to 17:00"
+    tally.scored("m", morning + timedelta(hours=1), morning + timedelta(hours=2))
+    assert sample(registry, BOUND) == 2 * 16 * 3600, "from 17:00 to 9:00 the next day"
 
 
 def test_registration_describes_without_reading_the_tally() -> None:
