@@ -92,6 +92,19 @@ def last_scheduled(schedule: ScheduleConfig, stored: list[datetime]) -> datetime
     return None
 
 
+def bound_seconds(monitor: MonitorConfig, at: datetime) -> float | None:
+    """``catch_up`` as a span of time at ``at``: ``within`` itself, ``{windows: N}`` N
+    schedule intervals (a cron's interval after ``at``); None for a monitor that does not
+    catch up. Windows further behind than this are dropped."""
+    bound = monitor.catch_up
+    if not catches_up(monitor) or bound is None:
+        return None
+    if bound.within is not None:
+        return bound.within.total_seconds()
+    assert bound.windows is not None  # exactly one of within/windows, by validation
+    return bound.windows * monitor.schedule.interval_seconds(at)
+
+
 def describe_bound(bound: CatchUpConfig) -> str:
     """``catch_up`` as the configuration spells it: ``24h`` or ``48 windows``."""
     if bound.within is not None:

@@ -36,7 +36,7 @@ from driftmon.service.catch_up import (
     last_scheduled,
     missed_windows,
 )
-from driftmon.service.catch_up_metrics import CatchUpCollector
+from driftmon.service.catch_up_metrics import CatchUpCollector, CatchUpTally
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
@@ -132,9 +132,8 @@ class Daemon:
         self._catch_up_due = {m.name for m in config.monitors if m.enabled and catches_up(m)}
         self._first_end: dict[str, datetime] = {}  # the first window end each monitor scored
         self._stopping = threading.Event()  # set by stop(): a catch-up ends at its next window
-        # Missed windows the catch_up bound left out, per monitor, since start (a metric).
-        self._dropped: dict[str, int] = {}
-        self._dropped_lock = threading.Lock()
+        # Missed windows the catch_up bound left out and each monitor's lag (metrics).
+        self.catch_up = CatchUpTally(config.monitors, self.started_at)
         # Every run is stored through here; runs the database cannot take now wait in the
         # spool (in memory only without one).
         spool = config.database.spool
@@ -147,7 +146,7 @@ class Daemon:
         )
         # The spool's state changes on every scrape's watch: rendered fresh, like process_*.
         self.process_registry.register(SpoolCollector(self.pending.state))
-        self.process_registry.register(CatchUpCollector(self.dropped_windows))
+        self.process_registry.register(CatchUpCollector(self.catch_up.state))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -275,6 +274,8 @@ class Daemon:
             return None  # stopping: the windows left are caught up at the next start
         result = self._run_window(monitor, end)
         self._last_end[monitor.name] = end
+        if catches_up(monitor):
+            self.catch_up.scored(monitor.name, end, utcnow())
         return result
 
     def _catch_up(self, monitor: MonitorConfig, missed: list[datetime], end: datetime) -> datetime:
@@ -400,8 +401,7 @@ class Daemon:
         """Log and count the missed windows the ``catch_up`` bound left out, if any."""
         if not missed.dropped:
             return
-        with self._dropped_lock:
-            self._dropped[monitor.name] = self._dropped.get(monitor.name, 0) + missed.dropped
+        self.catch_up.dropped(monitor.name, missed.dropped, utcnow())
         log.warning(
             "catch_up.windows_dropped",
             extra={
@@ -413,15 +413,6 @@ class Daemon:
                 "catch_up": _bound(monitor),
             },
         )
-
-    def dropped_windows(self) -> dict[str, int]:
-        """Missed windows the ``catch_up`` bound left out since start, per monitor."""
-        with self._dropped_lock:
-            return {
-                m.name: self._dropped.get(m.name, 0)
-                for m in self.config.monitors
-                if m.enabled and catches_up(m)
-            }
 
     def _run_window(self, monitor: MonitorConfig, end: datetime) -> RunResult | None:
         """Score and store one window unless it is stored already (see ``run_monitor``)."""

@@ -103,6 +103,24 @@ def test_kl_panel_draws_both_threshold_lines() -> None:
     assert any("driftmon_feature_kl_threshold{" in e and 'severity="critical"' in e for e in exprs)
 
 
+def test_catch_up_lag_panel_draws_the_bound_and_the_alerts_half_of_it() -> None:
+    """The lag is read against catch_up, where windows are dropped, and half of it, where
+    DriftmonMonitorFallingBehind fires; log scale, so seconds and a day both show."""
+    lag = panel("Catch-up lag")
+    exprs = [t["expr"] for t in lag["targets"]]
+    assert exprs[0].startswith("max(driftmon_catch_up_lag_seconds{")
+    assert any(e.startswith("max(driftmon_catch_up_bound_seconds{") for e in exprs)
+    assert any(e.startswith("0.5 * max(driftmon_catch_up_bound_seconds{") for e in exprs)
+    assert lag["fieldConfig"]["defaults"]["custom"]["scaleDistribution"]["type"] == "log"
+
+
+def test_dropped_panel_draws_the_count_not_its_increase() -> None:
+    """Drops before the first scrape of a process show only in the count itself."""
+    (target,) = panel("Windows dropped beyond catch_up")["targets"]
+    assert "increase(" not in target["expr"]
+    assert "rate(" not in target["expr"]
+
+
 def test_status_table_maps_levels_to_coloured_names() -> None:
     table = panel("Feature drift status")
     assert "driftmon_feature_drift_status" in table["targets"][0]["expr"]
@@ -128,6 +146,8 @@ def test_status_table_maps_levels_to_coloured_names() -> None:
         ("Last successful run age", "driftmon_monitor_last_success_timestamp_seconds"),
         ("Features in error", "driftmon_monitor_feature_errors"),
         ("Which features are in error", "driftmon_feature_status{"),
+        ("Catch-up lag", "driftmon_catch_up_lag_seconds{"),
+        ("Windows dropped beyond catch_up", "driftmon_catch_up_dropped_windows_total{"),
     ],
 )
 def test_panel_shows_metric(title: str, metric: str) -> None:
@@ -231,6 +251,9 @@ MONITOR_SERIES = {
     'driftmon_monitor_run_duration_seconds_bucket{le="+Inf"}': "0+0.5" + SCRAPES,
     "driftmon_monitor_run_duration_seconds_sum": "0+0.25" + SCRAPES,
     "driftmon_monitor_run_duration_seconds_count": "0+0.5" + SCRAPES,
+    "driftmon_catch_up_lag_seconds": "4" + SCRAPES,
+    "driftmon_catch_up_bound_seconds": "86400" + SCRAPES,
+    "driftmon_catch_up_dropped_windows_total": "3" + SCRAPES,
 }
 # age ok, device critical, agee in error (no scores, only thresholds and status).
 FEATURE_SERIES = {
@@ -287,6 +310,10 @@ EXPECTED_PANELS: list[tuple[str, list[tuple[str, float]]]] = [
     ("Run duration", [("{}", 0.375)]),
     ("Run duration", [("{}", 0.4875)]),
     ("Run duration", [("{}", 0.5)]),
+    ("Catch-up lag", [("{}", 4)]),
+    ("Catch-up lag", [("{}", 43200)]),
+    ("Catch-up lag", [("{}", 86400)]),
+    ("Windows dropped beyond catch_up", [("{}", 3)]),
     ("Which features are in error", [('{feature="agee"}', 1)]),
 ]
 

@@ -36,6 +36,8 @@ REQUIRED_ALERTS = DRIFT_ALERTS | {
     "DriftmonDown",
     "DriftmonRuleEvaluationFailing",
     "DriftmonSpoolNotDraining",
+    "DriftmonCatchUpWindowsDropped",
+    "DriftmonMonitorFallingBehind",
 }
 # Where every runbook_url points: a subsection of README.md's "Runbook" section.
 RUNBOOK_BASE = "https://github.com/driftmon/driftmon/blob/main/README.md#"
@@ -78,6 +80,9 @@ DAEMON_METRICS = {
     "driftmon_spool_damaged_files_total",
     "driftmon_spool_write_errors_total",
     "driftmon_catch_up_dropped_windows_total",
+    "driftmon_catch_up_last_dropped_timestamp_seconds",
+    "driftmon_catch_up_lag_seconds",
+    "driftmon_catch_up_bound_seconds",
     "driftmon_server_info",
 }
 
@@ -211,6 +216,8 @@ PAGE_ALERTS = {
     "DriftmonFeatureError": True,
     "DriftmonMonitorRunsFailing": False,
     "DriftmonNoScoredWindow": False,
+    "DriftmonCatchUpWindowsDropped": False,
+    "DriftmonMonitorFallingBehind": False,
 }
 
 
@@ -354,6 +361,7 @@ def test_alertmanager_config_is_valid(amtool: str) -> None:
         (["alertname=DriftmonFeatureDriftWarning", "severity=warning"], "ticket"),
         (["alertname=DriftmonNoScoredWindow", "severity=warning"], "ticket"),
         (["alertname=DriftmonFeatureError", "severity=warning"], "ticket"),
+        (["alertname=DriftmonCatchUpWindowsDropped", "severity=warning"], "ticket"),
         (["alertname=DriftmonRuleEvaluationFailing", "severity=critical"], "pager"),
     ],
 )

@@ -32,14 +32,15 @@ SCHEDULE = "2s"
 # the config), so every run of "example" is partial and that feature is in error.
 MISSING_FEATURE = "agee"
 # A second monitor on the same data that never has enough live rows: always insufficient_data,
-# never a scored window.
+# never a scored window. Its live source is time-windowed, so it catches up (the example's, a
+# batch source, does not) and exports the catch-up metrics the dashboard's catch-up panels read.
 STARVED_MONITOR = "starved"
 
 
 def example_config(tmp: Path, port: int) -> dict[str, Any]:
     """config/example.yaml with absolute data paths, SQLite in ``tmp``, ``port``, a 2 s schedule,
     static thresholds, the feature ``MISSING_FEATURE`` added to its monitor and the monitor
-    ``STARVED_MONITOR``."""
+    ``STARVED_MONITOR`` (time-windowed, so it catches up)."""
     config: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     config["database"]["url"] = f"sqlite:///{tmp / 'driftmon.db'}"
     config["server"].update(host=HOST, port=port, external_url=f"http://{HOST}:{port}")
@@ -47,7 +48,7 @@ def example_config(tmp: Path, port: int) -> dict[str, Any]:
     example["features"].append({"name": MISSING_FEATURE, "type": "numeric"})
     starved = copy.deepcopy(example)
     starved.update(name=STARVED_MONITOR, features=starved["features"][:1])
-    starved["live"]["min_rows"] = 1_000_000
+    starved["live"].update(min_rows=1_000_000, timestamp_column="ts", window="1h")
     config["monitors"].append(starved)
     for monitor in config["monitors"]:
         monitor["schedule"] = {"every": SCHEDULE}

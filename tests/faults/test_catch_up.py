@@ -147,6 +147,15 @@ def test_a_stalled_daemon_scores_the_skipped_windows_within_the_bound(
     assert d.sample("driftmon_catch_up_dropped_windows_total", monitor="two") == logged["two"]
     assert d.sample("driftmon_catch_up_dropped_windows_total", monitor="all") == 0
     assert d.sample("driftmon_catch_up_dropped_windows_total", monitor="batch") is None
+    # The time of the drop, which the alert is timed from, and the lag once caught up.
+    last_drop = d.sample("driftmon_catch_up_last_dropped_timestamp_seconds", monitor="two")
+    assert last_drop is not None
+    assert last_drop >= resumed.timestamp() - 1, last_drop
+    assert d.sample("driftmon_catch_up_last_dropped_timestamp_seconds", monitor="all") is None
+    assert d.sample("driftmon_catch_up_bound_seconds", monitor="two") == 2
+    lag = d.sample("driftmon_catch_up_lag_seconds", monitor="all")
+    assert lag is not None
+    assert 0 <= lag < 5, lag
     assert not [e for e in d.logs("run.late_windows") if e["monitor"] == "batch"]
     assert d.terminate() == 0
 

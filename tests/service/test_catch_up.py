@@ -28,6 +28,9 @@ from .conftest import END, make_config, monitor_dict
 WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
 HOUR = timedelta(hours=1)
 DROPPED = "driftmon_catch_up_dropped_windows_total"
+LAST_DROPPED = "driftmon_catch_up_last_dropped_timestamp_seconds"
+LAG = "driftmon_catch_up_lag_seconds"
+BOUND = "driftmon_catch_up_bound_seconds"
 
 
 def daemon_for(tmp_path: Path, live: dict[str, str], **extra: Any) -> Daemon:
@@ -121,6 +124,38 @@ def test_a_run_after_a_late_tick_scores_the_skipped_windows_then_the_current_one
     daemon.run_monitor(monitor)
     assert scored == [END - h * HOUR for h in (3, 2, 1, 0)]
     assert daemon._last_end[monitor.name] == END
+
+
+def test_a_run_exports_how_long_after_its_end_its_window_was_scored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lag of the run's own window, scored after its late ones; a drop says when."""
+    daemon = daemon_for(tmp_path, WINDOWED, catch_up={"windows": 2})
+    (monitor,) = daemon.config.monitors
+    times = [END + timedelta(minutes=m) for m in (3, 4, 50)]
+    monkeypatch.setattr(daemon, "_run_window", lambda m, end: None)
+    monkeypatch.setattr(daemon_module, "utcnow", lambda: times.pop(0) if times else END)
+    daemon._last_end[monitor.name] = END - 4 * HOUR
+    daemon.run_monitor(monitor)  # tick at 3m, drops at 4m, scored by 50m
+    registry = daemon.process_registry
+    assert registry.get_sample_value(LAG, {"monitor": "m"}) == 50 * 60
+    assert registry.get_sample_value(DROPPED, {"monitor": "m"}) == 1
+    assert (
+        registry.get_sample_value(LAST_DROPPED, {"monitor": "m"})
+        == (END + timedelta(minutes=4)).timestamp()
+    )
+    assert registry.get_sample_value(BOUND, {"monitor": "m"}) == 2 * 3600
+
+
+def test_a_monitor_that_does_not_catch_up_exports_no_lag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon = daemon_for(tmp_path, {"path": "live.parquet"})
+    (monitor,) = daemon.config.monitors
+    monkeypatch.setattr(daemon, "_run_window", lambda m, end: None)
+    monkeypatch.setattr(daemon_module, "utcnow", lambda: END)
+    daemon.run_monitor(monitor)
+    assert daemon.process_registry.get_sample_value(LAG, {"monitor": "m"}) is None
 
 
 def stop_after(daemon: Daemon, monkeypatch: pytest.MonkeyPatch, n: int) -> list[datetime]:
