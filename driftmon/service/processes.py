@@ -51,7 +51,7 @@ from driftmon.core.parallel import ColumnPool, available_cores
 from driftmon.errors import DriftmonError
 from driftmon.logs import configure
 from driftmon.results import RunResult
-from driftmon.service.run_claims import RunClaims
+from driftmon.service.run_claims import SLOTS, RunClaims
 from driftmon.service.runner import MonitorRunner, RunAbandoned, StopFlag
 from driftmon.storage import Store
 
@@ -139,7 +139,11 @@ class ScoringProcesses:
         self, monitor: MonitorConfig, window_end: datetime, wait: float | None
     ) -> RunResult | None:
         claim = self._claims.open()
-        if claim is None:
+        if claim is None:  # more runs in flight than slots (SLOTS): not queued
+            if wait is None:
+                raise ScoringProcessError(
+                    f"monitor {monitor.name!r}: {SLOTS} runs already wait for the scoring processes"
+                )
             return None
         slot, run_id = claim
         try:
