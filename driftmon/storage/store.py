@@ -30,6 +30,7 @@ from driftmon.history import HISTORY_RUNS, KLPoint, RunSummary
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url
 from driftmon.storage import history
+from driftmon.storage.bulk import insert_features
 from driftmon.storage.engine import (
     CONNECT_TIMEOUT_SECONDS,
     SQLITE_BEGIN,
@@ -39,7 +40,6 @@ from driftmon.storage.engine import (
 )
 from driftmon.storage.migrate import SCHEMA_HEAD, alembic_config, current_revision
 from driftmon.storage.models import (
-    feature_results_table,
     monitor_stats_table,
     monitors_table,
     profile_versions_table,
@@ -47,7 +47,6 @@ from driftmon.storage.models import (
     runs_table,
 )
 from driftmon.storage.records import (
-    feature_values,
     features_by_run,
     run_from_row,
     run_values,
@@ -229,11 +228,7 @@ class Store:
             if _is_unique_violation(exc):
                 raise _WindowTakenError() from exc
             raise
-        if run.features:
-            conn.execute(
-                insert(feature_results_table),
-                [feature_values(run_id, i, f) for i, f in enumerate(run.features)],
-            )
+        insert_features(conn, run_id, run.features)
         _count_run(conn, monitor_id, run)
         return run_id
 
