@@ -29,8 +29,7 @@ from driftmon.errors import StorageError
 from driftmon.history import HISTORY_RUNS, KLPoint, RunSummary
 from driftmon.results import RunResult
 from driftmon.secrets import mask_url
-from driftmon.storage import history
-from driftmon.storage.bulk import insert_features
+from driftmon.storage import bulk, history
 from driftmon.storage.engine import (
     CONNECT_TIMEOUT_SECONDS,
     SQLITE_BEGIN,
@@ -228,7 +227,7 @@ class Store:
             if _is_unique_violation(exc):
                 raise _WindowTakenError() from exc
             raise
-        insert_features(conn, run_id, run.features)
+        bulk.insert_features(conn, run_id, run.features)
         _count_run(conn, monitor_id, run)
         return run_id
 
