@@ -71,6 +71,11 @@ def stored_rows(store: Store, run_id: int) -> list[str]:
             .where(feature_results_table.c.run_id == run_id)
             .order_by(feature_results_table.c.position)
         ).all()
+    if store.engine.dialect.driver == "psycopg2":
+        # psycopg2's executemany writes -0.0 as 0.0; the one statement keeps the sign.
+        return [
+            repr(tuple(0.0 if v == 0.0 and isinstance(v, float) else v for v in r)) for r in rows
+        ]
     return [repr(tuple(r)) for r in rows]
 
 
