@@ -55,9 +55,13 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} as JSON")
 
 
+# PostgreSQL's json type rejects NaN/Infinity tokens; fail the same way on every backend.
+# One encoder, not json.dumps with options (a new encoder at every call: two per feature row).
+_JSON_ENCODER = json.JSONEncoder(default=json_default, allow_nan=False)
+
+
 def json_serializer(value: Any) -> str:
-    # PostgreSQL's json type rejects NaN/Infinity tokens; fail the same way on every backend.
-    return json.dumps(value, default=json_default, allow_nan=False)
+    return _JSON_ENCODER.encode(value)
 
 
 def _is_sqlite(url: URL) -> bool:
