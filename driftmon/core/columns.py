@@ -79,6 +79,8 @@ def live_histograms(
 
     pool = pool or ColumnPool(1)
     rows = _rows(columns, [f.name for f in features])
+    if not pool.pays(len(features), rows):  # counted in this thread, in order
+        return [count(f) for f in features]
     holds_gil = [_holds_gil(f, columns[f.name]) for f in features]
     return pool.map(count, features, rows, _costs(features), holds_gil)
 
