@@ -72,42 +72,17 @@ def live_histograms(
     features: Sequence[FeatureProfile],
     pool: ColumnPool | None = None,
 ) -> list[Histogram]:
-    """Each feature's live histogram of ``columns[feature.name]``, in ``features`` order.
+    """Each feature's live histogram of ``columns[feature.name]``, in ``features`` order."""
 
-    On several threads, a long text column held by Arrow is counted as two halves whose
-    counts are added (exact: every row is binned on its own), so that the last column
-    does not leave one thread counting alone.
-    """
+    def count(feature: FeatureProfile) -> Histogram:
+        return feature.live_histogram(columns[feature.name])
+
     pool = pool or ColumnPool(1)
     rows = _rows(columns, [f.name for f in features])
     if not pool.pays(len(features), rows):  # counted in this thread, in order
-        return [f.live_histogram(columns[f.name]) for f in features]
-    parts: list[tuple[FeatureProfile, Any]] = []
-    owners: list[int] = []
-    costs: list[float] = []
-    holds_gil: list[bool] = []
-    for i, (feature, cost) in enumerate(zip(features, _costs(features), strict=True)):
-        values = columns[feature.name]
-        gil = _holds_gil(feature, values)
-        pieces = [values]
-        if not gil and len(values) >= 2 * pool.min_rows and _is_arrow_text(values):
-            pieces = _halves(values)
-        for piece in pieces:
-            parts.append((feature, piece))
-            owners.append(i)
-            costs.append(cost / len(pieces))
-            holds_gil.append(gil)
-    counted = pool.map(_count_part, parts, rows, costs, holds_gil)
-    out: list[Histogram | None] = [None] * len(features)
-    for i, h in zip(owners, counted, strict=True):
-        seen = out[i]
-        out[i] = h if seen is None else seen + h
-    return [h for h in out if h is not None]
-
-
-def _count_part(part: tuple[FeatureProfile, Any]) -> Histogram:
-    feature, values = part
-    return feature.live_histogram(values)
+        return [count(f) for f in features]
+    holds_gil = [_holds_gil(f, columns[f.name]) for f in features]
+    return pool.map(count, features, rows, _costs(features), holds_gil)
 
 
 def score_columns(
@@ -148,27 +123,3 @@ def _holds_gil(feature: FeatureProfile, values: Any) -> bool:
     if isinstance(dtype, pd.ArrowDtype):
         return False
     return not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")
-
-
-def _is_arrow_text(values: Any) -> bool:
-    """Text (or a dictionary of text) held by Arrow: its halves' counts add up exactly."""
-    if isinstance(values, pa.Array | pa.ChunkedArray):
-        t = values.type
-    else:
-        dtype = getattr(values, "dtype", None)
-        if isinstance(dtype, pd.StringDtype):
-            return dtype.storage == "pyarrow"
-        if not isinstance(dtype, pd.ArrowDtype):
-            return False
-        t = dtype.pyarrow_dtype
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
-
-
-def _halves(values: Any) -> list[Any]:
-    """The first and second half of a column's rows (views, no copy)."""
-    half = len(values) // 2
-    if isinstance(values, pd.Series):
-        return [values.iloc[:half], values.iloc[half:]]
-    return [values.slice(0, half), values.slice(half)]

@@ -11,9 +11,8 @@ import pyarrow as pa
 import pytest
 
 from driftmon.core.columns import _holds_gil, live_histograms, profile_columns, score_columns
-from driftmon.core.histogram import Histogram
 from driftmon.core.parallel import MIN_ROWS_PER_COLUMN, ColumnPool, available_cores
-from driftmon.core.profile import FeatureProfile, FeatureSpec
+from driftmon.core.profile import FeatureSpec
 
 
 def mixed_frame(n: int, seed: int, shift: float) -> pd.DataFrame:
@@ -193,51 +192,3 @@ def test_columns_are_marked_by_whether_counting_them_holds_the_gil() -> None:
     ]
     for name, values, expected in cases:
         assert _holds_gil(by_name[name], values) is expected, (name, type(values))
-
-
-def test_long_arrow_text_columns_are_counted_in_halves_with_the_same_counts(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Arrow text (pandas str, string and large_string arrays, chunked ones split inside a
-    chunk, sliced ones, dictionaries) counted as two halves on the pool gives the
-    histograms of the whole column; object and numeric columns stay whole."""
-    n = 1001  # odd: the halves differ by one row
-    rng = np.random.default_rng(7)
-    words = np.array(["a", "b", "", "é", "unseen", None, "c"], dtype=object)
-    text = words[rng.integers(0, words.size, n)]
-    text[rng.random(n) < 0.05] = np.nan
-    strings = pa.array(text, type=pa.string(), from_pandas=True)
-    wide = pa.array(np.concatenate([text, text]), type=pa.large_string(), from_pandas=True)
-    columns: dict[str, object] = {
-        "str": pd.Series(text, dtype="str"),
-        "string": strings,
-        "large_chunked": pa.chunked_array([wide[:300], wide[300:1001]]),
-        "sliced": wide.slice(500, n),
-        "dictionary": strings.dictionary_encode(),
-        "arrow_dtype": pd.Series(strings, dtype=pd.ArrowDtype(pa.string())),
-        "object": pd.Series(text, dtype=object),
-        "numeric": pd.Series(rng.normal(size=n)),
-    }
-    ref = {name: pd.Series(text[: n // 2], dtype=object) for name in columns}
-    ref["numeric"] = pd.Series(rng.normal(size=n))
-    specs = [
-        FeatureSpec(name, "numeric" if name == "numeric" else "categorical", max_categories=4)
-        for name in columns
-    ]
-    profile = profile_columns(ref, specs)
-    whole = live_histograms(columns, profile.features, ColumnPool(1))
-
-    lengths: dict[str, list[int]] = {}
-    original = FeatureProfile.live_histogram
-
-    def spy(self: FeatureProfile, values: object) -> Histogram:
-        lengths.setdefault(self.name, []).append(len(values))  # type: ignore[arg-type]
-        return original(self, values)
-
-    monkeypatch.setattr(FeatureProfile, "live_histogram", spy)
-    with ColumnPool(2, min_rows=100) as pool:
-        halves = live_histograms(columns, profile.features, pool)
-    assert [h.to_list() for h in halves] == [h.to_list() for h in whole]
-    split = {"str", "string", "large_chunked", "sliced", "dictionary", "arrow_dtype"}
-    for name in columns:
-        assert sorted(lengths[name]) == ([500, 501] if name in split else [n]), name
