@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import pandas as pd
+import pyarrow as pa
+
 from driftmon.core.bins import NumericBins
 from driftmon.core.divergence import DEFAULT_SMOOTHING
 from driftmon.core.drift import DriftScores, score_all
@@ -75,7 +78,11 @@ def live_histograms(
         return feature.live_histogram(columns[feature.name])
 
     pool = pool or ColumnPool(1)
-    return pool.map(count, features, _rows(columns, [f.name for f in features]), _costs(features))
+    rows = _rows(columns, [f.name for f in features])
+    if not pool.pays(len(features), rows):  # counted in this thread, in order
+        return [count(f) for f in features]
+    holds_gil = [_holds_gil(f, columns[f.name]) for f in features]
+    return pool.map(count, features, rows, _costs(features), holds_gil)
 
 
 def score_columns(
@@ -102,3 +109,17 @@ def score_columns(
 
 def _costs(features: Sequence[FeatureProfile]) -> list[float]:
     return [_NUMERIC_COST if isinstance(f.bins, NumericBins) else _TEXT_COST for f in features]
+
+
+def _holds_gil(feature: FeatureProfile, values: Any) -> bool:
+    """Whether counting this column holds the GIL most of the time (``ColumnPool.map``):
+    numeric bins (NumPy calls on short chunks) and object columns (pandas hashes Python
+    objects) do; text held by Arrow is counted by Arrow kernels that release it."""
+    if isinstance(feature.bins, NumericBins):
+        return True
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return False
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, pd.ArrowDtype):
+        return False
+    return not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")

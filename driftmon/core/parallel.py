@@ -14,15 +14,22 @@ check``, the benchmarks, library users) shares one rule for when threads pay; th
 layer only decides how many threads a host gives it. Results do not depend on the number
 of threads: each column is counted by the same code, whole, by one thread, and results
 come back in input order.
+
+Columns whose counting holds the GIL most of the time (NumPy kernels making many short
+calls, Python loops over objects) are kept apart where the window allows: while another
+thread has a GIL-free column to count (Arrow hashing a text column in one long call), at
+most one of them runs at a time. Two threads that both take the GIL between short calls
+hand it back and forth, each hand-over a sleep and a wake-up of the other thread.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -67,23 +74,42 @@ class ColumnPool:
         items: Sequence[T],
         rows: int,
         costs: Sequence[float] | None = None,
+        holds_gil: Sequence[bool] | None = None,
     ) -> list[R]:
         """``[fn(item) for item in items]``, on the pool's threads when that pays for
         columns of ``rows`` rows. ``costs`` (one per item, any unit) start the dearest
-        first, so that no thread is left with a long column at the end. The first exception
-        raised by ``fn`` (in input order) propagates once every item has finished.
+        first, so that no thread is left with a long column at the end. ``holds_gil`` (one
+        flag per item; all False when not given) marks the items that hold the GIL most of
+        their time: one of them at a time while GIL-free items remain (module docstring).
+        The first exception raised by ``fn`` (in input order) propagates once every item
+        has finished.
         """
         if not self.pays(len(items), rows):
             return [fn(item) for item in items]
+        for name, given in (("costs", costs), ("holds_gil", holds_gil)):
+            if given is not None and len(given) != len(items):
+                raise ValueError(f"{len(given)} {name} for {len(items)} items")
         order = list(range(len(items)))
         if costs is not None:
-            if len(costs) != len(items):
-                raise ValueError(f"{len(costs)} costs for {len(items)} items")
             order.sort(key=lambda i: -costs[i])
+        queue = _Queue(order, holds_gil)
+        results: list[R | None] = [None] * len(items)
+        errors: dict[int, BaseException] = {}
+
+        def drain() -> None:
+            while (i := queue.next()) is not None:
+                try:
+                    results[i] = fn(items[i])
+                except BaseException as exc:  # re-raised in the caller, in input order
+                    errors[i] = exc
+                finally:
+                    queue.done(i)
+
         executor = self._started()
-        futures: dict[int, Future[R]] = {i: executor.submit(fn, items[i]) for i in order}
-        wait(futures.values())
-        return [futures[i].result() for i in range(len(items))]
+        wait([executor.submit(drain) for _ in range(min(self.threads, len(items)))])
+        if errors:
+            raise errors[min(errors)]
+        return cast(list[R], results)
 
     def _started(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -105,3 +131,32 @@ class ColumnPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Queue:
+    """The items of one ``map`` call, handed out one at a time to the pool's threads: the
+    first GIL-holding item when none is running, else the first GIL-free one, else (only
+    GIL-holding items left) the next GIL-holding one, alongside the running one."""
+
+    def __init__(self, order: list[int], holds_gil: Sequence[bool] | None) -> None:
+        flags = holds_gil if holds_gil is not None else [False] * len(order)
+        self._holding = deque(i for i in order if flags[i])
+        self._free = deque(i for i in order if not flags[i])
+        self._flags = flags
+        self._holding_now = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int | None:
+        """The next item to run, or None when every item has been handed out."""
+        with self._lock:
+            if self._holding and (self._holding_now == 0 or not self._free):
+                self._holding_now += 1
+                return self._holding.popleft()
+            if self._free:
+                return self._free.popleft()
+            return None
+
+    def done(self, i: int) -> None:
+        if self._flags[i]:
+            with self._lock:
+                self._holding_now -= 1

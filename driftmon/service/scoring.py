@@ -104,11 +104,15 @@ class LiveTally:
         """Count one batch of the live window (its columns on the pool's threads)."""
         self.rows += batch.num_rows
         names = list(self.counting)
+        layouts = [fp.bins for _, fp in (self.counting[name] for name in names)]
         counted = self.pool.map(
             partial(_count_live, batch),
             [self.counting[name] for name in names],
             batch.num_rows,
-            [column_cost(fp.bins) for _, fp in (self.counting[name] for name in names)],
+            [column_cost(b) for b in layouts],
+            # A batch's columns are Arrow's: categories are counted by Arrow kernels that
+            # release the GIL, numeric bins by short NumPy calls that take it back each time.
+            [isinstance(b, NumericBins) for b in layouts],
         )
         for name, (kind, hist, exc) in zip(names, counted, strict=True):
             if kind is not None:

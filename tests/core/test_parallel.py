@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from driftmon.core.columns import live_histograms, profile_columns, score_columns
+from driftmon.core.columns import _holds_gil, live_histograms, profile_columns, score_columns
 from driftmon.core.parallel import MIN_ROWS_PER_COLUMN, ColumnPool, available_cores
 from driftmon.core.profile import FeatureSpec
 
@@ -124,3 +125,70 @@ def test_thread_counts_are_checked_and_default_to_the_available_cores() -> None:
         ColumnPool(0)
     with pytest.raises(ValueError, match="min_rows must be at least 0, got -1"):
         ColumnPool(2, min_rows=-1)
+
+
+def test_gil_holding_items_run_one_at_a_time_while_gil_free_ones_wait() -> None:
+    """Two GIL-holding items never overlap while a GIL-free item is still queued; the
+    GIL-free items run beside them, and every result comes back in input order."""
+    lock = threading.Lock()
+    running: set[int] = set()
+    overlaps: list[tuple[int, ...]] = []
+    free_started: list[float] = []
+    spans: dict[int, tuple[float, float]] = {}
+    holds = [True, False, True, True, False, True]
+
+    def work(i: int) -> int:
+        start = time.perf_counter()
+        with lock:
+            if not holds[i]:
+                free_started.append(start)
+            elif any(holds[j] for j in running):
+                overlaps.append((i, *running))
+            running.add(i)
+        time.sleep(0.03 if holds[i] else 0.05)
+        with lock:
+            running.discard(i)
+        spans[i] = (start, time.perf_counter())
+        return -i
+
+    with ColumnPool(2, min_rows=0) as pool:
+        assert pool.map(work, list(range(6)), 1, holds_gil=holds) == [0, -1, -2, -3, -4, -5]
+    last_free = max(free_started)
+    assert not [o for o in overlaps if spans[o[0]][0] < last_free]
+    # The GIL-free items ran alongside the GIL-holding ones, not after them all.
+    assert min(free_started) < max(s for i, (s, _) in spans.items() if holds[i])
+
+
+def test_gil_holding_items_alone_still_use_every_thread() -> None:
+    barrier = threading.Barrier(2, timeout=10)
+
+    def work(i: int) -> int:
+        barrier.wait()  # passes only if both are counted at the same time
+        return i
+
+    with ColumnPool(2, min_rows=0) as pool:
+        assert pool.map(work, [0, 1], 1, holds_gil=[True, True]) == [0, 1]
+        with pytest.raises(ValueError, match="1 holds_gil for 2 items"):
+            pool.map(work, [0, 1], 1, holds_gil=[True])
+
+
+def test_columns_are_marked_by_whether_counting_them_holds_the_gil() -> None:
+    """Numeric bins and object columns hold it; text held by Arrow does not."""
+    n = 2_000
+    frame = mixed_frame(n, 3, 0.0)
+    profile = profile_columns(frame, SPECS)
+    by_name = {f.name: f for f in profile.features}
+    arrow_text = pa.array(frame["plan"], from_pandas=True)
+    cases = [
+        ("normal", frame["normal"], True),
+        ("counts", pa.array(frame["counts"]), True),
+        ("city", frame["city"], False),  # pandas' Arrow-backed str
+        ("plan", frame["plan"], True),  # object
+        ("plan", arrow_text, False),
+        ("plan", pa.chunked_array([arrow_text]), False),
+        ("plan", arrow_text.dictionary_encode(), False),
+        ("plan", frame["plan"].astype("string[python]"), True),
+        ("plan", frame["plan"].astype(pd.ArrowDtype(pa.string())), False),
+    ]
+    for name, values, expected in cases:
+        assert _holds_gil(by_name[name], values) is expected, (name, type(values))
