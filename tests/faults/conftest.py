@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -453,19 +452,6 @@ def sqlite_table(path: Path, columns: Mapping[str, Any], table: str = "live") ->
     finally:
         engine.dispose()
     return url
-
-
-@contextlib.contextmanager
-def readers_held(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the SQLite file at ``path``: readers wait (up to their busy
-    timeout, 5 s by default) until the block ends. Pins a run inside its read, whatever the load."""
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        con.execute("BEGIN EXCLUSIVE")
-        yield
-        con.execute("ROLLBACK")
-    finally:
-        con.close()
 
 
 def write_config(

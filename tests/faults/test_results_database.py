@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ..sqlite_lock import readers_held
 from .conftest import (
     DaemonProcess,
     FaultProxy,
@@ -22,7 +23,6 @@ from .conftest import (
     data_columns,
     monitor,
     query,
-    readers_held,
     sqlite_table,
     stored_runs,
     via_proxy,
