@@ -362,6 +362,10 @@ class DaemonProcess:
     def sample(self, name: str, **labels: str) -> float | None:
         return self.metrics().get((name, tuple(sorted(labels.items()))))
 
+    def wait_exit(self, timeout: float) -> int:
+        """The exit code within ``timeout`` s (times ``LIVENESS_ROOM``)."""
+        return self.proc.wait(timeout=timeout * LIVENESS_ROOM)
+
     def terminate(self, timeout: float = 15) -> int:
         """SIGTERM, then the exit code within ``timeout`` s (times ``LIVENESS_ROOM``)."""
         self.proc.send_signal(signal.SIGTERM)

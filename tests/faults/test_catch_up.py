@@ -20,7 +20,7 @@ from .conftest import (
     write_config,
     write_parquet,
 )
-from .test_spool import assert_every_window_once, windowed_live
+from .test_spool import CATCH_UP_S, assert_every_window_once, windowed_live
 
 
 def stored_ends(db: Path, name: str) -> list[datetime]:
@@ -63,7 +63,7 @@ def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
     assert first.terminate() == 0
     time.sleep(5)  # about five windows pass with no daemon
     second = daemons(config, "second")
-    finished = {m: second.wait_log(catch_up_finished(m), 30) for m in ("all", "two")}
+    finished = {m: second.wait_log(catch_up_finished(m), CATCH_UP_S) for m in ("all", "two")}
     started = {e["monitor"]: e for e in second.logs("catch_up.started")}
     assert set(started) == {"all", "two"}, "the batch monitor was caught up"
     assert started["all"]["windows"] >= 4
