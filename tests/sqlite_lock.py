@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+# APScheduler's warning for a tick that found the monitor's previous run still going.
+TICK_SKIPPED = "maximum number of running instances reached"
 
 
 @contextlib.contextmanager
@@ -20,3 +24,21 @@ def readers_held(path: Path) -> Iterator[None]:
         con.execute("ROLLBACK")
     finally:
         con.close()
+
+
+def run_pinned(events: Sequence[dict[str, Any]], monitor: str) -> bool:
+    """Whether a daemon's JSON log shows a run of ``monitor`` held inside its read while
+    ``readers_held``: two of its ticks skipped since its last ``run.finished`` (a skipped tick
+    shows a run going; one already past its read when the lock was taken would have to
+    outlast two ticks)."""
+    last_finished = max(
+        (
+            i
+            for i, e in enumerate(events)
+            if e.get("event") == "run.finished" and e.get("monitor") == monitor
+        ),
+        default=-1,
+    )
+    job = f'job "{monitor} ('
+    later = [str(e.get("event")) for e in events[last_finished + 1 :]]
+    return sum(job in e and TICK_SKIPPED in e for e in later) >= 2

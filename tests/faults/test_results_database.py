@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ..sqlite_lock import readers_held
+from ..sqlite_lock import readers_held, run_pinned
 from .conftest import (
     DaemonProcess,
     FaultProxy,
@@ -59,10 +59,11 @@ def test_outage_serves_last_snapshot_keeps_runs_and_recovers_by_itself(
     errors_before = before[SCRAPE_ERRORS]
 
     # Cut the database while a run is reading its live source: the live file is locked
-    # across a tick of the 1 s grid, so the tick's run waits inside its read until after the cut.
+    # across ticks of the 1 s grid, so a tick's run waits inside its read until after the cut
+    # (run_pinned says when one does; a fixed 1.3 s could pass before a loaded daemon's tick).
     d.wait_log(lambda e: e.get("event") == "run.finished", 15, count=3)
     with readers_held(tmp_path / "live.db"):
-        time.sleep(1.3)
+        wait_until(lambda: run_pinned(d.logs(), "m"), 20, "a run waiting inside its read")
         proxy.cut()
         cut_at = datetime.now(UTC)
 

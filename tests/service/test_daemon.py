@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..sqlite_lock import readers_held
+from ..sqlite_lock import readers_held, run_pinned
 from .conftest import live_columns, monitor_dict, reference_columns, write_parquet
 
 START_TIMEOUT = 20.0
@@ -177,10 +177,6 @@ SUCCESS = {"monitor": "m", "outcome": "success"}
 FAILURE = {"monitor": "m", "outcome": "failure"}
 
 
-# APScheduler's warning for a tick that found the monitor's previous run still going.
-TICK_SKIPPED = "maximum number of running instances reached"
-
-
 def test_results_reach_metrics_and_sigterm_mid_run_finishes_it_and_exits_0(
     config: Path, tmp_path: Path, daemons: Callable[..., DaemonProcess]
 ) -> None:
@@ -205,21 +201,10 @@ def test_results_reach_metrics_and_sigterm_mid_run_finishes_it_and_exits_0(
     assert status == 200, body
 
     # SIGTERM while a run is reading its live source: the live file is locked, so a run that
-    # starts now waits inside its read. A skipped tick shows a run going; two since the last
-    # run finished, that it is a pinned one (a run already past its read when the lock was
-    # taken would have to outlast two ticks). Before: SIGTERM 0.3 s after a whole second,
-    # which under load could land between two runs.
+    # starts now waits inside its read (run_pinned says when one does). Before: SIGTERM 0.3 s
+    # after a whole second, which under load could land between two runs.
     with readers_held(tmp_path / "live.db"):
-
-        def run_pinned() -> bool:
-            events = d.logs()
-            last_finished = max(
-                (i for i, e in enumerate(events) if e.get("event") == "run.finished"), default=-1
-            )
-            later = events[last_finished + 1 :]
-            return sum(TICK_SKIPPED in str(e.get("event")) for e in later) >= 2
-
-        wait_until(run_pinned, 20, "a run waiting inside its read")
+        wait_until(lambda: run_pinned(d.logs(), "m"), 20, "a run waiting inside its read")
         d.proc.send_signal(signal.SIGTERM)
         d.wait_log(lambda e: e.get("event") == "daemon.stopping", 15)
     # Released: the run goes on, finishes within the shutdown grace, and the daemon exits.
