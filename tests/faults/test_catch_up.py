@@ -101,8 +101,10 @@ def test_a_stalled_daemon_scores_the_skipped_windows_within_the_bound(
     config = three_monitors(tmp_path)
     d = daemons(config)
     d.wait_log(lambda e: e.get("event") == "run.finished" and e["monitor"] == "two", 20, 2)
-    stopped = datetime.now(UTC)
     os.kill(d.proc.pid, signal.SIGSTOP)
+    # Read after the signal: a run the daemon began between a reading before it and the stop
+    # (a descheduled test, a whole second passing) ends a window later than that reading.
+    stopped = datetime.now(UTC)
     try:
         time.sleep(5)
     finally:
