@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -35,6 +34,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 START_TIMEOUT = 20.0
+LIVENESS_ROOM = 3.0
+"""What the timeouts of ``wait_log``, ``wait_until`` and ``terminate`` are multiplied by.
+They bound things that happen anyway (a start, a run, an exit), never a promised speed; under
+foreign load on the 2-core CI machine a daemon took more than 20 s to start (its schema
+upgrade) and a first run behind the slow link more than 15 s. A test that pins a latency
+measures it itself with ``time.monotonic()`` and says so."""
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -317,7 +322,9 @@ class DaemonProcess:
     def wait_log(
         self, pred: Callable[[dict[str, Any]], bool], timeout: float, count: int = 1
     ) -> dict[str, Any]:
-        """The ``count``-th log entry matching ``pred``, waiting up to ``timeout`` s."""
+        """The ``count``-th log entry matching ``pred``, waiting up to ``timeout`` s (times
+        ``LIVENESS_ROOM``)."""
+        timeout *= LIVENESS_ROOM
         deadline = time.monotonic() + timeout
         while True:
             found = [e for e in self.logs() if pred(e)]
@@ -355,9 +362,14 @@ class DaemonProcess:
     def sample(self, name: str, **labels: str) -> float | None:
         return self.metrics().get((name, tuple(sorted(labels.items()))))
 
+    def wait_exit(self, timeout: float) -> int:
+        """The exit code within ``timeout`` s (times ``LIVENESS_ROOM``)."""
+        return self.proc.wait(timeout=timeout * LIVENESS_ROOM)
+
     def terminate(self, timeout: float = 15) -> int:
+        """SIGTERM, then the exit code within ``timeout`` s (times ``LIVENESS_ROOM``)."""
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+        return self.proc.wait(timeout=timeout * LIVENESS_ROOM)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -391,6 +403,8 @@ def daemons(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``pred`` until true, for up to ``timeout`` s (times ``LIVENESS_ROOM``)."""
+    timeout *= LIVENESS_ROOM
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
@@ -442,19 +456,6 @@ def sqlite_table(path: Path, columns: Mapping[str, Any], table: str = "live") ->
     finally:
         engine.dispose()
     return url
-
-
-@contextlib.contextmanager
-def readers_held(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the SQLite file at ``path``: readers wait (up to their busy
-    timeout, 5 s by default) until the block ends. Pins a run inside its read, whatever the load."""
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        con.execute("BEGIN EXCLUSIVE")
-        yield
-        con.execute("ROLLBACK")
-    finally:
-        con.close()
 
 
 def write_config(

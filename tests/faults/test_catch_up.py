@@ -20,7 +20,7 @@ from .conftest import (
     write_config,
     write_parquet,
 )
-from .test_spool import assert_every_window_once, windowed_live
+from .test_spool import CATCH_UP_S, assert_every_window_once, windowed_live
 
 
 def stored_ends(db: Path, name: str) -> list[datetime]:
@@ -63,7 +63,7 @@ def test_a_restart_scores_the_windows_missed_while_down_within_the_bound(
     assert first.terminate() == 0
     time.sleep(5)  # about five windows pass with no daemon
     second = daemons(config, "second")
-    finished = {m: second.wait_log(catch_up_finished(m), 30) for m in ("all", "two")}
+    finished = {m: second.wait_log(catch_up_finished(m), CATCH_UP_S) for m in ("all", "two")}
     started = {e["monitor"]: e for e in second.logs("catch_up.started")}
     assert set(started) == {"all", "two"}, "the batch monitor was caught up"
     assert started["all"]["windows"] >= 4
@@ -101,8 +101,10 @@ def test_a_stalled_daemon_scores_the_skipped_windows_within_the_bound(
     config = three_monitors(tmp_path)
     d = daemons(config)
     d.wait_log(lambda e: e.get("event") == "run.finished" and e["monitor"] == "two", 20, 2)
-    stopped = datetime.now(UTC)
     os.kill(d.proc.pid, signal.SIGSTOP)
+    # Read after the signal: a run the daemon began between a reading before it and the stop
+    # (a descheduled test, a whole second passing) ends a window later than that reading.
+    stopped = datetime.now(UTC)
     try:
         time.sleep(5)
     finally:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from .conftest import (
     DaemonProcess,
-    FaultProxy,
     assert_counts_match_stats,
     assert_whole,
     data_columns,
@@ -23,7 +23,6 @@ from .conftest import (
     query,
     sqlite_table,
     stored_runs,
-    via_proxy,
     wait_until,
     write_config,
     write_parquet,
@@ -32,8 +31,8 @@ from .conftest import (
 N_WIDE = 40
 # A backend of the test database inside a transaction that has written something.
 WRITING = (
-    "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() "
-    "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+    "SELECT pid, query, wait_event_type FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
 )
 
 
@@ -46,7 +45,6 @@ def _wide(n: int, seed: int, shift: float = 0.0) -> dict[str, np.ndarray]:
 def test_kill_9_while_a_run_is_written_leaves_no_partial_run_and_a_restart_carries_on(
     tmp_path: Path,
     pg_url: str,
-    proxies: Callable[[str], FaultProxy],
     daemons: Callable[..., DaemonProcess],
 ) -> None:
     """The transaction dies with the process; metrics come back at once; the next window runs."""
@@ -54,25 +52,27 @@ def test_kill_9_while_a_run_is_written_leaves_no_partial_run_and_a_restart_carri
     write_parquet(tmp_path / "live.parquet", _wide(300, 1, shift=2.0))
     wide = monitor("wide", {"path": "live.parquet"})
     wide["features"] = [{"name": f"f{i:02d}", "bins": 8} for i in range(N_WIDE)]
-    proxy = proxies(pg_url)
-    proxy.delay = 0.1  # every statement 0.1 s late: a run takes about a second to write
-    config = write_config(tmp_path / "driftmon.yaml", via_proxy(pg_url, proxy), [wide])
+    config = write_config(tmp_path / "driftmon.yaml", pg_url, [wide])
 
     first = daemons(config, "first")
     first.wait_log(lambda e: e.get("event") == "run.finished", 20, count=2)
-    seen: list[dict[str, object]] = []
 
     def run_being_written() -> bool:
-        # Early in the transaction (run or feature rows inserted), several round trips
-        # before its COMMIT, so the kill lands before the COMMIT can leave the proxy.
-        rows = query(pg_url, WRITING)
-        early = [r for r in rows if "INSERT INTO runs" in r["query"] or "feature" in r["query"]]
-        seen.extend(early)
-        return bool(early)
+        # The run and its feature rows inserted, its counters' update waiting for the lock
+        # below: the transaction cannot reach its COMMIT before the kill. (Before: the kill
+        # followed seeing the INSERT, a few 0.1 s round trips before the COMMIT, which a
+        # loaded machine could let through first.)
+        return any(r["wait_event_type"] == "Lock" for r in query(pg_url, WRITING))
 
-    wait_until(run_being_written, 15, "a run being written")
-    first.proc.send_signal(signal.SIGKILL)
-    first.proc.wait(timeout=10)
+    locker = sa.create_engine(pg_url)
+    try:
+        with locker.begin() as conn:  # reads of monitor_stats go on; writes wait
+            conn.exec_driver_sql("LOCK TABLE monitor_stats IN EXCLUSIVE MODE")
+            wait_until(run_being_written, 15, "a run being written")
+            first.proc.send_signal(signal.SIGKILL)
+            first.proc.wait(timeout=10)
+    finally:
+        locker.dispose()
     killed_end = datetime.fromisoformat(first.logs("run.finished")[-1]["window_end"])
     wait_until(lambda: not query(pg_url, WRITING), 10, "the killed transaction rolled back")
 
@@ -88,7 +88,6 @@ def test_kill_9_while_a_run_is_written_leaves_no_partial_run_and_a_restart_carri
         "WHERE f.feature = 'f00' ORDER BY r.window_end DESC LIMIT 1",
     )[0]
 
-    proxy.delay = 0.0
     second = daemons(config, "second")
     metrics = second.metrics()  # the first scrape after the restart
     kl = metrics.get(("driftmon_feature_kl_divergence", (("feature", "f00"), ("monitor", "wide"))))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from .conftest import (
+    LIVENESS_ROOM,
     DaemonProcess,
     FaultProxy,
     assert_whole,
@@ -53,7 +54,7 @@ def test_daemons_on_one_database_store_each_window_once_and_a_late_one_skips(
     for d in (a, b, c):
         d.proc.send_signal(signal.SIGTERM)
     for d in (a, b, c):
-        assert d.proc.wait(timeout=15) == 0
+        assert d.proc.wait(timeout=15 * LIVENESS_ROOM) == 0
 
     dups = query(
         pg_url,

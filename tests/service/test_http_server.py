@@ -10,7 +10,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -54,6 +54,19 @@ def serving(app: Any = hello, **options: Any) -> Iterator[HttpServer]:
         yield server
     finally:
         server.stop()
+
+
+def wait_until(pred: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def wait_queued(server: HttpServer, n: int) -> None:
+    """Wait until ``n`` requests were handed to the workers (running or waiting for one):
+    a fixed sleep could let a loaded machine reach the assertion first."""
+    wait_until(lambda: server._queued == n)
 
 
 @contextlib.contextmanager
@@ -108,8 +121,8 @@ def test_a_request_trickling_in_byte_by_byte_is_cut_at_the_head_timeout() -> Non
 
 def test_the_oldest_idle_connection_makes_room_for_a_new_one() -> None:
     with serving(max_waiting=5) as server, idle_sockets(server.port, 8) as socks:
-        time.sleep(0.3)
-        assert [closed_by_server(s, within=0.5) for s in socks[:3]] == [True] * 3
+        # Closed as the server accepts the sixth to eighth: at once, unless load delays it.
+        assert [closed_by_server(s, within=5) for s in socks[:3]] == [True] * 3
         assert raw_request(server.port).endswith(b"hello\n")
         assert not closed_by_server(socks[-1], within=0.2)
 
@@ -143,8 +156,8 @@ def test_at_most_workers_requests_run_at_once_and_the_rest_wait_their_turn() -> 
         ]
         for c in clients:
             c.start()
-        time.sleep(0.5)
-        assert app.running == 2
+        wait_queued(server, 6)  # all six handed to the pool: two run, four wait
+        wait_until(lambda: app.running == 2)  # the pool's threads start the first two
         app.release.set()
         for c in clients:
             c.join(15)
@@ -162,10 +175,12 @@ def test_requests_beyond_the_queue_get_503_at_once() -> None:
         ]
         for t in held:
             t.start()
-        time.sleep(0.5)
+        wait_queued(server, 2)
         started = time.monotonic()
         assert raw_request(server.port).startswith(b"HTTP/1.0 503")
-        assert time.monotonic() - started < 1
+        # A request queued instead would wait for the release, which never comes here (the
+        # client gives up after 5 s): 3 s tells "at once" apart, with room for a loaded machine.
+        assert time.monotonic() - started < 3
         app.release.set()
         for t in held:
             t.join(15)
@@ -186,7 +201,7 @@ def test_a_client_that_never_reads_its_reply_frees_the_worker_after_the_io_timeo
     ):
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.sendall(b"GET /big HTTP/1.0\r\n\r\n")  # and never reads
-        time.sleep(0.2)
+        wait_queued(server, 1)  # the only worker is writing to it
         started = time.monotonic()
         assert raw_request(server.port, timeout=10).endswith(b"hello\n")
         assert time.monotonic() - started < 3

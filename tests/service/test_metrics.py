@@ -620,25 +620,28 @@ def test_a_second_wait_for_the_same_hung_refresh_returns_at_once() -> None:
     """Scrapers wait for a refresh until its deadline, once: not refresh_timeout per call."""
     first: list[Any] = ["snapshot-1"]
     store = _HangingStore(first=first)
-    cache = SnapshotCache(store, max_age=0.0, refresh_timeout=1.0)  # type: ignore[arg-type]
+    cache = SnapshotCache(store, max_age=0.0, refresh_timeout=2.0)  # type: ignore[arg-type]
     assert cache.get() is first
     try:
-        started = time.monotonic()
         late: list[float] = []
 
         def late_scraper() -> None:
-            time.sleep(0.5)
+            time.sleep(1.5)
+            t0 = time.monotonic()
             cache.get()
-            late.append(time.monotonic() - started)
+            late.append(time.monotonic() - t0)
 
         scraper = threading.Thread(target=late_scraper)
         scraper.start()
-        cache.get()  # starts the refresh, waits for it 1 s
-        scraper.join(5)
-        assert late[0] < 1.4, "the late scraper waited a refresh_timeout of its own"
+        cache.get()  # starts the refresh, waits for it 2 s
+        scraper.join(10)
+        # Its own wait: what is left of the first one's 2 s (about 0.5 s, nothing if load
+        # delayed it past the deadline), not 2 s: 1.5 s tells them apart with room for load
+        # (1.4 s counted from the first call, with a 1 s timeout, left 0.4 s).
+        assert late[0] < 1.5, "the late scraper waited a refresh_timeout of its own"
         again = time.monotonic()
         assert cache.get() is first
-        assert time.monotonic() - again < 0.2
+        assert time.monotonic() - again < 1.0  # waiting for the hung refresh again: 2 s
         assert store.calls == 2
         assert cache.errors_total == 1
     finally:
@@ -707,7 +710,7 @@ def test_a_failed_refresh_is_retried_after_max_age_or_a_stored_run_not_on_every_
     started = time.monotonic()
     for _ in range(3):
         assert list(cache.get()) == []
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.6  # a retry on each call: 3 x 0.3 s at least
     assert store.calls == 1
     assert cache.errors_total == 1
     cache.invalidate()  # a run was stored: worth another try

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
@@ -804,13 +803,27 @@ class _FingerprintCounting:
         return source
 
 
+class _Clock:
+    """Stands in for the runner's ``time`` module: ``monotonic()`` is ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 @pytest.mark.parametrize("refresh", [None, "1h", "1s"])
 def test_refresh_reads_a_table_reference_fingerprint_at_most_that_often(
-    data: Path, store: Store, refresh: str | None
+    data: Path, store: Store, refresh: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``refresh: 1h``: three runs read the table's fingerprint (a count) once, and rows added
     in between do not rebuild the profile; past ``refresh`` (1s) and without it (every run)
     they do."""
+    # The runner's clock moves only when the test says: on the real one, a second run slower
+    # than 1 s (a loaded machine) let ``refresh: 1s`` pass again before the third.
+    clock = _Clock()
+    monkeypatch.setattr("driftmon.service.runner.time", clock)
     db = data / "warehouse.db"
     engine = sa.create_engine(f"sqlite:///{db}")
     ref = pa.table(reference_columns()).to_pylist()
@@ -830,7 +843,7 @@ def test_refresh_reads_a_table_reference_fingerprint_at_most_that_often(
     with engine.begin() as conn:
         conn.execute(table.insert(), ref[:500])
     if refresh == "1s":
-        time.sleep(1.2)
+        clock.now += 1.2
     runner.run(cfg.monitors[0], END)
     last = runner.run(cfg.monitors[0], END)
     engine.dispose()

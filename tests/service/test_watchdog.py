@@ -53,18 +53,20 @@ def test_a_trigger_that_raises_kills_the_scheduler_thread_and_is_reported(
 def test_a_scheduler_that_runs_no_job_any_more_is_reported_after_the_stall_bound(
     scheduler: BlockingScheduler,
 ) -> None:
-    watch = SchedulerWatch(scheduler, heartbeat_seconds=0.1, stall_seconds=0.6)
+    # The stall bound is 15 heartbeats: a loaded machine can leave the heartbeat's thread
+    # unscheduled for a few tenths of a second, which a 0.6 s bound could take for a stall.
+    watch = SchedulerWatch(scheduler, heartbeat_seconds=0.1, stall_seconds=1.5)
     watch.start()
-    time.sleep(0.8)
+    time.sleep(2.0)  # past the stall bound: only the heartbeats keep it healthy
     assert watch.failure() is None, "a heartbeating scheduler is healthy"
     scheduler.pause()
-    wait_for(lambda: watch.failure() is not None)
+    wait_for(lambda: watch.failure() is not None, timeout=15)
     failure = watch.failure()
     assert failure is not None
     assert failure.startswith("the scheduler has run no job for ")
     assert "(its heartbeat is due every 0.1 s)" in failure
     scheduler.resume()
-    wait_for(lambda: watch.failure() is None)
+    wait_for(lambda: watch.failure() is None, timeout=15)
     watch.shutdown()
 
 
