@@ -14,9 +14,10 @@ copy), ignore SIGINT and SIGTERM (the daemon decides when runs stop: a run in pr
 finish within the shutdown grace, then ``abandon`` stops it at its next batch), and exit
 on their own when the daemon is gone (checked every second), so a ``kill -9`` leaves no
 orphan. A worker that dies mid-run (killed, out of memory) fails that run with
-``ScoringProcessError``, and so does any other run in flight at that moment
+``ScoringProcessError``, and so does any other run a worker had started at that moment
 (``concurrent.futures`` stops a broken pool's other workers too); the pool is replaced for
-the next runs. A worker that died between runs is replaced without failing any.
+the next runs, and the runs still queued go to it. A worker that died between runs is
+replaced without failing any.
 
 Runs queue for the workers as soon as they are due, so a worker that finishes a run finds
 the next one waiting (a tick's runs keep both cores busy instead of waiting at each
@@ -27,8 +28,7 @@ its run for longer than that, the daemon scores the run in its own process inste
 tick's many short runs go to the workers (which share no GIL with each other or with the
 HTTP server, and keep the daemon light), while a slow monitor (a stuck source, a huge
 window) holding every worker delays the others by at most ``WORKER_WAIT_SECONDS`` and
-starves none (tests/service/test_processes.py). A run that was still queued when a worker
-died is queued again on the new pool; only the runs the dead pool had started fail.
+starves none (tests/service/test_processes.py).
 """
 
 from __future__ import annotations
