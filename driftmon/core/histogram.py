@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,9 +236,32 @@ def _spell(value: Any, cache: dict[tuple[type, Any, float], str]) -> str:
     return text
 
 
+# A fraction's trailing zeros (and a bare point), before an optional UTC "Z" or offset.
+_FRACTION_ZEROS = r"(\.[0-9]*?)0+((?:Z|[+-][0-9:]+)?)$"
+_BARE_POINT = r"\.((?:Z|[+-][0-9:]+)?)$"
+_FRACTION_ZEROS_RE = re.compile(_FRACTION_ZEROS)
+_BARE_POINT_RE = re.compile(_BARE_POINT)
+
+
+def canonical_label(text: str) -> str:
+    """A timestamp's or decimal's category spelled without its unit's or scale's trailing
+    zeros: ``12:00:00.000Z`` is ``12:00:00Z``, ``1.50`` is ``1.5``, ``2.00`` is ``2``. So a
+    column stored in seconds and one in milliseconds (a Parquet round trip, pandas'
+    nanoseconds), or at scale 2 and 3, name the same value the same category."""
+    return _BARE_POINT_RE.sub(r"\1", _FRACTION_ZEROS_RE.sub(r"\1\2", text))
+
+
+def _canonical_labels(arr: pa.Array) -> pa.Array:
+    """``canonical_label`` of every text of ``arr``, in Arrow."""
+    arr = pc.replace_substring_regex(arr, pattern=_FRACTION_ZEROS, replacement=r"\1\2")
+    return pc.replace_substring_regex(arr, pattern=_BARE_POINT, replacement=r"\1")
+
+
 def _cast_to_text(arr: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
+    if pa.types.is_timestamp(arr.type) or pa.types.is_decimal(arr.type):
+        return _canonical_labels(pc.cast(arr, pa.string()))
     if pa.types.is_floating(arr.type) and arr.null_count < len(arr):
         # NaN is a missing value, as pandas and the numeric path read it, not a category.
         arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)

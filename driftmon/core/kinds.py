@@ -22,8 +22,10 @@ categorical features (values are compared by their text)
 
 A value that does not survive its mapping (2 against a bool reference, 1.5 against an
 integer one) is not binned anywhere: ``to_reference_kind`` raises ``KindMismatch`` naming
-it. Decimals, dates and timestamps are spelled by their own rules (scale, unit), so a
-categorical feature maps none of them to or from another kind.
+it. Decimals, dates and timestamps are spelled by their own rules (a timestamp or decimal
+without its unit's or scale's trailing zeros: ``histogram.canonical_label``), so a
+categorical feature maps none of them to or from another kind; a timestamp in seconds and
+one in nanoseconds, or a decimal at scale 2 and at scale 6, need no mapping.
 """
 
 from __future__ import annotations

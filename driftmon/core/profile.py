@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from driftmon.core.bins import (
     Bins,
+    CategoricalBins,
     NumericBins,
     NumericStrategy,
     bins_from_dict,
@@ -28,6 +29,7 @@ from driftmon.core.bins import (
 )
 from driftmon.core.histogram import (
     Histogram,
+    canonical_label,
     category_value_counts,
     histogram,
     numeric_values,
@@ -110,12 +112,33 @@ class FeatureProfile:
         kind = data.get("column_kind")
         if kind is not None and kind not in COLUMN_KINDS:
             raise ValueError(f"feature {data.get('name')!r}: unknown column kind {kind!r}")
+        bins, counts = _respelled(
+            bins_from_dict(dict(data["bins"])), np.asarray(data["counts"], dtype=np.int64), kind
+        )
         return cls(
             name=str(data["name"]),
-            bins=bins_from_dict(dict(data["bins"])),
-            reference=Histogram(np.asarray(data["counts"], dtype=np.int64)),
+            bins=bins,
+            reference=Histogram(counts),
             column_kind=kind,
         )
+
+
+def _respelled(
+    bins: Bins, counts: npt.NDArray[np.int64], kind: ColumnKind | None
+) -> tuple[Bins, npt.NDArray[np.int64]]:
+    """Timestamp and decimal categories as they are spelled now (``canonical_label``): a
+    profile stored before spelled them with their unit's or scale's trailing zeros, which
+    no live value would match any more. Categories that now read the same are merged."""
+    if kind not in ("timestamp", "decimal") or not isinstance(bins, CategoricalBins):
+        return bins, counts
+    labels = [canonical_label(c) for c in bins.categories]
+    if labels == list(bins.categories) or counts.size != bins.n_bins:
+        return bins, counts  # already canonical; a size mismatch is reported by the caller
+    merged: dict[str, int] = {}
+    for label, n in zip(labels, counts[: len(labels)].tolist(), strict=True):
+        merged[label] = merged.get(label, 0) + n
+    rest = counts[len(labels) :].tolist()
+    return CategoricalBins(tuple(merged)), np.asarray([*merged.values(), *rest], dtype=np.int64)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from driftmon.core.bins import BinningError, CategoricalBins, NumericBins
+from driftmon.core.drift import score
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.profile import (
     PROFILE_FORMAT,
@@ -240,3 +243,83 @@ def test_categorical_profile_counts_equal_counting_the_column_on_its_bins(
     fp = build_feature_profile(column, FeatureSpec("c", kind="categorical", max_categories=keep))
     assert isinstance(fp.bins, CategoricalBins)
     assert fp.reference == categorical_histogram(column, fp.bins)
+
+
+# -- timestamp and decimal categories, whatever their unit or scale ---------------------------
+
+_INSTANTS = [
+    dt.datetime(2026, 3, 1, 12, 0, 0),
+    dt.datetime(2026, 3, 1, 12, 0, 0),
+    dt.datetime(2026, 3, 1, 13, 30, 0),
+    dt.datetime(2026, 3, 2, 0, 0, 0),
+    None,
+]
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
+@pytest.mark.parametrize("live_unit", ["ms", "us", "ns"])
+def test_a_timestamp_category_is_the_same_in_any_unit(live_unit: str, tz: str | None) -> None:
+    """A reference stored in seconds and a live window in ms/us/ns (a Parquet round trip,
+    pandas' nanoseconds) of the same instants: the same categories, no drift."""
+    reference = pa.array(_INSTANTS, pa.timestamp("s", tz))
+    live = reference.cast(pa.timestamp(live_unit, tz))
+    feature = build_feature_profile(reference, FeatureSpec("at", kind="categorical"))
+    assert isinstance(feature.bins, CategoricalBins)
+    assert len(feature.bins.categories) == 3
+    hist = feature.live_histogram(live)
+    assert hist.counts.tolist() == feature.reference.counts.tolist()
+    scores = score(hist, feature.reference)
+    assert scores is not None
+    assert scores.kl_divergence == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_sub_second_timestamp_stays_its_own_category() -> None:
+    values = pa.array(
+        [dt.datetime(2026, 3, 1, 12), dt.datetime(2026, 3, 1, 12, 0, 0, 500000)],
+        pa.timestamp("ms", "UTC"),
+    )
+    feature = build_feature_profile(values, FeatureSpec("at", kind="categorical"))
+    assert isinstance(feature.bins, CategoricalBins)
+    assert sorted(feature.bins.categories) == ["2026-03-01 12:00:00.5Z", "2026-03-01 12:00:00Z"]
+
+
+def test_a_decimal_category_is_the_same_at_any_scale() -> None:
+    amounts = [Decimal("1.5"), Decimal("2"), Decimal("2"), Decimal("-0.25"), None]
+    reference = pa.array(amounts, pa.decimal128(10, 2))
+    feature = build_feature_profile(reference, FeatureSpec("amount", kind="categorical"))
+    assert isinstance(feature.bins, CategoricalBins)
+    assert set(feature.bins.categories) == {"1.5", "2", "-0.25"}
+    live = pa.array(amounts, pa.decimal128(18, 6))
+    assert feature.live_histogram(live).counts.tolist() == feature.reference.counts.tolist()
+
+
+def test_a_stored_profile_with_unit_spelled_timestamps_reads_as_now() -> None:
+    """A profile stored before canonical spellings (``…12:00:00.000`` for a reference in
+    ms) loads with today's spellings, so live values still land in their categories;
+    categories that now read the same are merged, their counts added."""
+    stored = {
+        "name": "at",
+        "bins": {
+            "kind": "categorical",
+            "categories": [
+                "2026-03-01 12:00:00.000",
+                "2026-03-01 12:00:00",
+                "2026-03-01 13:30:00.500",
+            ],
+        },
+        "counts": [5, 2, 3, 1, 4],
+        "column_kind": "timestamp",
+    }
+    feature = FeatureProfile.from_dict(stored)
+    assert isinstance(feature.bins, CategoricalBins)
+    assert feature.bins.categories == ("2026-03-01 12:00:00", "2026-03-01 13:30:00.5")
+    assert feature.reference.counts.tolist() == [7, 3, 1, 4]
+    live = pa.array(
+        [dt.datetime(2026, 3, 1, 12), dt.datetime(2026, 3, 1, 13, 30, 0, 500000)],
+        pa.timestamp("us"),
+    )
+    assert feature.live_histogram(live).counts.tolist() == [1, 1, 0, 0]
+    text = {**stored, "column_kind": "text"}  # text is never re-spelled
+    assert FeatureProfile.from_dict(text).bins == CategoricalBins(
+        tuple(stored["bins"]["categories"])  # type: ignore[index]
+    )
