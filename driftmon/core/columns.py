@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import pandas as pd
 import pyarrow as pa
 
-from driftmon.core.bins import NumericBins
+from driftmon.core.bins import Bins, NumericBins
 from driftmon.core.divergence import DEFAULT_SMOOTHING
 from driftmon.core.drift import DriftScores, score_all
 from driftmon.core.histogram import Histogram
@@ -81,8 +81,8 @@ def live_histograms(
     rows = _rows(columns, [f.name for f in features])
     if not pool.pays(len(features), rows):  # counted in this thread, in order
         return [count(f) for f in features]
-    holds_gil = [_holds_gil(f, columns[f.name]) for f in features]
-    return pool.map(count, features, rows, _costs(features), holds_gil)
+    holds = [holds_gil(f.bins, columns[f.name]) for f in features]
+    return pool.map(count, features, rows, _costs(features), holds)
 
 
 def score_columns(
@@ -111,11 +111,12 @@ def _costs(features: Sequence[FeatureProfile]) -> list[float]:
     return [_NUMERIC_COST if isinstance(f.bins, NumericBins) else _TEXT_COST for f in features]
 
 
-def _holds_gil(feature: FeatureProfile, values: Any) -> bool:
-    """Whether counting this column holds the GIL most of the time (``ColumnPool.map``):
-    numeric bins (NumPy calls on short chunks) and object columns (pandas hashes Python
-    objects) do; text held by Arrow is counted by Arrow kernels that release it."""
-    if isinstance(feature.bins, NumericBins):
+def holds_gil(bins: Bins, values: Any) -> bool:
+    """Whether counting ``values`` on ``bins`` holds the GIL most of the time
+    (``ColumnPool.map``): numeric bins (NumPy calls on short chunks) and object columns
+    (pandas hashes Python objects) do; text held by Arrow is counted by Arrow kernels that
+    release it."""
+    if isinstance(bins, NumericBins):
         return True
     if isinstance(values, pa.Array | pa.ChunkedArray):
         return False

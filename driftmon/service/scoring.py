@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from driftmon.config.models import FeatureConfig, ScoringScope
 from driftmon.core.bins import Bins, NumericBins
+from driftmon.core.columns import holds_gil
 from driftmon.core.drift import score_all
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.kinds import ColumnKind, kind_of
@@ -104,15 +105,13 @@ class LiveTally:
         """Count one batch of the live window (its columns on the pool's threads)."""
         self.rows += batch.num_rows
         names = list(self.counting)
-        layouts = [fp.bins for _, fp in (self.counting[name] for name in names)]
+        entries = [self.counting[name] for name in names]
         counted = self.pool.map(
             partial(_count_live, batch),
-            [self.counting[name] for name in names],
+            entries,
             batch.num_rows,
-            [column_cost(b) for b in layouts],
-            # A batch's columns are Arrow's: categories are counted by Arrow kernels that
-            # release the GIL, numeric bins by short NumPy calls that take it back each time.
-            [isinstance(b, NumericBins) for b in layouts],
+            [column_cost(fp.bins) for _, fp in entries],
+            [holds_gil(fp.bins, batch_column(batch, f)) for f, fp in entries],
         )
         for name, (kind, hist, exc) in zip(names, counted, strict=True):
             if kind is not None:

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from driftmon.core.columns import _holds_gil, live_histograms, profile_columns, score_columns
+from driftmon.core.columns import holds_gil, live_histograms, profile_columns, score_columns
 from driftmon.core.parallel import MIN_ROWS_PER_COLUMN, ColumnPool, available_cores
 from driftmon.core.profile import FeatureSpec
 
@@ -191,4 +191,4 @@ def test_columns_are_marked_by_whether_counting_them_holds_the_gil() -> None:
         ("plan", frame["plan"].astype(pd.ArrowDtype(pa.string())), False),
     ]
     for name, values, expected in cases:
-        assert _holds_gil(by_name[name], values) is expected, (name, type(values))
+        assert holds_gil(by_name[name].bins, values) is expected, (name, type(values))
