@@ -158,9 +158,7 @@ class ScoringProcesses:
                     return self._await(future, slot, wait, monitor)
                 except BrokenProcessPool as exc:
                     if self._abandon.is_set():  # killed at shutdown, after the grace
-                        raise RunAbandoned(
-                            f"monitor {monitor.name!r}: run abandoned at shutdown"
-                        ) from exc
+                        raise _abandoned(monitor.name) from exc
                     self._replace(executor)
                     if not self._claims.started(slot):
                         continue  # it was still queued: the new pool takes it
@@ -186,14 +184,14 @@ class ScoringProcesses:
             except FuturesTimeout:
                 pass
             except CancelledError as exc:  # the pool was shut down under it
-                raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown") from exc
+                raise _abandoned(monitor.name) from exc
             else:
                 if result is None:  # only this thread takes the run back, and then stops here
                     raise RuntimeError(f"monitor {monitor.name!r}: run taken back twice")
                 return result
             if self._abandon.is_set() and self._claims.take(slot):
                 future.cancel()
-                raise RunAbandoned(f"monitor {monitor.name!r}: run abandoned at shutdown")
+                raise _abandoned(monitor.name)
             if wait is not None and self._workers_stuck(wait) and self._claims.take(slot):
                 future.cancel()
                 return None
@@ -247,6 +245,10 @@ class ScoringProcesses:
         executor.shutdown(wait=not terminate, cancel_futures=True)
 
 
+def _abandoned(monitor: str) -> RunAbandoned:
+    return RunAbandoned(f"monitor {monitor!r}: run abandoned at shutdown")
+
+
 # -- in the worker processes ------------------------------------------------------------------
 
 _runner: MonitorRunner | None = None
@@ -286,7 +288,7 @@ def _score(monitor: str, window_end: datetime, slot: int, run_id: int) -> RunRes
         return None
     try:
         if runner.abandon.is_set():  # shutting down while this run waited in the queue
-            raise RunAbandoned(f"monitor {monitor!r}: run abandoned at shutdown")
+            raise _abandoned(monitor)
         return runner.score(runner.config.monitor(monitor), window_end)
     finally:
         _claims.finish(slot, run_id)
