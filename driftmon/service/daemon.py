@@ -26,10 +26,11 @@ from driftmon.config import Config, MonitorConfig
 from driftmon.core.status import Status
 from driftmon.errors import StorageError
 from driftmon.results import RunResult
-from driftmon.schedule_times import TICK, fire_times
+from driftmon.schedule_times import TICK, count_fire_times, fire_times
 from driftmon.secrets import mask_url, scrub
 from driftmon.service.bounded import DatabaseUnavailableError, within
 from driftmon.service.catch_up import (
+    MAX_DROPPED_COUNTED,
     MissedWindows,
     catches_up,
     describe_bound,
@@ -44,6 +45,7 @@ from driftmon.service.pages import Pages
 from driftmon.service.pending import MAX_PENDING_RUNS, PENDING_DEGRADED_SECONDS, PendingRuns
 from driftmon.service.processes import ScoringProcesses, scoring_processes
 from driftmon.service.runner import MonitorRunner, RunAbandoned
+from driftmon.service.skipped_ticks import SkippedTicks, SkippedTicksCollector
 from driftmon.service.spool_metrics import SpoolCollector
 from driftmon.service.triggers import make_trigger
 from driftmon.service.watchdog import SchedulerWatch
@@ -134,6 +136,8 @@ class Daemon:
         self._stopping = threading.Event()  # set by stop(): a catch-up ends at its next window
         # Missed windows the catch_up bound left out and each monitor's lag (metrics).
         self.catch_up = CatchUpTally(config.monitors, self.started_at)
+        # Ticks at which a monitor started no run (its previous run still going).
+        self.skipped_ticks = SkippedTicks(config.monitors)
         # Every run is stored through here; runs the database cannot take now wait in the
         # spool (in memory only without one).
         spool = config.database.spool
@@ -147,6 +151,7 @@ class Daemon:
         # The spool's state changes on every scrape's watch: rendered fresh, like process_*.
         self.process_registry.register(SpoolCollector(self.pending.state))
         self.process_registry.register(CatchUpCollector(self.catch_up.state))
+        self.process_registry.register(SkippedTicksCollector(self.skipped_ticks.state))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -266,6 +271,7 @@ class Daemon:
         the windows a late tick skipped. Both within the monitor's ``catch_up``.
         """
         end = scheduled_window_end(monitor.schedule, utcnow())
+        self._count_skipped_ticks(monitor, end)
         missed = self._missed_while_down(monitor, end)
         if missed:
             end = self._catch_up(monitor, missed, end)
@@ -389,6 +395,37 @@ class Daemon:
             )
         self._count_dropped(monitor, missed, last, end, "late tick")
         return missed.ends
+
+    def _count_skipped_ticks(self, monitor: MonitorConfig, end: datetime) -> None:
+        """Count (and, where their windows are lost, log) the ticks since this monitor's
+        previous run that started no run: those strictly between its window end and ``end``.
+
+        Nothing is counted on a monitor's first run in this process: the ticks before it
+        fell while the daemon was down (catch-up's concern), not while a run was going.
+        """
+        last = self._last_end.get(monitor.name)
+        if last is None:
+            return
+        skipped = 0
+        if end > last:
+            skipped = count_fire_times(monitor.schedule, last + TICK, end, MAX_DROPPED_COUNTED)
+        self.skipped_ticks.run_started(monitor.name, skipped)
+        if skipped and not catches_up(monitor):
+            # A monitor that catches up scores these windows now (log run.late_windows).
+            log.warning(
+                "run.ticks_skipped",
+                extra={
+                    "monitor": monitor.name,
+                    "ticks": skipped,
+                    "after": last.isoformat(),
+                    "before": end.isoformat(),
+                    # The previous run outlasted the schedule interval, or the scheduler
+                    # stalled (a run slower than its schedule skips at every run).
+                    "windows": "not scored (catch_up: null)"
+                    if monitor.live.window is not None
+                    else "none: a batch source's next run reads its data as it is then",
+                },
+            )
 
     def _count_dropped(
         self,

@@ -148,6 +148,8 @@ def test_status_table_maps_levels_to_coloured_names() -> None:
         ("Which features are in error", "driftmon_feature_status{"),
         ("Catch-up lag", "driftmon_catch_up_lag_seconds{"),
         ("Windows dropped beyond catch_up", "driftmon_catch_up_dropped_windows_total{"),
+        ("Ticks skipped", "driftmon_skipped_ticks_total{"),
+        ("Ticks skipped", "driftmon_skipped_ticks_runs_in_a_row{"),
     ],
 )
 def test_panel_shows_metric(title: str, metric: str) -> None:
@@ -254,6 +256,8 @@ MONITOR_SERIES = {
     "driftmon_catch_up_lag_seconds": "4" + SCRAPES,
     "driftmon_catch_up_bound_seconds": "86400" + SCRAPES,
     "driftmon_catch_up_dropped_windows_total": "3" + SCRAPES,
+    "driftmon_skipped_ticks_total": "5" + SCRAPES,
+    "driftmon_skipped_ticks_runs_in_a_row": "2" + SCRAPES,
 }
 # age ok, device critical, agee in error (no scores, only thresholds and status).
 FEATURE_SERIES = {
@@ -314,6 +318,8 @@ EXPECTED_PANELS: list[tuple[str, list[tuple[str, float]]]] = [
     ("Catch-up lag", [("{}", 43200)]),
     ("Catch-up lag", [("{}", 86400)]),
     ("Windows dropped beyond catch_up", [("{}", 3)]),
+    ("Ticks skipped", [("{}", 5)]),
+    ("Ticks skipped", [("{}", 2)]),
     ("Which features are in error", [('{feature="agee"}', 1)]),
 ]
 

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 from driftmon.service.catch_up_metrics import catch_up_families
 from driftmon.service.metrics import _Families
+from driftmon.service.skipped_ticks import skipped_ticks_families
 from driftmon.service.spool_metrics import spool_families
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +39,7 @@ REQUIRED_ALERTS = DRIFT_ALERTS | {
     "DriftmonSpoolNotDraining",
     "DriftmonCatchUpWindowsDropped",
     "DriftmonMonitorFallingBehind",
+    "DriftmonMonitorSkippingTicks",
 }
 # Where every runbook_url points: a subsection of README.md's "Runbook" section.
 RUNBOOK_BASE = "https://github.com/driftmon/driftmon/blob/main/README.md#"
@@ -83,6 +85,8 @@ DAEMON_METRICS = {
     "driftmon_catch_up_last_dropped_timestamp_seconds",
     "driftmon_catch_up_lag_seconds",
     "driftmon_catch_up_bound_seconds",
+    "driftmon_skipped_ticks_total",
+    "driftmon_skipped_ticks_runs_in_a_row",
     "driftmon_server_info",
 }
 
@@ -218,6 +222,7 @@ PAGE_ALERTS = {
     "DriftmonNoScoredWindow": False,
     "DriftmonCatchUpWindowsDropped": False,
     "DriftmonMonitorFallingBehind": False,
+    "DriftmonMonitorSkippingTicks": False,
 }
 
 
@@ -339,7 +344,8 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
 def test_the_daemon_exports_every_metric_the_rules_and_dashboard_may_use() -> None:
     """DAEMON_METRICS above is the collector's own list, so a rename there fails here."""
     exported: set[str] = set()
-    for family in [*_Families().all(), *spool_families(None), *catch_up_families(None)]:
+    families = [*_Families().all(), *spool_families(None), *catch_up_families(None)]
+    for family in [*families, *skipped_ticks_families(None)]:
         exported.add(family.name)
         if isinstance(family, CounterMetricFamily):
             exported.add(f"{family.name}_total")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .conftest import (
+    LIVENESS_ROOM,
     DaemonProcess,
     data_columns,
     monitor,
@@ -159,6 +160,31 @@ def test_a_stalled_daemon_scores_the_skipped_windows_within_the_bound(
     assert lag is not None
     assert 0 <= lag < 5, lag
     assert not [e for e in d.logs("run.late_windows") if e["monitor"] == "batch"]
+    # The batch monitor scores none of its skipped ticks' windows: said and counted instead.
+    skipped = d.wait_log(
+        lambda e: (
+            e.get("event") == "run.ticks_skipped"
+            and e["monitor"] == "batch"
+            and datetime.fromisoformat(e["before"]) >= resumed - timedelta(seconds=2)
+        ),
+        15,
+    )
+    assert skipped["ticks"] >= 3, skipped
+
+    def logged_ticks() -> int:
+        return sum(e["ticks"] for e in d.logs("run.ticks_skipped") if e["monitor"] == "batch")
+
+    # A loaded machine may skip more ticks meanwhile; each is counted, then logged.
+    before = logged_ticks()
+    counted = d.sample("driftmon_skipped_ticks_total", monitor="batch")
+    assert counted is not None
+    assert counted >= before
+    deadline = time.monotonic() + 5 * LIVENESS_ROOM
+    while logged_ticks() < counted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert logged_ticks() >= counted, "a skipped tick counted but not logged"
+    assert d.sample("driftmon_skipped_ticks_total", monitor="all") >= late["windows"]
+    assert not [e for e in d.logs("run.ticks_skipped") if e["monitor"] != "batch"]
     assert d.terminate() == 0
 
     db = tmp_path / "results.db"
