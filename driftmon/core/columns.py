@@ -55,14 +55,7 @@ def profile_columns(
     def build(spec: FeatureSpec) -> FeatureProfile:
         return build_feature_profile(columns[spec.name], spec)
 
-    costs = [
-        _TEXT_COST
-        if s.kind == "categorical"
-        else _SORT_COST
-        if s.strategy == "quantile" and s.edges is None
-        else _NUMERIC_COST
-        for s in specs
-    ]
+    costs = [column_cost(s) for s in specs]
     pool = pool or ColumnPool(1)
     return ReferenceProfile(tuple(pool.map(build, specs, rows, costs)), rows=rows)
 
@@ -82,7 +75,7 @@ def live_histograms(
     if not pool.pays(len(features), rows):  # counted in this thread, in order
         return [count(f) for f in features]
     holds = [holds_gil(f.bins, columns[f.name]) for f in features]
-    return pool.map(count, features, rows, _costs(features), holds)
+    return pool.map(count, features, rows, [column_cost(f.bins) for f in features], holds)
 
 
 def score_columns(
@@ -107,8 +100,16 @@ def score_columns(
     )
 
 
-def _costs(features: Sequence[FeatureProfile]) -> list[float]:
-    return [_NUMERIC_COST if isinstance(f.bins, NumericBins) else _TEXT_COST for f in features]
+def column_cost(layout: Bins | FeatureSpec) -> float:
+    """Relative cost of a column per row, so that the dearest start first on a
+    ``ColumnPool``: counting a live column on ``Bins``, or building a reference from a
+    ``FeatureSpec`` (quantile edges need a sort)."""
+    if isinstance(layout, FeatureSpec):
+        if layout.kind == "categorical":
+            return _TEXT_COST
+        sorts = layout.strategy == "quantile" and layout.edges is None
+        return _SORT_COST if sorts else _NUMERIC_COST
+    return _NUMERIC_COST if isinstance(layout, NumericBins) else _TEXT_COST
 
 
 def holds_gil(bins: Bins, values: Any) -> bool:

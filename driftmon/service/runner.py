@@ -24,6 +24,7 @@ from driftmon.clock import as_utc, utcnow
 from driftmon.config import Config, FeatureConfig, MonitorConfig
 from driftmon.config.models import ScoringScope
 from driftmon.config.profile_reference import ProfileReferenceConfig
+from driftmon.core.columns import column_cost
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.parallel import ColumnPool
 from driftmon.core.profile import PROFILE_FORMAT, FeatureProfile, ReferenceProfile
@@ -46,7 +47,6 @@ from driftmon.service.scoring import (
     LiveTally,
     batch_column,
     calibrations_metadata,
-    column_cost,
     column_not_found,
     evaluate,
     noted,

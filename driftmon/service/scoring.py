@@ -15,13 +15,12 @@ from typing import Any
 import pyarrow as pa
 
 from driftmon.config.models import FeatureConfig, ScoringScope
-from driftmon.core.bins import Bins, NumericBins
-from driftmon.core.columns import holds_gil
+from driftmon.core.columns import column_cost, holds_gil
 from driftmon.core.drift import score_all
 from driftmon.core.histogram import ColumnTypeError, Histogram
 from driftmon.core.kinds import ColumnKind, kind_of
 from driftmon.core.parallel import ColumnPool
-from driftmon.core.profile import FeatureProfile, FeatureSpec, ReferenceProfile
+from driftmon.core.profile import FeatureProfile, ReferenceProfile
 from driftmon.core.status import Status, worst
 from driftmon.core.thresholds import (
     CalibratedPolicy,
@@ -143,16 +142,6 @@ def _count_live(
         return kind, fp.live_histogram(column), None
     except (ColumnTypeError, ValueError) as exc:
         return kind, None, exc
-
-
-def column_cost(layout: Bins | FeatureSpec) -> float:
-    """Relative cost of a column per row, so that the dearest start first on a
-    ``ColumnPool``: text categories cost several times a numeric column (hashing strings)."""
-    if isinstance(layout, FeatureSpec):
-        categorical = layout.kind == "categorical"
-    else:
-        categorical = not isinstance(layout, NumericBins)
-    return 5.0 if categorical else 1.0
 
 
 _Scorable = tuple[FeatureConfig, FeatureProfile, Histogram, ThresholdPolicy, FeatureResult]
