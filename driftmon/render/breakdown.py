@@ -23,6 +23,7 @@ from driftmon.core.divergence import (
     probabilities,
     smoothed_reference,
 )
+from driftmon.core.histogram import canonical_label
 from driftmon.core.profile import FeatureProfile
 from driftmon.results import FeatureResult
 
@@ -79,7 +80,7 @@ def profile_mismatch(result: FeatureResult, profile: FeatureProfile | None) -> s
     if profile is None:
         return "the results database holds no reference profile for this feature"
     labels = tuple(profile.bins.labels())
-    if labels != result.bin_labels:
+    if labels != _respelled_labels(result.bin_labels, profile):
         return (
             f"the stored reference profile's {len(labels)} bins are not the "
             f"{len(result.bin_labels)} bins this run was scored on (the reference was rebuilt "
@@ -88,6 +89,15 @@ def profile_mismatch(result: FeatureResult, profile: FeatureProfile | None) -> s
     if len(result.live_counts) != len(labels):
         return f"this run stored {len(result.live_counts)} live counts for {len(labels)} bins"
     return None
+
+
+def _respelled_labels(labels: tuple[str, ...], profile: FeatureProfile) -> tuple[str, ...]:
+    """A run's bin labels as the profile spells them now: a timestamp or decimal category
+    stored before categories were spelled canonically kept its trailing zeros
+    (``12:00:00.000Z``), which the profile, re-spelled when read, no longer has."""
+    if profile.column_kind not in ("timestamp", "decimal"):
+        return labels
+    return tuple(canonical_label(label) for label in labels)
 
 
 def breakdown(result: FeatureResult, profile: FeatureProfile, smoothing: float) -> Breakdown:
