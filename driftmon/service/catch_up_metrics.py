@@ -8,12 +8,11 @@ database, so they are read on every scrape from the daemon's ``CatchUpTally``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from driftmon.config import MonitorConfig
 from driftmon.service.catch_up import bound_seconds, catches_up
@@ -87,19 +86,6 @@ def _bound(monitor: MonitorConfig, at: datetime) -> float:
     bound = bound_seconds(monitor, at)
     assert bound is not None  # only monitors that catch up are kept
     return bound
-
-
-class CatchUpCollector(Collector):
-    """Builds the catch-up metric families from fresh per-monitor states on every scrape."""
-
-    def __init__(self, state: Callable[[], Mapping[str, CatchUpState]]) -> None:
-        self._state = state
-
-    def describe(self) -> Iterable[Metric]:
-        return catch_up_families(None)
-
-    def collect(self) -> Iterable[Metric]:
-        return catch_up_families(self._state())
 
 
 def catch_up_families(states: Mapping[str, CatchUpState] | None) -> list[Metric]:

@@ -37,7 +37,8 @@ from driftmon.service.catch_up import (
     last_scheduled,
     missed_windows,
 )
-from driftmon.service.catch_up_metrics import CatchUpCollector, CatchUpTally
+from driftmon.service.catch_up_metrics import CatchUpTally, catch_up_families
+from driftmon.service.fresh_collector import FreshCollector
 from driftmon.service.http import make_app
 from driftmon.service.http_server import HttpServer
 from driftmon.service.metrics import DriftCollector, SnapshotCache
@@ -45,8 +46,8 @@ from driftmon.service.pages import Pages
 from driftmon.service.pending import MAX_PENDING_RUNS, PENDING_DEGRADED_SECONDS, PendingRuns
 from driftmon.service.processes import ScoringProcesses, scoring_processes
 from driftmon.service.runner import MonitorRunner, RunAbandoned
-from driftmon.service.skipped_ticks import SkippedTicks, SkippedTicksCollector
-from driftmon.service.spool_metrics import SpoolCollector
+from driftmon.service.skipped_ticks import SkippedTicks, skipped_ticks_families
+from driftmon.service.spool_metrics import spool_families
 from driftmon.service.triggers import make_trigger
 from driftmon.service.watchdog import SchedulerWatch
 from driftmon.service.window_end import scheduled_window_end
@@ -149,9 +150,11 @@ class Daemon:
             max_age=spool.max_age,
         )
         # The spool's state changes on every scrape's watch: rendered fresh, like process_*.
-        self.process_registry.register(SpoolCollector(self.pending.state))
-        self.process_registry.register(CatchUpCollector(self.catch_up.state))
-        self.process_registry.register(SkippedTicksCollector(self.skipped_ticks.state))
+        self.process_registry.register(FreshCollector(spool_families, self.pending.state))
+        self.process_registry.register(FreshCollector(catch_up_families, self.catch_up.state))
+        self.process_registry.register(
+            FreshCollector(skipped_ticks_families, self.skipped_ticks.state)
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -14,11 +14,10 @@ Like the spool's and catch-up's metrics these describe this process since it sta
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from driftmon.config import MonitorConfig
 
@@ -59,19 +58,6 @@ class SkippedTicks:
                 name: SkippedTicksState(skipped, self._in_a_row[name])
                 for name, skipped in self._skipped.items()
             }
-
-
-class SkippedTicksCollector(Collector):
-    """Builds the skipped-tick metric families from fresh states on every scrape."""
-
-    def __init__(self, state: Callable[[], Mapping[str, SkippedTicksState]]) -> None:
-        self._state = state
-
-    def describe(self) -> Iterable[Metric]:
-        return skipped_ticks_families(None)
-
-    def collect(self) -> Iterable[Metric]:
-        return skipped_ticks_families(self._state())
 
 
 def skipped_ticks_families(states: Mapping[str, SkippedTicksState] | None) -> list[Metric]:

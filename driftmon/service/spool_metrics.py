@@ -6,25 +6,9 @@ read on every scrape from ``PendingRuns.state()``, like the ``process_*`` metric
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from driftmon.service.pending import DROP_REASONS, PendingState
-
-
-class SpoolCollector(Collector):
-    """Builds the spool's metric families from a fresh ``PendingState`` on every scrape."""
-
-    def __init__(self, state: Callable[[], PendingState]) -> None:
-        self._state = state
-
-    def describe(self) -> Iterable[Metric]:
-        return spool_families(None)
-
-    def collect(self) -> Iterable[Metric]:
-        return spool_families(self._state())
 
 
 def spool_families(state: PendingState | None) -> list[Metric]:

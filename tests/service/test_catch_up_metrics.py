@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from driftmon.config import MonitorConfig
 from driftmon.service.catch_up import bound_seconds
-from driftmon.service.catch_up_metrics import CatchUpCollector, CatchUpTally
+from driftmon.service.catch_up_metrics import CatchUpTally, catch_up_families
+from driftmon.service.fresh_collector import FreshCollector
 
 from .conftest import END, make_config, monitor_dict
 
@@ -29,7 +30,7 @@ def monitors(*dicts: dict[str, Any]) -> list[MonitorConfig]:
 
 def scraped(tally: CatchUpTally) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(CatchUpCollector(tally.state))
+    registry.register(FreshCollector(catch_up_families, tally.state))
     return registry
 
 
@@ -109,7 +110,7 @@ def test_registration_describes_without_reading_the_tally() -> None:
         raise AssertionError("describe() must not read the state")
 
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(CatchUpCollector(state))
+    registry.register(FreshCollector(catch_up_families, state))
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 import driftmon.service.daemon as daemon_module
 from driftmon.config import MonitorConfig
 from driftmon.service.daemon import Daemon
-from driftmon.service.skipped_ticks import SkippedTicks, SkippedTicksCollector
+from driftmon.service.fresh_collector import FreshCollector
+from driftmon.service.skipped_ticks import SkippedTicks, skipped_ticks_families
 from driftmon.storage import Store
 
 from .conftest import END, make_config, monitor_dict
@@ -39,7 +40,7 @@ def monitors(*dicts: dict[str, Any]) -> list[MonitorConfig]:
 
 def scraped(tally: SkippedTicks) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(SkippedTicksCollector(tally.state))
+    registry.register(FreshCollector(skipped_ticks_families, tally.state))
     return registry
 
 
