@@ -72,9 +72,9 @@ def live_histograms(
 
     pool = pool or ColumnPool(1)
     rows = _rows(columns, [f.name for f in features])
-    if not pool.pays(len(features), rows):  # counted in this thread, in order
-        return [count(f) for f in features]
-    holds = [holds_gil(f.bins, columns[f.name]) for f in features]
+    holds = None  # a window the pool counts in this thread, in order, needs no flags
+    if pool.pays(len(features), rows):
+        holds = [holds_gil(f.bins, columns[f.name]) for f in features]
     return pool.map(count, features, rows, [column_cost(f.bins) for f in features], holds)
 
 

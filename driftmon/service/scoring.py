@@ -105,12 +105,15 @@ class LiveTally:
         self.rows += batch.num_rows
         names = list(self.counting)
         entries = [self.counting[name] for name in names]
+        holds = None  # a batch the pool counts in this thread needs no flags
+        if self.pool.pays(len(entries), batch.num_rows):
+            holds = [holds_gil(fp.bins, batch_column(batch, f)) for f, fp in entries]
         counted = self.pool.map(
             partial(_count_live, batch),
             entries,
             batch.num_rows,
             [column_cost(fp.bins) for _, fp in entries],
-            [holds_gil(fp.bins, batch_column(batch, f)) for f, fp in entries],
+            holds,
         )
         for name, (kind, hist, exc) in zip(names, counted, strict=True):
             if kind is not None:
