@@ -20,6 +20,17 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
   fi
 fi
+# driftmon's compiled text count (driftmon/core/_textmatch.c) needs a C compiler and the
+# Python headers at install time; without them the install still succeeds and text is
+# counted by Arrow instead (about twice the time). Best effort: Debian's packages if missing.
+if ! command -v gcc >/dev/null || ! .venv/bin/python -c 'import os, sysconfig, sys
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+  echo "installing gcc and the Python headers (Debian) for the compiled text count ..." >&2
+  if ! { as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install \
+      -y -qq --no-install-recommends gcc libc6-dev "python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev" >/dev/null; }; then
+    echo "could not install them: driftmon will count text with Arrow instead" >&2
+  fi
+fi
 extras=${1:-}
 target="."
 [ -n "$extras" ] && target=".[${extras}]"

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from driftmon.core import textmatch
 from driftmon.core.bins import Bins, CategoricalBins, NumericBins
 from driftmon.core.fastbin import count_into_edges
 
@@ -417,6 +418,16 @@ def numeric_histogram(values: Any, bins: NumericBins) -> Histogram:
 
 def categorical_histogram(values: Any, bins: CategoricalBins) -> Histogram:
     """Count a categorical column into ``bins``; unseen categories land in "other"."""
+    if isinstance(values, pd.Series) and values.dtype != object:
+        values = _to_arrow(values)  # as _text_counts would; Arrow's text can be matched
+    matched = textmatch.match_counts(values, bins.categories)
+    if matched is not None:
+        per_category, n_other, n_missing = matched
+        counts = np.zeros(bins.n_bins, dtype=np.int64)
+        counts[: len(per_category)] = per_category
+        counts[bins.other_index] += n_other
+        counts[bins.missing_index] += n_missing
+        return Histogram._valid(counts)
     texts, n, n_missing = _text_counts(values)
     counts = np.zeros(bins.n_bins, dtype=np.int64)
     counts[bins.missing_index] = n_missing

@@ -1,5 +1,5 @@
 """A regular (non-editable) install, as in the Docker image, still finds its migrations and
-its report templates."""
+its report templates, and builds the compiled text count."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_wheel_install_migrates_from_its_installed_copy(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(CHECKOUT / "pyproject.toml", src)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so")  # the wheel builds its own
     for folder in ("driftmon", "migrations"):
         shutil.copytree(CHECKOUT / folder, src / folder, ignore=ignore)
     for name in ("README.md", "LICENSE"):
@@ -70,6 +70,8 @@ def test_wheel_install_migrates_from_its_installed_copy(tmp_path: Path) -> None:
         "print(s.current_revision())\n"
         "from driftmon.render import MonitorReport, render_report\n"
         "print('No stored run' in render_report([MonitorReport('m', None)]))\n"
+        "from driftmon.core import textmatch\n"
+        "print(textmatch.available())\n"
     )
     out = subprocess.run(
         [python, "-c", script], check=True, capture_output=True, text=True, cwd=tmp_path
@@ -78,3 +80,4 @@ def test_wheel_install_migrates_from_its_installed_copy(tmp_path: Path) -> None:
     assert Path(out[1]) == (venv / "share" / "driftmon" / "migrations").resolve()
     assert out[2] == SCHEMA_HEAD  # every revision was packaged
     assert out[3] == "True"  # the templates of driftmon/render were packaged
+    assert out[4] == "True"  # the wheel carries the compiled text count

@@ -1,0 +1,256 @@
+/* Exact counts of an Arrow text column against a fixed set of categories, in one pass.
+ *
+ * Arrow's value_counts spends ~12 ns a row in its generic memo table, whatever the keys;
+ * matching each row against the few categories of a reference layout needs less (~6 ns): a
+ * hash of the row's length and its first and last eight bytes into a small open-addressing
+ * table of the categories, whose slots hold the same three words (the bytes in between
+ * are compared only for texts over 16 bytes). The loop runs without the GIL, so the
+ * column pool's other thread counts meanwhile. driftmon/core/textmatch.py is the only caller and keeps
+ * the rules (which Arrow types, which categories); this file only counts.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline uint64_t load_le(const uint8_t *p, int64_t n) {
+    uint64_t w = 0;
+    if (n >= 8)
+        memcpy(&w, p, 8); /* one load */
+    else
+        memcpy(&w, p, (size_t)n);
+    return w; /* little-endian hosts: the first byte is the low byte; any order hashes */
+}
+
+/* A text's length and its first and last eight bytes (zero-padded when shorter; "last"
+ * is zero up to eight bytes, where "first" holds them all) tell most texts apart; a hit
+ * on all three compares only the bytes in between. */
+typedef struct {
+    uint64_t first, last;
+    int64_t len;
+} Key;
+
+static inline Key text_key(const uint8_t *p, int64_t len) {
+    Key k = {load_le(p, len), len > 8 ? load_le(p + len - 8, 8) : 0, len};
+    return k;
+}
+
+static inline uint64_t key_hash(Key k) {
+    /* MurmurHash3's finalizer: every input bit moves the low bits the table uses. */
+    uint64_t h = k.first ^ (k.last * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)k.len;
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 33);
+}
+
+typedef struct {
+    Key key;
+    int64_t category; /* index + 1; 0 = empty slot */
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    uint64_t mask;
+    const int64_t *cat_offsets;
+    const uint8_t *cat_data;
+} Table;
+
+static inline int same_text(Key a, Key b, const uint8_t *pa, const uint8_t *pb) {
+    return a.first == b.first && a.last == b.last && a.len == b.len &&
+           (a.len <= 16 || memcmp(pa + 8, pb + 8, (size_t)(a.len - 16)) == 0);
+}
+
+static int table_build(Table *t, Py_ssize_t n_cats, const int64_t *cat_offsets,
+                       const uint8_t *cat_data) {
+    uint64_t size = 16;
+    while (size < 8 * (uint64_t)n_cats) size <<= 1; /* an eighth full: mostly one probe */
+    t->slots = calloc(size, sizeof(Slot));
+    if (t->slots == NULL) return -1;
+    t->mask = size - 1;
+    t->cat_offsets = cat_offsets;
+    t->cat_data = cat_data;
+    for (Py_ssize_t c = 0; c < n_cats; c++) {
+        const uint8_t *p = cat_data + cat_offsets[c];
+        Key k = text_key(p, cat_offsets[c + 1] - cat_offsets[c]);
+        uint64_t h = key_hash(k) & t->mask;
+        for (;;) {
+            Slot *s = &t->slots[h];
+            if (s->category == 0) {
+                s->key = k;
+                s->category = c + 1;
+                break;
+            }
+            if (same_text(s->key, k, cat_data + cat_offsets[s->category - 1], p))
+                break; /* a repeated category keeps its first index, as index_in does */
+            h = (h + 1) & t->mask;
+        }
+    }
+    return 0;
+}
+
+/* Index of the category of a text longer than 16 bytes, or -1: a slot with its key holds
+ * its category only if the bytes in between agree too. */
+static int64_t table_find_long(const Table *t, Key k, const uint8_t *p) {
+    uint64_t h = key_hash(k) & t->mask;
+    for (;;) {
+        const Slot *s = &t->slots[h];
+        if (s->category == 0) return -1;
+        if (s->key.first == k.first && s->key.last == k.last && s->key.len == k.len &&
+            memcmp(t->cat_data + t->cat_offsets[s->category - 1] + 8, p + 8,
+                   (size_t)(k.len - 16)) == 0)
+            return s->category - 1;
+        h = (h + 1) & t->mask;
+    }
+}
+
+/* Index of the category spelled p[0:len], or -1. Whether a row hits or misses is data, a
+ * coin toss to the branch predictor: for the usual row (a text of at most 16 bytes whose
+ * first slot holds its category or is empty) arithmetic decides it, and every branch
+ * taken goes the same way for every such row. */
+static inline int64_t table_find(const Table *t, const uint8_t *p, int64_t len) {
+    Key k = text_key(p, len);
+    if (len > 16) return table_find_long(t, k, p);
+    uint64_t h = key_hash(k) & t->mask;
+    for (;;) {
+        const Slot *s = &t->slots[h];
+        int64_t category = s->category;
+        uint64_t diff = (s->key.first ^ k.first) | (s->key.last ^ k.last) |
+                        (uint64_t)(s->key.len ^ k.len);
+        uint64_t occupied = -(uint64_t)(category != 0);
+        if ((diff & occupied) == 0) { /* the key's slot, or an empty one */
+            /* An empty slot's key is the empty text's, and its category - 1 is -1. */
+            uint64_t same = -(uint64_t)(diff == 0);
+            return (category - 1) | (int64_t)~same;
+        }
+        h = (h + 1) & t->mask;
+    }
+}
+
+/* Count slots [first, first + length) into tally ([0]: no category, [c + 1]: category c)
+ * and return the null slots, or -1 - r for the first slot r whose offsets leave the data. */
+#define DEFINE_COUNT_ROWS(NAME, OFFSET_T)                                                    \
+    static int64_t NAME(const Table *table, const OFFSET_T *offs, const uint8_t *data,       \
+                        int64_t data_len, const uint8_t *valid, int64_t first,               \
+                        int64_t length, int64_t *tally) {                                    \
+        int64_t missing = 0;                                                                 \
+        offs += first;                                                                       \
+        for (int64_t r = 0; r < length; r++) {                                               \
+            if (valid != NULL && !((valid[(first + r) >> 3] >> ((first + r) & 7)) & 1)) {   \
+                missing++;                                                                   \
+                continue;                                                                    \
+            }                                                                                \
+            int64_t s = (int64_t)offs[r], e = (int64_t)offs[r + 1];                          \
+            if ((uint64_t)s > (uint64_t)e || e > data_len) return -1 - r;                    \
+            tally[table_find(table, data + s, e - s) + 1]++;                                 \
+        }                                                                                    \
+        return missing;                                                                      \
+    }
+
+DEFINE_COUNT_ROWS(count_rows_32, int32_t)
+DEFINE_COUNT_ROWS(count_rows_64, int64_t)
+
+PyDoc_STRVAR(count_doc,
+"count(offsets, offset_size, data, validity, first, length, cat_offsets, cat_data, counts)\n"
+"\n"
+"Add each category's rows among the Arrow text slots [first, first + length) to counts\n"
+"(int64, one per category) and return (rows matching no category, null rows).\n"
+"offsets, data and validity (or None) are the array's buffers; offset_size is 4 (string)\n"
+"or 8 (large_string); cat_offsets (int64, one more than the categories) and cat_data\n"
+"spell the categories in UTF-8.");
+
+static PyObject *count(PyObject *self, PyObject *args) {
+    Py_buffer offsets = {0}, data = {0}, validity = {0}, cat_offsets = {0}, cat_data = {0};
+    Py_buffer counts = {0};
+    PyObject *validity_obj, *result = NULL;
+    int offset_size;
+    Py_ssize_t first, length;
+    if (!PyArg_ParseTuple(args, "y*iy*Onny*y*w*", &offsets, &offset_size, &data, &validity_obj,
+                          &first, &length, &cat_offsets, &cat_data, &counts))
+        return NULL;
+    int has_validity = validity_obj != Py_None;
+    if (has_validity && PyObject_GetBuffer(validity_obj, &validity, PyBUF_SIMPLE) < 0)
+        goto done;
+
+    Py_ssize_t n_cats = counts.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *cat_offs = (const int64_t *)cat_offsets.buf;
+    if (offset_size != 4 && offset_size != 8) {
+        PyErr_SetString(PyExc_ValueError, "offset_size must be 4 or 8");
+        goto done;
+    }
+    if (first < 0 || length < 0 || offsets.len / offset_size < first + length + 1 ||
+        (has_validity && validity.len * 8 < first + length)) {
+        PyErr_SetString(PyExc_ValueError, "slots beyond the array's buffers");
+        goto done;
+    }
+    if (counts.len % (Py_ssize_t)sizeof(int64_t) != 0 ||
+        cat_offsets.len != (n_cats + 1) * (Py_ssize_t)sizeof(int64_t) ||
+        n_cats >= INT64_MAX / 4) {
+        PyErr_SetString(PyExc_ValueError, "counts and cat_offsets disagree on the categories");
+        goto done;
+    }
+    for (Py_ssize_t c = 0; c < n_cats; c++) {
+        if (cat_offs[0] != 0 || cat_offs[c + 1] < cat_offs[c] || cat_offs[c + 1] > cat_data.len) {
+            PyErr_SetString(PyExc_ValueError, "cat_offsets beyond cat_data");
+            goto done;
+        }
+    }
+
+    Table table;
+    if (table_build(&table, n_cats, cat_offs, (const uint8_t *)cat_data.buf) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const uint8_t *data_ptr = (const uint8_t *)data.buf;
+    const uint8_t *valid = has_validity ? (const uint8_t *)validity.buf : NULL;
+    int64_t data_len = data.len, missing;
+    int64_t *tally = calloc((size_t)n_cats + 1, sizeof(int64_t)); /* [0]: no category */
+    if (tally == NULL) {
+        free(table.slots);
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (offset_size == 4)
+        missing = count_rows_32(&table, (const int32_t *)offsets.buf, data_ptr, data_len, valid,
+                                first, length, tally);
+    else
+        missing = count_rows_64(&table, (const int64_t *)offsets.buf, data_ptr, data_len, valid,
+                                first, length, tally);
+    Py_END_ALLOW_THREADS
+    free(table.slots);
+    if (missing < 0) { /* counts stay as they were */
+        free(tally);
+        PyErr_Format(PyExc_ValueError, "slot %lld's offsets lie outside the data buffer",
+                     (long long)(first - 1 - missing));
+        goto done;
+    }
+    int64_t *out = (int64_t *)counts.buf, other = tally[0];
+    for (Py_ssize_t c = 0; c < n_cats; c++) out[c] += tally[c + 1];
+    free(tally);
+    result = Py_BuildValue("LL", (long long)other, (long long)missing);
+
+done:
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&data);
+    if (has_validity) PyBuffer_Release(&validity);
+    PyBuffer_Release(&cat_offsets);
+    PyBuffer_Release(&cat_data);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"count", count, METH_VARARGS, count_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_textmatch",
+    "Exact counts of Arrow text against a layout's categories (driftmon.core.textmatch).",
+    -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__textmatch(void) { return PyModule_Create(&module); }
