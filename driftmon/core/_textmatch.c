@@ -143,7 +143,7 @@ static inline int64_t table_find(const Table *t, const uint8_t *p, int64_t len) 
                 continue;                                                                    \
             }                                                                                \
             int64_t s = (int64_t)offs[r], e = (int64_t)offs[r + 1];                          \
-            if ((uint64_t)s > (uint64_t)e || e > data_len) return -1 - r;                    \
+            if (s < 0 || s > e || e > data_len) return -1 - r;                                 \
             tally[table_find(table, data + s, e - s) + 1]++;                                 \
         }                                                                                    \
         return missing;                                                                      \

@@ -138,6 +138,9 @@ def test_buffers_that_do_not_fit_are_refused() -> None:
     with pytest.raises(ValueError, match="slot 1's offsets"):
         _textmatch.count(offsets, 4, b"abcdef", None, 0, 2, cat_offsets, b"abc", counts)
     assert counts.tolist() == [0]  # nothing counted from a refused column
+    before = np.array([-5, -3], dtype=np.int32)  # in order, but before the data
+    with pytest.raises(ValueError, match="slot 0's offsets"):
+        _textmatch.count(before, 4, b"abcdef", None, 0, 1, cat_offsets, b"abc", counts)
     with pytest.raises(ValueError, match="beyond the array's buffers"):
         _textmatch.count(offsets, 4, b"abcdef", None, 0, 3, cat_offsets, b"abc", counts)
     with pytest.raises(ValueError, match="disagree"):
