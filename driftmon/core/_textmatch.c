@@ -5,11 +5,13 @@
  * hash of the row's length and its first and last eight bytes into a small open-addressing
  * table of the categories, whose slots hold the same three words (the bytes in between
  * are compared only for texts over 16 bytes). The loop runs without the GIL, so the
- * column pool's other thread counts meanwhile. driftmon/core/textmatch.py is the only caller and keeps
+ * column pool's other thread counts meanwhile. count_objects does the same for an object
+ * column of str (holding the GIL: it reads the objects). driftmon/core/textmatch.py is the only caller and keeps
  * the rules (which Arrow types, which categories); this file only counts.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +154,44 @@ static inline int64_t table_find(const Table *t, const uint8_t *p, int64_t len) 
 DEFINE_COUNT_ROWS(count_rows_32, int32_t)
 DEFINE_COUNT_ROWS(count_rows_64, int64_t)
 
+/* The categories' table and a zeroed tally ([0]: no category, [c + 1]: category c) for
+ * the caller's buffers, after checking they agree; -1 with an exception set if not. */
+static int prepare(Table *table, int64_t **tally, const Py_buffer *cat_offsets,
+                   const Py_buffer *cat_data, const Py_buffer *counts) {
+    Py_ssize_t n_cats = counts->len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *offs = (const int64_t *)cat_offsets->buf;
+    if (counts->len % (Py_ssize_t)sizeof(int64_t) != 0 ||
+        cat_offsets->len != (n_cats + 1) * (Py_ssize_t)sizeof(int64_t) ||
+        n_cats >= INT64_MAX / 4 || offs[0] != 0) {
+        PyErr_SetString(PyExc_ValueError, "counts and cat_offsets disagree on the categories");
+        return -1;
+    }
+    for (Py_ssize_t c = 0; c < n_cats; c++) {
+        if (offs[c + 1] < offs[c] || offs[c + 1] > cat_data->len) {
+            PyErr_SetString(PyExc_ValueError, "cat_offsets beyond cat_data");
+            return -1;
+        }
+    }
+    *tally = calloc((size_t)n_cats + 1, sizeof(int64_t));
+    if (*tally == NULL || table_build(table, n_cats, offs, (const uint8_t *)cat_data->buf) < 0) {
+        free(*tally);
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Add the tally to counts, free both of prepare's allocations, and return
+ * (rows matching no category, null rows). */
+static PyObject *finish(Table *table, int64_t *tally, Py_buffer *counts, int64_t missing) {
+    Py_ssize_t n_cats = counts->len / (Py_ssize_t)sizeof(int64_t);
+    int64_t *out = (int64_t *)counts->buf, other = tally[0];
+    for (Py_ssize_t c = 0; c < n_cats; c++) out[c] += tally[c + 1];
+    free(tally);
+    free(table->slots);
+    return Py_BuildValue("LL", (long long)other, (long long)missing);
+}
+
 PyDoc_STRVAR(count_doc,
 "count(offsets, offset_size, data, validity, first, length, cat_offsets, cat_data, counts)\n"
 "\n"
@@ -173,9 +213,6 @@ static PyObject *count(PyObject *self, PyObject *args) {
     int has_validity = validity_obj != Py_None;
     if (has_validity && PyObject_GetBuffer(validity_obj, &validity, PyBUF_SIMPLE) < 0)
         goto done;
-
-    Py_ssize_t n_cats = counts.len / (Py_ssize_t)sizeof(int64_t);
-    const int64_t *cat_offs = (const int64_t *)cat_offsets.buf;
     if (offset_size != 4 && offset_size != 8) {
         PyErr_SetString(PyExc_ValueError, "offset_size must be 4 or 8");
         goto done;
@@ -185,52 +222,27 @@ static PyObject *count(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "slots beyond the array's buffers");
         goto done;
     }
-    if (counts.len % (Py_ssize_t)sizeof(int64_t) != 0 ||
-        cat_offsets.len != (n_cats + 1) * (Py_ssize_t)sizeof(int64_t) ||
-        n_cats >= INT64_MAX / 4) {
-        PyErr_SetString(PyExc_ValueError, "counts and cat_offsets disagree on the categories");
-        goto done;
-    }
-    for (Py_ssize_t c = 0; c < n_cats; c++) {
-        if (cat_offs[0] != 0 || cat_offs[c + 1] < cat_offs[c] || cat_offs[c + 1] > cat_data.len) {
-            PyErr_SetString(PyExc_ValueError, "cat_offsets beyond cat_data");
-            goto done;
-        }
-    }
-
     Table table;
-    if (table_build(&table, n_cats, cat_offs, (const uint8_t *)cat_data.buf) < 0) {
-        PyErr_NoMemory();
-        goto done;
-    }
+    int64_t *tally, missing;
+    if (prepare(&table, &tally, &cat_offsets, &cat_data, &counts) < 0) goto done;
     const uint8_t *data_ptr = (const uint8_t *)data.buf;
     const uint8_t *valid = has_validity ? (const uint8_t *)validity.buf : NULL;
-    int64_t data_len = data.len, missing;
-    int64_t *tally = calloc((size_t)n_cats + 1, sizeof(int64_t)); /* [0]: no category */
-    if (tally == NULL) {
-        free(table.slots);
-        PyErr_NoMemory();
-        goto done;
-    }
     Py_BEGIN_ALLOW_THREADS
     if (offset_size == 4)
-        missing = count_rows_32(&table, (const int32_t *)offsets.buf, data_ptr, data_len, valid,
+        missing = count_rows_32(&table, (const int32_t *)offsets.buf, data_ptr, data.len, valid,
                                 first, length, tally);
     else
-        missing = count_rows_64(&table, (const int64_t *)offsets.buf, data_ptr, data_len, valid,
+        missing = count_rows_64(&table, (const int64_t *)offsets.buf, data_ptr, data.len, valid,
                                 first, length, tally);
     Py_END_ALLOW_THREADS
-    free(table.slots);
     if (missing < 0) { /* counts stay as they were */
         free(tally);
+        free(table.slots);
         PyErr_Format(PyExc_ValueError, "slot %lld's offsets lie outside the data buffer",
                      (long long)(first - 1 - missing));
         goto done;
     }
-    int64_t *out = (int64_t *)counts.buf, other = tally[0];
-    for (Py_ssize_t c = 0; c < n_cats; c++) out[c] += tally[c + 1];
-    free(tally);
-    result = Py_BuildValue("LL", (long long)other, (long long)missing);
+    result = finish(&table, tally, &counts, missing);
 
 done:
     PyBuffer_Release(&offsets);
@@ -242,8 +254,70 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(count_objects_doc,
+"count_objects(address, n, cat_offsets, cat_data, counts)\n"
+"\n"
+"As count, for n Python objects whose pointers start at address (an object ndarray's data,\n"
+"kept alive by the caller): exact str rows are matched by their UTF-8 bytes, None and float\n"
+"NaN are null rows. Returns None, counting nothing, at the first row of any other kind (a\n"
+"number, pd.NA, a str subclass, a str that is not valid UTF-8): its rule is the caller's.");
+
+static PyObject *count_objects(PyObject *self, PyObject *args) {
+    Py_buffer cat_offsets = {0}, cat_data = {0}, counts = {0};
+    Py_ssize_t address, n;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "nny*y*w*", &address, &n, &cat_offsets, &cat_data, &counts))
+        return NULL;
+    if (n < 0 || (n > 0 && address == 0)) {
+        PyErr_SetString(PyExc_ValueError, "no objects at that address");
+        goto done;
+    }
+    Table table;
+    int64_t *tally, missing = 0;
+    if (prepare(&table, &tally, &cat_offsets, &cat_data, &counts) < 0) goto done;
+    PyObject *const *objects = (PyObject *const *)address;
+    int declined = 0;
+    for (Py_ssize_t r = 0; r < n && !declined; r++) {
+        PyObject *o = objects[r];
+        if (PyUnicode_CheckExact(o) && PyUnicode_IS_COMPACT_ASCII(o)) {
+            /* its characters are its UTF-8 bytes */
+            tally[table_find(&table, (const uint8_t *)PyUnicode_DATA(o),
+                             PyUnicode_GET_LENGTH(o)) + 1]++;
+        } else if (PyUnicode_CheckExact(o)) {
+            /* A transient copy: PyUnicode_AsUTF8 would keep one in every object. */
+            PyObject *utf8 = PyUnicode_AsUTF8String(o);
+            if (utf8 == NULL) { /* lone surrogates: not text Arrow can hold */
+                PyErr_Clear();
+                declined = 1;
+                continue;
+            }
+            tally[table_find(&table, (const uint8_t *)PyBytes_AS_STRING(utf8),
+                             PyBytes_GET_SIZE(utf8)) + 1]++;
+            Py_DECREF(utf8);
+        } else if (o == Py_None || (PyFloat_Check(o) && isnan(PyFloat_AS_DOUBLE(o)))) {
+            missing++;
+        } else {
+            declined = 1; /* the caller's rule counts this column */
+        }
+    }
+    if (declined) {
+        free(tally);
+        free(table.slots);
+        result = Py_NewRef(Py_None);
+    } else {
+        result = finish(&table, tally, &counts, missing);
+    }
+
+done:
+    PyBuffer_Release(&cat_offsets);
+    PyBuffer_Release(&cat_data);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"count", count, METH_VARARGS, count_doc},
+    {"count_objects", count_objects, METH_VARARGS, count_objects_doc},
     {NULL, NULL, 0, NULL},
 };
 

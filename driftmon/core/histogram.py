@@ -366,12 +366,10 @@ def _object_text_counts(
     """
     flat = np.ascontiguousarray(objects.ravel())
     n = flat.size
-    if n == 0 or flat.itemsize != ctypes.sizeof(ctypes.c_void_p):
+    addresses = _object_addresses(flat)
+    if addresses is None:
         return None
-    # The array's buffer holds one PyObject pointer per row; `flat` keeps them alive.
-    raw = (ctypes.c_char * (n * flat.itemsize)).from_address(flat.ctypes.data)
-    addresses = np.frombuffer(memoryview(raw), dtype=np.intp)
-    if pd.unique(addresses[:_ADDRESS_SAMPLE]).size > _MAX_DISTINCT_IN_SAMPLE:
+    if _mostly_distinct(addresses):
         return _hashed_text_counts(flat)
     codes, distinct = pd.factorize(addresses)
     counts = np.bincount(codes, minlength=distinct.size).astype(np.int64)
@@ -387,6 +385,34 @@ def _object_text_counts(
     if isinstance(converted, pa.ChunkedArray):
         converted = converted.combine_chunks()
     return _tally(_cast_to_text(converted), counts, 0)
+
+
+def _object_addresses(flat: npt.NDArray[Any]) -> npt.NDArray[np.intp] | None:
+    """The PyObject pointers in a contiguous object array's buffer (which ``flat`` keeps
+    alive), or None for an empty one."""
+    n = flat.size
+    if n == 0 or flat.itemsize != ctypes.sizeof(ctypes.c_void_p):
+        return None
+    raw = (ctypes.c_char * (n * flat.itemsize)).from_address(flat.ctypes.data)
+    return np.frombuffer(memoryview(raw), dtype=np.intp)
+
+
+def _mostly_distinct(addresses: npt.NDArray[np.intp]) -> bool:
+    """Whether a sample of an object column holds too many distinct objects for counting
+    by object address to pay (strings made row by row, e.g. by a database driver)."""
+    return bool(pd.unique(addresses[:_ADDRESS_SAMPLE]).size > _MAX_DISTINCT_IN_SAMPLE)
+
+
+def _distinct_objects_matched(
+    values: pd.Series | npt.NDArray[Any], categories: tuple[str, ...]
+) -> tuple[Counts, int, int] | None:
+    """``textmatch.match_object_counts`` of an object column of mostly distinct objects;
+    None for one of mostly shared objects, which counting by address does faster."""
+    flat = np.ascontiguousarray(np.asarray(values).ravel())
+    addresses = _object_addresses(flat)
+    if addresses is None or not _mostly_distinct(addresses):
+        return None
+    return textmatch.match_object_counts(flat, categories)
 
 
 def _hashed_text_counts(flat: npt.NDArray[Any]) -> tuple[pa.Array, Counts, int] | None:
@@ -420,7 +446,10 @@ def categorical_histogram(values: Any, bins: CategoricalBins) -> Histogram:
     """Count a categorical column into ``bins``; unseen categories land in "other"."""
     if isinstance(values, pd.Series) and values.dtype != object:
         values = _to_arrow(values)  # as _text_counts would; Arrow's text can be matched
-    matched = textmatch.match_counts(values, bins.categories)
+    if isinstance(values, pd.Series | np.ndarray) and values.dtype == object:
+        matched = _distinct_objects_matched(values, bins.categories)
+    else:
+        matched = textmatch.match_counts(values, bins.categories)
     if matched is not None:
         per_category, n_other, n_missing = matched
         counts = np.zeros(bins.n_bins, dtype=np.int64)

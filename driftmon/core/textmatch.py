@@ -5,8 +5,10 @@ plus the rows that spell none (the "other" bin) and the missing ones. Arrow's
 ``value_counts`` finds every distinct text first, ~12 ns a row in its generic hash table;
 the C loop in ``_textmatch.c`` looks each row up in a small table of the categories
 instead (~6 ns a row) and releases the GIL while it does, so a column pool's other thread
-counts meanwhile. Only ``string`` and ``large_string`` columns qualify: every other type
-is spelled as text first (``core.histogram``), and there the spelling is the cost.
+counts meanwhile. ``string`` and ``large_string`` columns qualify, and object columns of
+one ``str`` per row (``match_object_counts``: ~15 ns a row, reading the objects, against
+~24 for pandas' hash by value); every other type is spelled as text first
+(``core.histogram``), and there the spelling is the cost.
 
 The compiled module is optional (the install builds it when a C compiler is there):
 without it ``match_counts`` returns None and the caller counts with Arrow, with the same
@@ -80,6 +82,28 @@ def match_counts(values: Any, categories: tuple[str, ...]) -> tuple[Counts, int,
         )
         other += chunk_other
         missing += chunk_missing
+    return counts, other, missing
+
+
+def match_object_counts(
+    objects: npt.NDArray[Any], categories: tuple[str, ...]
+) -> tuple[Counts, int, int] | None:
+    """As ``match_counts``, for an object column holding only ``str``, None and NaN (one
+    Python object per row, as a database driver makes them): the text of a ``str`` is its
+    UTF-8 bytes, None and NaN are missing. None for any other column (numbers, ``pd.NA``,
+    a ``str`` subclass, lone surrogates) or without the compiled count: the caller's rule
+    counts it. Holds the GIL (it reads Python objects), unlike ``match_counts``.
+    """
+    if _textmatch is None or not categories or objects.dtype != object:
+        return None
+    # One PyObject pointer per row; `flat` keeps them alive during the call.
+    flat = np.ascontiguousarray(objects.ravel())
+    cat_offsets, cat_data = _spelled(categories)
+    counts = np.zeros(len(categories), dtype=np.int64)
+    found = _textmatch.count_objects(flat.ctypes.data, flat.size, cat_offsets, cat_data, counts)
+    if found is None:
+        return None
+    other, missing = found
     return counts, other, missing
 
 

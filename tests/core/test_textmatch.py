@@ -5,12 +5,14 @@ the categories by ``index_in`` (equal UTF-8 bytes), unmatched rows to "other", n
 missing. Texts are drawn to reach each branch of the C loop: up to 8 bytes (one word), up
 to 16 (two), longer (the bytes in between compared), the empty text (whose key is an empty
 slot's), texts that share their first and last eight bytes and length, many categories
-(long probe chains), nulls, slices and chunks.
+(long probe chains), nulls, slices and chunks; and object columns of str, None and NaN,
+against Arrow's reading of the same objects.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -155,3 +157,55 @@ def test_without_it_text_is_counted_by_arrow(without_compiled: None) -> None:
         1,
         1,
     ]
+
+
+def objects_by_definition(rows: list[object], categories: tuple[str, ...]) -> Tally:
+    """Arrow's reading of the same objects (None and NaN null), then index_in."""
+    return by_definition(pa.array(rows, type=pa.string(), from_pandas=True), categories)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.one_of(text, st.none(), st.just(float("nan"))), max_size=60),
+    categories=st.lists(text, unique=True, min_size=1, max_size=12),
+)
+def test_object_rows_count_as_their_arrow_text(rows: list[object], categories: list[str]) -> None:
+    objects = np.array(rows, dtype=object)
+    found = textmatch.match_object_counts(objects, tuple(categories))
+    assert found is not None
+    counts, other, missing = found
+    assert (counts.tolist(), other, missing) == objects_by_definition(rows, tuple(categories))
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [1, 2.5, pd.NA, np.str_("a"), "\ud800", b"a"],
+    ids=["int", "float", "NA", "str subclass", "lone surrogate", "bytes"],
+)
+def test_object_columns_of_other_kinds_are_left_to_the_caller(odd: object) -> None:
+    objects = np.array(["a", None, odd, "a"], dtype=object)
+    assert textmatch.match_object_counts(objects, ("a",)) is None
+
+
+def test_object_column_of_distinct_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A column of one str object per row (as a driver makes them; ``join`` makes a new
+    object each time) takes the compiled count; the histogram is Arrow's reading's."""
+    rng = np.random.default_rng(5)
+    words = [f"word-{i}-é" if i % 7 == 0 else f"word-{i}" for i in range(300)]
+    rows: list[str | None] = ["".join(words[i]) for i in rng.integers(0, 300, 20_000)]
+    rows[::97] = [None] * len(rows[::97])
+    series = pd.Series(rows, dtype=object)
+    bins = CategoricalBins(tuple(words[:40]))
+    calls: list[int] = []
+    real = textmatch.match_object_counts
+
+    def counted(objects: np.ndarray, categories: tuple[str, ...]) -> object:
+        calls.append(len(objects))
+        return real(objects, categories)
+
+    monkeypatch.setattr(textmatch, "match_object_counts", counted)
+    fast = categorical_histogram(series, bins)
+    assert calls == [20_000]
+    monkeypatch.setattr(textmatch, "_textmatch", None)
+    assert categorical_histogram(series, bins) == fast
+    assert categorical_histogram(pa.array(rows, pa.string()), bins) == fast
