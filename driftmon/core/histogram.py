@@ -408,6 +408,8 @@ def _distinct_objects_matched(
 ) -> tuple[Counts, int, int] | None:
     """``textmatch.match_object_counts`` of an object column of mostly distinct objects;
     None for one of mostly shared objects, which counting by address does faster."""
+    if not textmatch.available():
+        return None
     flat = np.ascontiguousarray(np.asarray(values).ravel())
     addresses = _object_addresses(flat)
     if addresses is None or not _mostly_distinct(addresses):

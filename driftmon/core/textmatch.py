@@ -1,4 +1,4 @@
-"""Exact counts of Arrow text against a layout's categories, in one compiled pass.
+"""Exact counts of a text column against a layout's categories, in one compiled pass.
 
 A live categorical column only needs, per reference category, how many rows spell it,
 plus the rows that spell none (the "other" bin) and the missing ones. Arrow's
@@ -11,8 +11,8 @@ one ``str`` per row (``match_object_counts``: ~15 ns a row, reading the objects,
 (``core.histogram``), and there the spelling is the cost.
 
 The compiled module is optional (the install builds it when a C compiler is there):
-without it ``match_counts`` returns None and the caller counts with Arrow, with the same
-result.
+without it both functions return None and the caller counts as before (Arrow's
+``value_counts``, pandas' hash), with the same result.
 """
 
 from __future__ import annotations
