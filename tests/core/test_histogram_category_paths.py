@@ -19,8 +19,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftmon.core import histogram as hist_module
+from driftmon.core import textmatch
 from driftmon.core.bins import CategoricalBins
 from driftmon.core.histogram import categorical_histogram, category_value_counts
+from tests.ci import in_ci
+
+
+@pytest.fixture(autouse=True, params=["compiled", "without the compiled count"])
+def _text_count(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every path twice: with the compiled text count (``core.textmatch``) and without it,
+    as an install without a C compiler counts."""
+    if request.param != "compiled":
+        monkeypatch.setattr(textmatch, "_textmatch", None)
+    elif not textmatch.available() and not in_ci():
+        pytest.skip("driftmon.core._textmatch is not built")
 
 
 def definition_strings(values: Any) -> pa.Array:
