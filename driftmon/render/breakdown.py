@@ -125,7 +125,8 @@ def breakdown(result: FeatureResult, profile: FeatureProfile, smoothing: float) 
             smoothed=bool(ref[i] == 0 and live[i] > 0),
             contribution=float(contrib[i]),
         )
-        for i, label in enumerate(result.bin_labels)
+        # A past run's labels spelled as the profile spells them now, as they were matched.
+        for i, label in enumerate(_respelled_labels(result.bin_labels, profile))
     )
     return Breakdown(
         bins=rows,
