@@ -1,4 +1,4 @@
-/* Exact counts of an Arrow text column against a fixed set of categories, in one pass.
+/* Exact counts of a text column against a fixed set of categories, in one pass.
  *
  * Arrow's value_counts spends ~12 ns a row in its generic memo table, whatever the keys;
  * matching each row against the few categories of a reference layout needs less (~6 ns): a
@@ -6,8 +6,8 @@
  * table of the categories, whose slots hold the same three words (the bytes in between
  * are compared only for texts over 16 bytes). The loop runs without the GIL, so the
  * column pool's other thread counts meanwhile. count_objects does the same for an object
- * column of str (holding the GIL: it reads the objects). driftmon/core/textmatch.py is the only caller and keeps
- * the rules (which Arrow types, which categories); this file only counts.
+ * column of str (holding the GIL: it reads the objects). driftmon/core/textmatch.py is the
+ * only caller and keeps the rules (which columns, which categories); this file only counts.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
