@@ -9,22 +9,29 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
 from sqlalchemy import MetaData, create_engine
 
-from driftmon.config import Config, config_from_dict
+from driftmon.config import Config, MonitorConfig, config_from_dict
+from driftmon.service.fresh_collector import FreshCollector
 from driftmon.storage import Store
 
 # The window end every runner test scores; live rows are spread over the 3 hours before it.
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
+"""A live source windowed by the hour on its ``ts`` column (so catch-up applies)."""
+
+S = TypeVar("S")
 
 
 def _empty(url: str) -> None:
@@ -130,6 +137,24 @@ def make_config(base_dir: Path, db_url: str, *monitors: dict[str, Any], **top: A
         **top,
     }
     return config_from_dict(data, base_dir=base_dir, environ={})
+
+
+def monitors(*dicts: dict[str, Any]) -> list[MonitorConfig]:
+    """The validated monitors of ``monitor_dict``s (no file is read)."""
+    return list(make_config(Path("/tmp"), "sqlite://", *dicts).monitors)
+
+
+def scraped(
+    families: Callable[[S | None], list[Metric]], state: Callable[[], S]
+) -> CollectorRegistry:
+    """A registry scraping ``families`` of ``state`` as the daemon's ``FreshCollector`` does."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(FreshCollector(families, state))
+    return registry
+
+
+def sample(registry: CollectorRegistry, name: str, monitor: str = "m") -> float | None:
+    return registry.get_sample_value(name, {"monitor": monitor})
 
 
 class TcpProxy:

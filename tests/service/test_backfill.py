@@ -20,6 +20,7 @@ from driftmon.sources.base import Source
 from driftmon.storage import Store
 
 from .conftest import (
+    WINDOWED,
     live_columns,
     make_config,
     monitor_dict,
@@ -29,7 +30,6 @@ from .conftest import (
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
 
 
 def test_interval_window_ends_in_a_range_include_both_bounds() -> None:

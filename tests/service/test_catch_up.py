@@ -23,9 +23,8 @@ from driftmon.service.catch_up import last_scheduled, missed_windows
 from driftmon.service.daemon import Daemon
 from driftmon.storage import Store
 
-from .conftest import END, make_config, monitor_dict
+from .conftest import END, WINDOWED, make_config, monitor_dict
 
-WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
 HOUR = timedelta(hours=1)
 DROPPED = "driftmon_catch_up_dropped_windows_total"
 LAST_DROPPED = "driftmon_catch_up_last_dropped_timestamp_seconds"

@@ -4,38 +4,19 @@ its latest drop, its lag and its bound, read fresh on every scrape of a registry
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from driftmon.config import MonitorConfig
 from driftmon.service.catch_up import bound_seconds
 from driftmon.service.catch_up_metrics import CatchUpTally, catch_up_families
-from driftmon.service.fresh_collector import FreshCollector
 
-from .conftest import END, make_config, monitor_dict
+from .conftest import END, WINDOWED, monitor_dict, monitors, sample, scraped
 
-WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
 DROPPED = "driftmon_catch_up_dropped_windows_total"
 LAST_DROPPED = "driftmon_catch_up_last_dropped_timestamp_seconds"
 LAG = "driftmon_catch_up_lag_seconds"
 BOUND = "driftmon_catch_up_bound_seconds"
-
-
-def monitors(*dicts: dict[str, Any]) -> list[MonitorConfig]:
-    return list(make_config(Path("/tmp"), "sqlite://", *dicts).monitors)
-
-
-def scraped(tally: CatchUpTally) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(FreshCollector(catch_up_families, tally.state))
-    return registry
-
-
-def sample(registry: CollectorRegistry, name: str, monitor: str = "m") -> float | None:
-    return registry.get_sample_value(name, {"monitor": monitor})
 
 
 FLEET = (
@@ -48,7 +29,7 @@ FLEET = (
 
 def test_every_catch_up_monitor_has_its_counter_at_zero_and_its_bound_from_start() -> None:
     """The first increment is then an increase Prometheus can see."""
-    registry = scraped(CatchUpTally(monitors(*FLEET), END))
+    registry = scraped(catch_up_families, CatchUpTally(monitors(*FLEET), END).state)
     assert sample(registry, DROPPED) == 0
     assert sample(registry, BOUND) == 24 * 3600
     assert sample(registry, LAST_DROPPED) is None, "no drop yet: no time of one"
@@ -57,7 +38,7 @@ def test_every_catch_up_monitor_has_its_counter_at_zero_and_its_bound_from_start
 
 @pytest.mark.parametrize("name", ["batch", "never", "off"])
 def test_monitors_that_do_not_catch_up_have_no_series(name: str) -> None:
-    registry = scraped(CatchUpTally(monitors(*FLEET), END))
+    registry = scraped(catch_up_families, CatchUpTally(monitors(*FLEET), END).state)
     for metric in (DROPPED, BOUND):
         assert sample(registry, metric, name) is None
 
@@ -66,7 +47,7 @@ def test_a_drop_adds_to_the_counter_and_says_when() -> None:
     """A drop before the first scrape still shows, as a recent time."""
     tally = CatchUpTally(monitors(*FLEET), END)
     tally.dropped("m", 27, END)
-    registry = scraped(tally)
+    registry = scraped(catch_up_families, tally.state)
     assert sample(registry, DROPPED) == 27
     assert sample(registry, LAST_DROPPED) == END.timestamp()
     tally.dropped("m", 2, END + timedelta(minutes=5))
@@ -77,7 +58,7 @@ def test_a_drop_adds_to_the_counter_and_says_when() -> None:
 def test_the_lag_is_the_latest_scored_windows_delay_after_its_end() -> None:
     tally = CatchUpTally(monitors(*FLEET), END)
     tally.scored("m", END, END + timedelta(seconds=90))
-    registry = scraped(tally)
+    registry = scraped(catch_up_families, tally.state)
     assert sample(registry, LAG) == 90
     tally.scored("m", END + timedelta(hours=1), END + timedelta(hours=1, seconds=4))
     assert sample(registry, LAG) == 4, "the latest window's, not the worst"
@@ -99,7 +80,7 @@ def test_a_cron_bound_is_taken_again_at_each_run() -> None:
     )
     morning = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     tally = CatchUpTally([monitor], morning)
-    registry = scraped(tally)
+    registry = scraped(catch_up_families, tally.state)
     assert sample(registry, BOUND) == 2 * 8 * 3600, "from 9:00 to 17:00"
     tally.scored("m", morning + timedelta(hours=1), morning + timedelta(hours=2))
     assert sample(registry, BOUND) == 2 * 16 * 3600, "from 17:00 to 9:00 the next day"
@@ -109,8 +90,7 @@ def test_registration_describes_without_reading_the_tally() -> None:
     def state() -> Any:
         raise AssertionError("describe() must not read the state")
 
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(FreshCollector(catch_up_families, state))
+    scraped(catch_up_families, state)
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,15 @@ from driftmon.service.processes import ScoringProcessError, ScoringProcesses, sc
 from driftmon.service.runner import MonitorRunner, RunAbandoned
 from driftmon.storage import Store
 
-from .conftest import END, live_columns, make_config, monitor_dict, reference_columns, write_parquet
-
-WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
+from .conftest import (
+    END,
+    WINDOWED,
+    live_columns,
+    make_config,
+    monitor_dict,
+    reference_columns,
+    write_parquet,
+)
 
 
 def _data(tmp_path: Path) -> None:

@@ -26,9 +26,15 @@ from driftmon.service.runner import MonitorRunner, default_source_factory
 from driftmon.sources.base import Source, Window
 from driftmon.storage import Store
 
-from .conftest import END, live_columns, make_config, monitor_dict, reference_columns, write_parquet
-
-WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
+from .conftest import (
+    END,
+    WINDOWED,
+    live_columns,
+    make_config,
+    monitor_dict,
+    reference_columns,
+    write_parquet,
+)
 
 
 class CountingSources:

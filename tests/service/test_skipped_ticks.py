@@ -10,18 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 import driftmon.service.daemon as daemon_module
-from driftmon.config import MonitorConfig
 from driftmon.service.daemon import Daemon
-from driftmon.service.fresh_collector import FreshCollector
 from driftmon.service.skipped_ticks import SkippedTicks, skipped_ticks_families
 from driftmon.storage import Store
 
-from .conftest import END, make_config, monitor_dict
+from .conftest import END, WINDOWED, make_config, monitor_dict, monitors, sample, scraped
 
-WINDOWED = {"path": "live.parquet", "timestamp_column": "ts", "window": "1h"}
 HOUR = timedelta(hours=1)
 SKIPPED = "driftmon_skipped_ticks_total"
 IN_A_ROW = "driftmon_skipped_ticks_runs_in_a_row"
@@ -34,37 +30,23 @@ FLEET = (
 )
 
 
-def monitors(*dicts: dict[str, Any]) -> list[MonitorConfig]:
-    return list(make_config(Path("/tmp"), "sqlite://", *dicts).monitors)
-
-
-def scraped(tally: SkippedTicks) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(FreshCollector(skipped_ticks_families, tally.state))
-    return registry
-
-
-def sample(registry: CollectorRegistry, name: str, monitor: str) -> float | None:
-    return registry.get_sample_value(name, {"monitor": monitor})
-
-
 @pytest.mark.parametrize("name", ["batch", "never", "late"])
 def test_every_scheduled_monitor_starts_at_zero(name: str) -> None:
     """The first increment is then an increase Prometheus can see."""
-    registry = scraped(SkippedTicks(monitors(*FLEET)))
+    registry = scraped(skipped_ticks_families, SkippedTicks(monitors(*FLEET)).state)
     assert (sample(registry, SKIPPED, name), sample(registry, IN_A_ROW, name)) == (0, 0)
 
 
 def test_a_disabled_monitor_has_no_series_and_takes_no_record() -> None:
     tally = SkippedTicks(monitors(*FLEET))
-    assert sample(scraped(tally), SKIPPED, "off") is None
+    assert sample(scraped(skipped_ticks_families, tally.state), SKIPPED, "off") is None
     with pytest.raises(ValueError, match="'off' is not scheduled"):
         tally.run_started("off", 1)
 
 
 def test_skipped_ticks_add_up_and_a_run_on_time_ends_the_run_in_a_row() -> None:
     tally = SkippedTicks(monitors(*FLEET))
-    registry = scraped(tally)
+    registry = scraped(skipped_ticks_families, tally.state)
     for skipped, total, in_a_row in [(2, 2, 1), (1, 3, 2), (3, 6, 3), (0, 6, 0), (1, 7, 1)]:
         tally.run_started("batch", skipped)
         assert (sample(registry, SKIPPED, "batch"), sample(registry, IN_A_ROW, "batch")) == (
