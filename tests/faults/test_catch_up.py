@@ -112,26 +112,22 @@ def test_a_stalled_daemon_scores_the_skipped_windows_within_the_bound(
         os.kill(d.proc.pid, signal.SIGCONT)
     resumed = datetime.now(UTC)
 
-    def after_the_stall(e: dict[str, Any], name: str) -> bool:
-        """The late windows of ``name`` the first run after the stall scored."""
-        return (
-            e.get("event") == "run.late_windows"
+    def since_the_stall(
+        event: str, name: str, field: str, slack: float
+    ) -> Callable[[dict[str, Any]], bool]:
+        """Log lines ``event`` of monitor ``name`` whose time ``field`` is at most ``slack``
+        seconds before the daemon resumed: what the first run after the stall logged."""
+        return lambda e: (
+            e.get("event") == event
             and e["monitor"] == name
-            and datetime.fromisoformat(e["last"]) >= resumed - timedelta(seconds=2)
+            and datetime.fromisoformat(e[field]) >= resumed - timedelta(seconds=slack)
         )
 
-    late = d.wait_log(lambda e: after_the_stall(e, "all"), 15)
+    late = d.wait_log(since_the_stall("run.late_windows", "all", "last", 2), 15)
     assert datetime.fromisoformat(late["first"]) <= stopped + timedelta(seconds=1), late
     assert late["windows"] >= 4, late
-    assert d.wait_log(lambda e: after_the_stall(e, "two"), 15)["windows"] == 2
-    dropped = d.wait_log(
-        lambda e: (
-            e.get("event") == "catch_up.windows_dropped"
-            and e["monitor"] == "two"
-            and datetime.fromisoformat(e["before"]) >= resumed - timedelta(seconds=3)
-        ),
-        15,
-    )
+    assert d.wait_log(since_the_stall("run.late_windows", "two", "last", 2), 15)["windows"] == 2
+    dropped = d.wait_log(since_the_stall("catch_up.windows_dropped", "two", "before", 3), 15)
     assert (dropped["cause"], dropped["windows"] >= 2) == ("late tick", True), dropped
     assert dropped["catch_up"] == "2 windows"
     d.wait_log(
@@ -161,14 +157,7 @@ def test_a_stalled_daemon_scores_the_skipped_windows_within_the_bound(
     assert 0 <= lag < 5, lag
     assert not [e for e in d.logs("run.late_windows") if e["monitor"] == "batch"]
     # The batch monitor scores none of its skipped ticks' windows: said and counted instead.
-    skipped = d.wait_log(
-        lambda e: (
-            e.get("event") == "run.ticks_skipped"
-            and e["monitor"] == "batch"
-            and datetime.fromisoformat(e["before"]) >= resumed - timedelta(seconds=2)
-        ),
-        15,
-    )
+    skipped = d.wait_log(since_the_stall("run.ticks_skipped", "batch", "before", 2), 15)
     assert skipped["ticks"] >= 3, skipped
 
     def logged_ticks() -> int:
