@@ -115,8 +115,8 @@ def column_cost(layout: Bins | FeatureSpec) -> float:
 def holds_gil(bins: Bins, values: Any) -> bool:
     """Whether counting ``values`` on ``bins`` holds the GIL most of the time
     (``ColumnPool.map``): numeric bins (NumPy calls on short chunks) and object columns
-    (pandas hashes Python objects) do; text held by Arrow is counted by Arrow kernels that
-    release it."""
+    (pandas hashes Python objects, ``textmatch`` reads them) do; text held by Arrow is
+    counted by ``textmatch``'s compiled loop or Arrow's kernels, which release it."""
     if isinstance(bins, NumericBins):
         return True
     if isinstance(values, pa.Array | pa.ChunkedArray):
