@@ -150,24 +150,26 @@ def merge_text_counts(
     return _merge_text_counts(parts)
 
 
-def _text_counts(values: Any) -> tuple[pa.Array, Counts, int]:
+def _text_counts(values: Any, sample: _ObjectSample | None = None) -> tuple[pa.Array, Counts, int]:
     """Distinct non-missing texts of a column, their counts, and the number of missing values.
 
     A text is the column's value through ``_to_arrow`` and Arrow's string cast (nulls for
     missing values). Equal to ``value_counts`` of those texts, but counts before it
     converts where that is exact and cheaper: dictionary indices instead of decoded
     strings, integers and booleans before their cast, and the distinct objects of an
-    object column instead of every row (see ``_object_text_counts``).
+    object column instead of every row (see ``_object_text_counts``; ``sample``: that
+    column's ``_sample_objects``, when the caller has taken it already).
     """
     if isinstance(values, pa.ChunkedArray):
         return _chunked_text_counts(values)
     if isinstance(values, pa.Array):
         return _arrow_text_counts(values)
     if isinstance(values, pd.Series) and values.dtype == object:
-        found = _object_text_counts(values.to_numpy(), as_series=True)
+        found = _object_text_counts(values.to_numpy(), as_series=True, sample=sample)
     elif not isinstance(values, pd.Series):
         arr = np.asarray(values)
-        found = _object_text_counts(arr, as_series=False) if arr.dtype == object else None
+        is_object = arr.dtype == object
+        found = _object_text_counts(arr, as_series=False, sample=sample) if is_object else None
     else:
         found = None
     if found is not None:
@@ -353,7 +355,7 @@ _MAX_DISTINCT_IN_SAMPLE = 1 << 12
 
 
 def _object_text_counts(
-    objects: npt.NDArray[Any], as_series: bool
+    objects: npt.NDArray[Any], as_series: bool, sample: _ObjectSample | None = None
 ) -> tuple[pa.Array, Counts, int] | None:
     """``_text_counts`` of an object column, or None to leave it to the row-by-row rule.
 
@@ -364,12 +366,11 @@ def _object_text_counts(
     A column of mostly distinct objects (e.g. strings made row by row by a database
     driver) is counted by value instead, if it holds only text.
     """
-    flat = np.ascontiguousarray(objects.ravel())
-    n = flat.size
-    addresses = _object_addresses(flat)
-    if addresses is None:
+    sample = sample or _sample_objects(objects)
+    if sample is None:
         return None
-    if _mostly_distinct(addresses):
+    flat, addresses, n = sample.flat, sample.addresses, sample.flat.size
+    if sample.mostly_distinct:
         return _hashed_text_counts(flat)
     codes, distinct = pd.factorize(addresses)
     counts = np.bincount(codes, minlength=distinct.size).astype(np.int64)
@@ -387,34 +388,28 @@ def _object_text_counts(
     return _tally(_cast_to_text(converted), counts, 0)
 
 
-def _object_addresses(flat: npt.NDArray[Any]) -> npt.NDArray[np.intp] | None:
-    """The PyObject pointers in a contiguous object array's buffer (which ``flat`` keeps
-    alive), or None for an empty one."""
+@dataclass(frozen=True)
+class _ObjectSample:
+    """An object column's PyObject pointers and whether a sample of them is mostly
+    distinct (strings made row by row, e.g. by a database driver) rather than repeats of a
+    few objects, which counting by object address pays for."""
+
+    flat: npt.NDArray[Any]  # the contiguous column; it keeps the objects alive
+    addresses: npt.NDArray[np.intp]
+    mostly_distinct: bool
+
+
+def _sample_objects(objects: npt.NDArray[Any]) -> _ObjectSample | None:
+    """``_ObjectSample`` of an object column; None for an empty one."""
+    flat = np.ascontiguousarray(objects.ravel())
     n = flat.size
     if n == 0 or flat.itemsize != ctypes.sizeof(ctypes.c_void_p):
         return None
+    # The array's buffer holds one PyObject pointer per row.
     raw = (ctypes.c_char * (n * flat.itemsize)).from_address(flat.ctypes.data)
-    return np.frombuffer(memoryview(raw), dtype=np.intp)
-
-
-def _mostly_distinct(addresses: npt.NDArray[np.intp]) -> bool:
-    """Whether a sample of an object column holds too many distinct objects for counting
-    by object address to pay (strings made row by row, e.g. by a database driver)."""
-    return bool(pd.unique(addresses[:_ADDRESS_SAMPLE]).size > _MAX_DISTINCT_IN_SAMPLE)
-
-
-def _distinct_objects_matched(
-    values: pd.Series | npt.NDArray[Any], categories: tuple[str, ...]
-) -> tuple[Counts, int, int] | None:
-    """``textmatch.match_object_counts`` of an object column of mostly distinct objects;
-    None for one of mostly shared objects, which counting by address does faster."""
-    if not textmatch.available():
-        return None
-    flat = np.ascontiguousarray(np.asarray(values).ravel())
-    addresses = _object_addresses(flat)
-    if addresses is None or not _mostly_distinct(addresses):
-        return None
-    return textmatch.match_object_counts(flat, categories)
+    addresses = np.frombuffer(memoryview(raw), dtype=np.intp)
+    distinct = pd.unique(addresses[:_ADDRESS_SAMPLE]).size > _MAX_DISTINCT_IN_SAMPLE
+    return _ObjectSample(flat, addresses, bool(distinct))
 
 
 def _hashed_text_counts(flat: npt.NDArray[Any]) -> tuple[pa.Array, Counts, int] | None:
@@ -448,8 +443,12 @@ def categorical_histogram(values: Any, bins: CategoricalBins) -> Histogram:
     """Count a categorical column into ``bins``; unseen categories land in "other"."""
     if isinstance(values, pd.Series) and values.dtype != object:
         values = _to_arrow(values)  # as _text_counts would; Arrow's text can be matched
+    sample, matched = None, None
     if isinstance(values, pd.Series | np.ndarray) and values.dtype == object:
-        matched = _distinct_objects_matched(values, bins.categories)
+        # One str object per row: the compiled count; repeated objects: by address (below).
+        sample = _sample_objects(np.asarray(values)) if textmatch.available() else None
+        if sample is not None and sample.mostly_distinct:
+            matched = textmatch.match_object_counts(sample.flat, bins.categories)
     else:
         matched = textmatch.match_counts(values, bins.categories)
     if matched is not None:
@@ -459,7 +458,7 @@ def categorical_histogram(values: Any, bins: CategoricalBins) -> Histogram:
         counts[bins.other_index] += n_other
         counts[bins.missing_index] += n_missing
         return Histogram._valid(counts)
-    texts, n, n_missing = _text_counts(values)
+    texts, n, n_missing = _text_counts(values, sample)
     counts = np.zeros(bins.n_bins, dtype=np.int64)
     counts[bins.missing_index] = n_missing
     if bins.categories and len(texts):
